@@ -1,0 +1,37 @@
+# One virtualenv at the root for both services, the sandbox and the dev tools.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REQUIREMENTS := whatsapp-gateway/requirements.txt ai-agent-service/requirements.txt \
+	sandbox/requirements.txt requirements-dev.txt
+PG_URL ?= postgresql://postgres@127.0.0.1:5432
+
+.PHONY: install infra db run test lint
+
+install: $(VENV)/.installed
+
+# Re-installs only when a requirements file changed, so a second run installs nothing.
+$(VENV)/.installed: $(REQUIREMENTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQUIREMENTS))
+	touch $@
+
+infra:
+	scripts/ensure_infra.sh whatsapp_gateway ai_agent
+
+db: install infra
+	cd whatsapp-gateway && DATABASE_URL=$(PG_URL)/whatsapp_gateway ../$(BIN)/alembic upgrade head
+	cd ai-agent-service && DATABASE_URL=$(PG_URL)/ai_agent ../$(BIN)/alembic upgrade head
+
+run: db
+	PG_URL=$(PG_URL) scripts/run_local.sh
+
+test: install infra
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	cd contracts && ../$(BIN)/pytest -q
+	cd sandbox && ../$(BIN)/pytest -q
+	cd whatsapp-gateway && ../$(BIN)/pytest -q
+	cd ai-agent-service && ../$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
