@@ -1,0 +1,1 @@
+"""Fake Wappi + fake Gemini HTTP server for local runs and tests."""

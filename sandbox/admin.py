@@ -1,0 +1,94 @@
+"""Admin API (/sandbox/...): what tests and demos use to drive the fake chats and read what the bot did."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from sandbox.conversations import InjectRequest, inject_message, normalize_phone
+from sandbox.deps import StateDep
+from sandbox.faults import ENDPOINTS
+from sandbox.messages import dialog_id, render_message
+from sandbox.state import Fault
+
+router = APIRouter(prefix="/sandbox")
+
+ADMIN_PROFILE_ID = "sandbox"
+Endpoint = Literal[ENDPOINTS]  # type: ignore[valid-type]
+
+
+class FaultRequest(BaseModel):
+    endpoint: Endpoint
+    status: int | None = Field(default=None, ge=100, le=599)
+    latency_ms: int = Field(default=0, ge=0)
+    rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    count: int | None = Field(default=None, ge=0)
+    body: str | None = None
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.post("/reset")
+async def reset(state: StateDep) -> dict[str, str]:
+    state.reset()
+    return {"status": "ok"}
+
+
+@router.post("/messages")
+async def inject(req: InjectRequest, request: Request, state: StateDep) -> dict[str, Any]:
+    message = inject_message(state, req)
+    return render_message(message, str(request.base_url), ADMIN_PROFILE_ID)
+
+
+@router.get("/sent")
+async def sent(state: StateDep, phone: str | None = None) -> dict[str, Any]:
+    records = state.sent if phone is None else [r for r in state.sent if r["recipient"] == phone]
+    return {"messages": list(records)}
+
+
+@router.get("/read")
+async def read(state: StateDep) -> dict[str, Any]:
+    return {"message_ids": list(state.read_ids)}
+
+
+@router.get("/chats/{phone_or_chat_id}")
+async def chat_view(phone_or_chat_id: str, request: Request, state: StateDep) -> dict[str, Any]:
+    """A chat as the customer sees it, oldest first; a chat nobody wrote in yet is simply empty."""
+    phone = normalize_phone(phone_or_chat_id)
+    chat_id = dialog_id(phone) if phone else phone_or_chat_id
+    chat = state.chats.get(chat_id)
+    base_url = str(request.base_url)
+    return {
+        "chat_id": chat_id,
+        "chat_type": chat.chat_type if chat else "dialog",
+        "name": chat.name if chat else None,
+        "messages": [render_message(m, base_url, ADMIN_PROFILE_ID) for m in (chat.messages if chat else [])],
+    }
+
+
+@router.post("/faults")
+async def set_fault(req: FaultRequest, state: StateDep) -> dict[str, Any]:
+    fault = Fault(**req.model_dump())
+    state.set_fault(fault)
+    return {"status": "ok", "fault": fault.as_dict()}
+
+
+@router.get("/faults")
+async def list_faults(state: StateDep) -> dict[str, Any]:
+    return {"faults": [f.as_dict() for f in state.faults.values()]}
+
+
+@router.delete("/faults")
+async def clear_faults(state: StateDep, endpoint: str | None = None) -> dict[str, str]:
+    state.clear_faults(endpoint)
+    return {"status": "ok"}
+
+
+@router.get("/stats")
+async def stats(state: StateDep) -> dict[str, Any]:
+    return state.stats()

@@ -1,0 +1,171 @@
+"""What happens in the chats: a customer (or the operator) writes, the bot sends or replies."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, field_validator
+
+from sandbox.messages import (
+    BUSINESS_PHONE,
+    attach_media,
+    build_message,
+    dialog_id,
+    media_bytes,
+    media_file_name,
+    media_mime,
+    voice_bytes,
+)
+from sandbox.state import Chat, SandboxState
+
+# Old-style WhatsApp group ids are "<creator phone>-<creation unix time>@g.us".
+DEFAULT_GROUP_ID = "77000000001-1700000000@g.us"
+DEFAULT_GROUP_NAME = "Sandbox группа"
+DEFAULT_TRANSCRIPT = "Здравствуйте, это голосовое сообщение из песочницы"
+_GROUP_ID = re.compile(r"^\d+-\d+@g\.us$")
+_PHONE = re.compile(r"^\d{5,20}$")
+
+
+class InjectRequest(BaseModel):
+    phone: str
+    text: str = ""
+    type: Literal["chat", "ptt", "image", "document", "reaction"] = "chat"
+    sender_name: str | None = None
+    contact_name: str | None = None
+    business_name: str | None = None
+    group: bool = False
+    group_id: str | None = None
+    group_name: str | None = None
+    from_me: bool = False
+    caption: str | None = None
+    transcript: str | None = None
+    corrupt_audio: bool = False
+    length_seconds: int = 4
+    time: int | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def phone_digits(cls, value: str) -> str:
+        digits = normalize_phone(value)
+        if digits is None:
+            raise ValueError("phone must be 5..20 digits")
+        return digits
+
+    @field_validator("group_id")
+    @classmethod
+    def group_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _GROUP_ID.match(value):
+            raise ValueError("group_id must look like <digits>-<digits>@g.us")
+        return value
+
+
+def normalize_phone(value: str) -> str | None:
+    digits = value.strip().removeprefix("+").removesuffix("@c.us").replace(" ", "")
+    return digits if _PHONE.match(digits) else None
+
+
+def _target_chat(state: SandboxState, req: InjectRequest) -> Chat:
+    if req.group:
+        chat = state.get_or_create_chat(req.group_id or DEFAULT_GROUP_ID, "group", DEFAULT_GROUP_NAME)
+        if req.group_name:
+            chat.name = req.group_name
+        return chat
+    chat = state.get_or_create_chat(dialog_id(req.phone), "dialog", req.phone)
+    if req.contact_name:
+        chat.contact_name = req.contact_name
+    chat.name = chat.contact_name or req.sender_name or chat.name
+    if req.business_name is not None:
+        chat.business_name = req.business_name
+    return chat
+
+
+def _body_of(state: SandboxState, req: InjectRequest, chat: Chat, message: dict[str, Any]) -> None:
+    """Fill the type-specific part of an injected message (media bytes, reaction target)."""
+    if req.type == "ptt":
+        transcript = req.transcript if req.transcript is not None else (req.text or DEFAULT_TRANSCRIPT)
+        data = voice_bytes(transcript, req.corrupt_audio)
+    elif req.type in ("image", "document"):
+        data = media_bytes(req.type, req.text)
+        message["caption"] = req.caption if req.caption is not None else (req.text or None)
+    else:
+        if req.type == "reaction":
+            message["body"] = req.text or "👍"
+            target = chat.last_message()
+            message["stanza_id"] = target["id"] if target else ""
+        return
+    file_name = media_file_name(req.type)
+    attach_media(message, data, file_name, req.length_seconds)
+    state.add_file(file_name, data, media_mime(req.type))
+
+
+def inject_message(state: SandboxState, req: InjectRequest) -> dict[str, Any]:
+    """A customer (or the operator on the business phone, from_me) writes into a chat."""
+    chat = _target_chat(state, req)
+    time = req.time if req.time is not None else state.now_unix()
+    if req.from_me:
+        sender, recipient, sender_name = BUSINESS_PHONE, chat.id, ""
+    else:
+        sender, recipient = req.phone, BUSINESS_PHONE
+        sender_name = req.sender_name or req.contact_name or ""
+    contact_name = chat.name if chat.chat_type == "group" else chat.contact_name
+    message = build_message(
+        message_type=req.type,
+        body=req.text,
+        sender=sender,
+        recipient=recipient,
+        chat_id=chat.id,
+        chat_type=chat.chat_type,
+        is_me=req.from_me,
+        time=time,
+        sender_name=sender_name,
+        contact_name=contact_name,
+    )
+    if chat.business_name and not req.from_me:
+        message["business_name"] = chat.business_name
+    _body_of(state, req, chat, message)
+    return state.add_message(chat, message)
+
+
+def chat_for_recipient(state: SandboxState, recipient: str) -> Chat | None:
+    """The chat a send goes to, created when the bot writes first; None for an invalid recipient."""
+    if _GROUP_ID.match(recipient):
+        return state.get_or_create_chat(recipient, "group", DEFAULT_GROUP_NAME)
+    phone = normalize_phone(recipient)
+    if phone is None:
+        return None
+    return state.get_or_create_chat(dialog_id(phone), "dialog", phone)
+
+
+def send_from_bot(
+    state: SandboxState, chat: Chat, body: str, *, kind: str, reply_to: str | None = None
+) -> dict[str, Any]:
+    """Deliver a bot message: Wappi echoes it into the chat as is_me, and the sandbox records it."""
+    now = state.now_unix()
+    message = build_message(
+        message_type="chat",
+        body=body,
+        sender=BUSINESS_PHONE,
+        recipient=chat.id,
+        chat_id=chat.id,
+        chat_type=chat.chat_type,
+        is_me=True,
+        time=now,
+        contact_name=chat.name if chat.chat_type == "group" else chat.contact_name,
+        reply_to=reply_to,
+        from_where="api",
+    )
+    state.add_message(chat, message)
+    recipient = chat.id if chat.chat_type == "group" else chat.id.split("@", 1)[0]
+    state.record_sent(
+        {
+            "id": message["id"],
+            "kind": kind,
+            "recipient": recipient,
+            "chat_id": chat.id,
+            "body": body,
+            "reply_to": reply_to,
+            "time": now,
+        }
+    )
+    return message

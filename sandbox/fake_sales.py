@@ -1,0 +1,170 @@
+"""The fake sales agent: keyword rules over the sales prompt's sections, in the order the brief gives."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sandbox.messages import ASTANA
+from sandbox.prompt_sections import history_lines, section
+
+_NOW = re.compile(r"ТЕКУЩАЯ ДАТА И ВРЕМЯ:\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}):(\d{2})")
+_NOT_A_TIME = r"(?!\s*(?:раз|%|процент|чел|шт|тыс|млн|₸|тенге|тг|дн|дней|недел|мес|год|лет|минут|сек|смен))"
+_PREP_TIME = re.compile(
+    r"(?<![\w])(?:в|во|к)\s+([01]?\d|2[0-3])(?:[:.]([0-5]\d))?(?![\d.:,]?\d)" + _NOT_A_TIME, re.I
+)
+_BARE_TIME = re.compile(r"(?<![\d.:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
+_AFTERNOON = re.compile(r"^\s*(?:час\w*\s+)?(?:дня|вечера)", re.I)
+_TIME_CONTEXT = re.compile(r"^\s*(?:час|утра|дня|вечера)", re.I)
+_DAY_OFFSETS = ((r"послезавтра", 2), (r"завтра", 1), (r"сегодня", 0))
+_WEEKDAYS = (
+    r"понедельник\w*",
+    r"вторник\w*",
+    r"сред[ауые]",
+    r"четверг\w*",
+    r"пятниц\w*",
+    r"суббот\w*",
+    r"воскресень\w*",
+)
+_SLOT = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})\s+в\s+(\d{1,2}):(\d{2})")
+_PRICE_LINE = re.compile(r"\d[\d\s.,]*\s*(?:₸|тенге|тг(?![а-яё]))", re.I)
+
+_CONSENT = re.compile(
+    r"(?<![\w])(?:да|подходит|давайте|давай|согласен|согласна|хорошо|ок|окей|ok|годится)(?![\w])", re.I
+)
+_CALL = re.compile(r"созвон|позвон|поговорить|звонок|звонк", re.I)
+_NO = re.compile(r"(?<![\w])нет(?![\w])|не интересно|неинтересно|не надо|не нужно|отказ", re.I)
+_VAGUE = re.compile(r"посмотрю|подумаю|может быть|позже|не знаю|возможно", re.I)
+_PRICE_QUESTION = re.compile(r"цен|стоим|сколько|прайс|тариф", re.I)
+
+ASK_TIME_REPLY = (
+    "Отлично! Когда вам будет удобно созвониться? "
+    "Наши менеджеры работают с 10:00 до 18:00 по времени Астаны 📞"
+)
+SPIN_QUESTION = "Расскажите, с какой задачей вы сейчас столкнулись? 😊"
+NO_REPLY = "Понял вас, спасибо за ответ! Если в будущем понадобится помощь — будем рады помочь 😊"
+VAGUE_REPLY = "Конечно, не торопитесь 😊 Если появятся вопросы — я на связи."
+NO_PRICE_REPLY = (
+    "Точную стоимость подготовит менеджер — он пришлет вам актуальный прайс-лист. "
+    "Подскажите, какой объем вас интересует? 😊"
+)
+
+
+def _now(prompt: str) -> datetime:
+    match = _NOW.search(prompt)
+    if match is None:
+        return datetime.now(ASTANA).replace(second=0, microsecond=0)
+    day = date.fromisoformat(match.group(1))
+    return datetime(day.year, day.month, day.day, int(match.group(2)), int(match.group(3)), tzinfo=ASTANA)
+
+
+def _named_day(text: str, now: datetime, hour: int, minute: int) -> date | None:
+    lowered = text.lower()
+    for word, offset in _DAY_OFFSETS:
+        if re.search(rf"(?<![\w]){word}(?![\w])", lowered):
+            return now.date() + timedelta(days=offset)
+    for weekday, pattern in enumerate(_WEEKDAYS):
+        if re.search(rf"(?<![\w]){pattern}(?![\w])", lowered):
+            ahead = (weekday - now.weekday()) % 7
+            if ahead == 0 and (hour, minute) <= (now.hour, now.minute):
+                ahead = 7
+            return now.date() + timedelta(days=ahead)
+    return None
+
+
+def _time_in(text: str) -> tuple[int, int] | None:
+    """The clock time the client names; "в 11" counts only with a day, call or consent word around it."""
+    match = _BARE_TIME.search(text)
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    has_context_words = bool(
+        _CALL.search(text)
+        or _CONSENT.search(text)
+        or any(re.search(word, text, re.I) for word, _ in _DAY_OFFSETS)
+        or any(re.search(pattern, text, re.I) for pattern in _WEEKDAYS)
+    )
+    for match in _PREP_TIME.finditer(text):
+        hour, minute = int(match.group(1)), int(match.group(2) or 0)
+        after = text[match.end() :]
+        if match.group(2) is None and not _TIME_CONTEXT.match(after):
+            # A bare "в 2" is more often a count ("в 2 филиалах") than a call time.
+            if not (has_context_words and 7 <= hour <= 22):
+                continue
+        if hour < 12 and _AFTERNOON.match(after):
+            hour += 12
+        return hour, minute
+    return None
+
+
+def _proposed_slot(text: str, now: datetime) -> datetime | None:
+    clock_time = _time_in(text)
+    if clock_time is None:
+        return None
+    hour, minute = clock_time
+    day = _named_day(text, now, hour, minute)
+    if day is None:
+        day = now.date() if (hour, minute) > (now.hour, now.minute) else now.date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ASTANA)
+
+
+def _slot_offered_by_bot(history: str) -> datetime | None:
+    bot_lines = [text for role, text in history_lines(history) if role == "Бот"]
+    if not bot_lines:
+        return None
+    match = _SLOT.search(bot_lines[-1])
+    if match is None:
+        return None
+    day, month, year, hour, minute = (int(g) for g in match.groups())
+    return datetime(year, month, day, hour, minute, tzinfo=ASTANA)
+
+
+def _knowledge_lines(prompt: str) -> list[str]:
+    knowledge = section(prompt, "БАЗА ЗНАНИЙ О ПРОДУКТАХ:", ("ВАЖНЫЕ ПРАВИЛА:",), stop_at_header=False) or ""
+    return [line.strip() for line in knowledge.splitlines() if len(re.findall(r"[^\W\d_]", line)) >= 3]
+
+
+def _result(reply: str, stance: str, slot: datetime | None = None, agreed: bool = False) -> dict[str, Any]:
+    return {
+        "reply": reply,
+        "stance": stance,
+        "agreed_to_call": agreed or slot is not None,
+        "proposed_call_time": slot.strftime("%Y-%m-%dT%H:%M") if slot else None,
+        "confirmed_call_time": slot is not None,
+    }
+
+
+def _slot_text(slot: datetime) -> str:
+    return f"{slot:%d.%m.%Y} в {slot:%H:%M}"
+
+
+def sales_answer(prompt: str) -> dict[str, Any]:
+    new_message = section(prompt, "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:", ("ТЕКУЩАЯ ДАТА И ВРЕМЯ:", "ТВОЙ ОТВЕТ"))
+    history = section(prompt, "КОНТЕКСТ ТЕКУЩЕЙ ПЕРЕПИСКИ:", ("НОВОЕ СООБЩЕНИЕ КЛИЕНТА:",)) or ""
+    text = new_message or ""
+    now = _now(prompt)
+
+    slot = _proposed_slot(text, now)
+    if slot is not None:
+        return _result(f"Отлично, давайте созвонимся {_slot_text(slot)} 👍", "yes", slot)
+    offered = _slot_offered_by_bot(history)
+    if offered is not None and _CONSENT.search(text):
+        reply = f"Отлично! Записал вас на {_slot_text(offered)}. Наш менеджер свяжется с вами в это время 👍"
+        return _result(reply, "yes", offered)
+    if _CALL.search(text):
+        return _result(ASK_TIME_REPLY, "yes", agreed=True)
+    if _NO.search(text):
+        return _result(NO_REPLY, "no")
+    if _VAGUE.search(text):
+        return _result(VAGUE_REPLY, "undecided")
+    knowledge = _knowledge_lines(prompt)
+    if _PRICE_QUESTION.search(text):
+        price_line = next((line for line in knowledge if _PRICE_LINE.search(line)), None)
+        if price_line is None:
+            return _result(NO_PRICE_REPLY, "asking")
+        return _result(f"{price_line} Подскажите, для какой задачи вы рассматриваете решение? 😊", "asking")
+    if knowledge:
+        topic = knowledge[0][:120].rstrip(" .;:,")
+        reply = f"Спасибо за интерес! Коротко о нас: {topic}. {SPIN_QUESTION}"
+        return _result(reply, "asking")
+    return _result(f"Спасибо за сообщение! {SPIN_QUESTION}", "asking")

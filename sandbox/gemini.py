@@ -1,0 +1,132 @@
+"""Fake Gemini: the generateContent REST endpoint, its request parsing, usage metadata and error shapes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from sandbox.deps import StateDep
+from sandbox.fake_llm import LlmRequest, UnreadableAudio, answer
+from sandbox.faults import GEMINI_ENDPOINT, GeminiError, parse_json_object, pass_through_faults
+from sandbox.state import SandboxState
+
+router = APIRouter()
+
+API_VERSIONS = ("v1", "v1beta")
+# Roughly 32 tokens per second of audio; a WhatsApp voice note runs about 3 KB per second.
+AUDIO_BYTES_PER_TOKEN = 100
+CHARS_PER_TOKEN = 4
+
+
+def _get(obj: dict[str, Any], camel: str) -> Any:
+    """A field by its REST (camelCase) name or the snake_case name the Python SDK may send."""
+    if camel in obj:
+        return obj[camel]
+    return obj.get(re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower())
+
+
+def decode_base64(data: str) -> bytes:
+    """Inline data arrives URL-safe (google-genai) or standard (REST docs); accept both, padded or not."""
+    cleaned = "".join(data.split()).replace("+", "-").replace("/", "_")
+    try:
+        return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    except (binascii.Error, ValueError):
+        raise GeminiError(400, "Invalid value at 'contents.parts.inline_data.data': invalid base64") from None
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}]
+    if not isinstance(content, dict):
+        return []
+    parts = _get(content, "parts") or []
+    return [p for p in parts if isinstance(p, dict)]
+
+
+def parse_request(body: dict[str, Any]) -> tuple[LlmRequest, int]:
+    """The fake model's view of a request, plus the bytes of inline data (billed as prompt tokens)."""
+    contents = _get(body, "contents")
+    if isinstance(contents, dict | str):
+        contents = [contents]
+    if not contents:
+        raise GeminiError(400, "* GenerateContentRequest.contents: contents is not specified")
+    req = LlmRequest()
+    inline_bytes = 0
+    for part in _parts(_get(body, "systemInstruction")):
+        if isinstance(part.get("text"), str):
+            req.system_texts.append(part["text"])
+    for content in contents:
+        for part in _parts(content):
+            if isinstance(part.get("text"), str):
+                req.content_texts.append(part["text"])
+            inline = _get(part, "inlineData")
+            if isinstance(inline, dict):
+                data = decode_base64(str(_get(inline, "data") or ""))
+                inline_bytes += len(data)
+                if str(_get(inline, "mimeType") or "").startswith("audio/"):
+                    req.audio.append(data)
+    config = _get(body, "generationConfig") or {}
+    schema = _get(config, "responseSchema") or _get(config, "responseJsonSchema")
+    req.schema = schema if isinstance(schema, dict) else None
+    req.wants_json = str(_get(config, "responseMimeType") or "").startswith("application/json")
+    return req, inline_bytes
+
+
+def _check_caller(request: Request, state: SandboxState, version: str, model: str) -> None:
+    key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+    if not key:
+        raise GeminiError(
+            403,
+            "Method doesn't allow unregistered callers (callers without established identity). "
+            "Please use API Key or other form of API consumer identity to call this API.",
+        )
+    if state.gemini_api_key is not None and key != state.gemini_api_key:
+        raise GeminiError(400, "API key not valid. Please pass a valid API key.")
+    if version not in API_VERSIONS or not model.startswith("gemini") or "missing" in model:
+        raise GeminiError(
+            404,
+            f"models/{model} is not found for API version {version}, or is not supported for "
+            "generateContent. Call ListModels to see the list of available models "
+            "and their supported methods.",
+        )
+
+
+@router.post("/{version}/models/{model}:generateContent")
+async def generate_content(version: str, model: str, request: Request, state: StateDep) -> dict[str, Any]:
+    state.gemini_started()
+    try:
+        await pass_through_faults(state, GEMINI_ENDPOINT)
+        _check_caller(request, state, version, model)
+        body = parse_json_object(await request.body())
+        if body is None:
+            raise GeminiError(400, "Invalid JSON payload received.")
+        req, inline_bytes = parse_request(body)
+        try:
+            text = answer(req)
+        except UnreadableAudio as exc:
+            raise GeminiError(400, f"{exc}.") from None
+    finally:
+        state.gemini_finished()
+    prompt_chars = sum(len(t) for t in (*req.system_texts, *req.content_texts))
+    prompt_tokens = math.ceil(prompt_chars / CHARS_PER_TOKEN) + math.ceil(
+        inline_bytes / AUDIO_BYTES_PER_TOKEN
+    )
+    answer_tokens = math.ceil(len(text) / CHARS_PER_TOKEN)
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": answer_tokens,
+            "totalTokenCount": prompt_tokens + answer_tokens,
+        },
+        "modelVersion": model,
+        "responseId": uuid.uuid4().hex[:22],
+    }

@@ -1,0 +1,171 @@
+"""In-memory state of the sandbox: chats, messages, what the bot sent and read, faults and call stats.
+
+Every mutation is a plain synchronous method with no await inside, so on one event loop each call is
+atomic: concurrent requests can never observe a half-applied change.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Chat:
+    id: str
+    chat_type: str  # "dialog" | "group"
+    name: str
+    contact_name: str | None = None  # the business's address-book name for a dialog contact
+    business_name: str | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    # (time, seq) of the newest message the bot marked read; everything up to it counts as read.
+    read_upto: tuple[int, int] = (0, 0)
+
+    def last_message(self) -> dict[str, Any] | None:
+        return self.messages[-1] if self.messages else None
+
+    def unread(self) -> int:
+        seen = self.read_upto
+        for message in self.messages:
+            if message["is_me"]:
+                seen = max(seen, _order_key(message))
+        return sum(1 for m in self.messages if not m["is_me"] and _order_key(m) > seen)
+
+
+@dataclass
+class Fault:
+    endpoint: str
+    status: int | None = None
+    latency_ms: int = 0
+    rate: float = 1.0
+    count: int | None = None
+    body: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "rate": self.rate,
+            "count": self.count,
+            "body": self.body,
+        }
+
+
+def _order_key(message: dict[str, Any]) -> tuple[int, int]:
+    return (message["time"], message["_seq"])
+
+
+class SandboxState:
+    def __init__(
+        self,
+        clock: Clock = utc_now,
+        seed: int | None = None,
+        wappi_token: str | None = None,
+        gemini_api_key: str | None = None,
+    ) -> None:
+        self.clock = clock
+        # None accepts any non-empty credential.
+        self.wappi_token = wappi_token
+        self.gemini_api_key = gemini_api_key
+        self.rng = random.Random(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        self.chats: dict[str, Chat] = {}
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.sent: list[dict[str, Any]] = []
+        self.read_ids: list[str] = []
+        self.faults: dict[str, Fault] = {}
+        self.calls: dict[str, int] = {}
+        self.gemini_in_flight = 0
+        self.gemini_peak_in_flight = 0
+        self._seq = 0
+
+    def now_unix(self) -> int:
+        return int(self.clock().timestamp())
+
+    # --- chats and messages -------------------------------------------------------------------
+
+    def get_or_create_chat(self, chat_id: str, chat_type: str, name: str) -> Chat:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            chat = Chat(id=chat_id, chat_type=chat_type, name=name)
+            self.chats[chat_id] = chat
+        return chat
+
+    def add_message(self, chat: Chat, message: dict[str, Any]) -> dict[str, Any]:
+        self._seq += 1
+        message["_seq"] = self._seq
+        chat.messages.append(message)
+        chat.messages.sort(key=_order_key)
+        self.messages[message["id"]] = message
+        return message
+
+    def add_file(self, file_name: str, data: bytes, mime_type: str) -> None:
+        self.files[file_name] = (data, mime_type)
+
+    def chats_newest_first(self) -> list[Chat]:
+        with_messages = [c for c in self.chats.values() if c.messages]
+        return sorted(with_messages, key=lambda c: _order_key(c.messages[-1]), reverse=True)
+
+    def mark_read(self, message_id: str) -> None:
+        self.read_ids.append(message_id)
+        message = self.messages[message_id]
+        chat = self.chats[message["chatId"]]
+        chat.read_upto = max(chat.read_upto, _order_key(message))
+
+    def record_sent(self, record: dict[str, Any]) -> None:
+        self.sent.append(record)
+
+    # --- faults and stats ---------------------------------------------------------------------
+
+    def set_fault(self, fault: Fault) -> None:
+        self.faults[fault.endpoint] = fault
+
+    def clear_faults(self, endpoint: str | None = None) -> None:
+        if endpoint is None:
+            self.faults.clear()
+        else:
+            self.faults.pop(endpoint, None)
+
+    def count_call(self, endpoint: str) -> None:
+        self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
+
+    def should_fail(self, fault: Fault) -> bool:
+        """Decide whether this call fails; a counted fault is used up and then removed."""
+        if fault.status is None and fault.body is None:
+            return False
+        if fault.count is not None:
+            fault.count -= 1
+            if fault.count <= 0:
+                self.faults.pop(fault.endpoint, None)
+            return fault.count >= 0
+        return self.rng.random() < fault.rate
+
+    def gemini_started(self) -> None:
+        self.gemini_in_flight += 1
+        self.gemini_peak_in_flight = max(self.gemini_peak_in_flight, self.gemini_in_flight)
+
+    def gemini_finished(self) -> None:
+        self.gemini_in_flight -= 1
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "calls": dict(self.calls),
+            "gemini": {
+                "calls": self.calls.get("gemini", 0),
+                "in_flight": self.gemini_in_flight,
+                "peak_in_flight": self.gemini_peak_in_flight,
+            },
+        }

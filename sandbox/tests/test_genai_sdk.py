@@ -1,0 +1,119 @@
+"""The real google-genai SDK (default httpx2 transport) against a real `python -m sandbox` server."""
+
+from collections.abc import AsyncIterator
+from typing import Literal
+
+import httpx
+import pytest
+from google import genai
+from google.genai import errors, types
+from prompts import KNOWLEDGE, MODERATOR_PROMPT, SALES_PROMPT
+from pydantic import BaseModel
+
+MODEL = "gemini-2.5-pro"
+
+
+class Moderation(BaseModel):
+    isClient: bool | None
+    confidence: float
+    reasoning: str
+
+
+class SalesReply(BaseModel):
+    reply: str
+    stance: Literal["yes", "no", "undecided", "asking"]
+    agreed_to_call: bool
+    proposed_call_time: str | None
+    confirmed_call_time: bool
+
+
+@pytest.fixture(scope="module")
+def genai_client(live_sandbox: str) -> genai.Client:
+    # One client for the whole module: a garbage-collected client closes its HTTP transport.
+    return genai.Client(api_key="k", http_options=types.HttpOptions(base_url=live_sandbox))
+
+
+@pytest.fixture
+async def admin(live_sandbox: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live_sandbox) as http:
+        await http.post("/sandbox/reset")
+        yield http
+        await http.delete("/sandbox/faults")
+
+
+def json_config(schema: type[BaseModel]) -> types.GenerateContentConfig:
+    return types.GenerateContentConfig(response_mime_type="application/json", response_schema=schema)
+
+
+async def test_sdk_gets_a_parsed_moderation_with_token_usage(genai_client, admin):
+    prompt = MODERATOR_PROMPT.format(
+        contact="Иван",
+        company="",
+        history="[2026-06-23 10:00] Клиент: Добрый день! Пришлите, пожалуйста, коммерческое предложение",
+    )
+    response = await genai_client.aio.models.generate_content(
+        model=MODEL, contents=prompt, config=json_config(Moderation)
+    )
+    assert isinstance(response.parsed, Moderation)
+    assert response.parsed.isClient is True and response.parsed.confidence == 0.85
+    usage = response.usage_metadata
+    assert usage.prompt_token_count >= len(prompt) // 4
+    assert usage.candidates_token_count > 0
+    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+
+
+async def test_sdk_sales_answer_quotes_the_price_from_the_knowledge(genai_client, admin):
+    prompt = SALES_PROMPT.format(knowledge=KNOWLEDGE, history="", message="Какие у вас цены?")
+    response = await genai_client.aio.models.generate_content(
+        model=MODEL,
+        contents=prompt,
+        config=types.GenerateContentConfig(
+            system_instruction="Отвечай строго по схеме.",
+            response_mime_type="application/json",
+            response_schema=SalesReply,
+        ),
+    )
+    answer = response.parsed
+    assert isinstance(answer, SalesReply)
+    assert answer.stance == "asking" and answer.agreed_to_call is False
+    assert "Тариф «Старт»: 15 000 ₸ в месяц за 5 пользователей." in answer.reply
+
+
+async def test_sdk_transcribes_a_voice_message_downloaded_from_the_sandbox(genai_client, admin):
+    injected = await admin.post(
+        "/sandbox/messages",
+        json={"phone": "77011234567", "type": "ptt", "transcript": "Перезвоните мне завтра в 11"},
+    )
+    audio = (await admin.get(injected.json()["file_link"])).content
+
+    response = await genai_client.aio.models.generate_content(
+        model=MODEL,
+        contents=[
+            "Транскрибируй это голосовое сообщение",
+            types.Part.from_bytes(data=audio, mime_type="audio/ogg"),
+        ],
+    )
+    assert response.text == "Перезвоните мне завтра в 11"
+    assert response.usage_metadata.prompt_token_count > 0
+
+
+async def test_sdk_sees_an_injected_503_as_server_error(genai_client, admin):
+    await admin.post("/sandbox/faults", json={"endpoint": "gemini", "status": 503, "count": 1})
+    with pytest.raises(errors.ServerError) as raised:
+        await genai_client.aio.models.generate_content(model=MODEL, contents="Привет")
+    assert raised.value.code == 503 and raised.value.status == "UNAVAILABLE"
+
+    recovered = await genai_client.aio.models.generate_content(model=MODEL, contents="Привет")
+    assert recovered.text
+    assert (await admin.get("/sandbox/stats")).json()["gemini"]["calls"] == 2
+
+
+async def test_sdk_sees_quota_and_unknown_model_as_client_errors(genai_client, admin):
+    await admin.post("/sandbox/faults", json={"endpoint": "gemini", "status": 429, "count": 1})
+    with pytest.raises(errors.ClientError) as quota:
+        await genai_client.aio.models.generate_content(model=MODEL, contents="Привет")
+    assert quota.value.code == 429 and quota.value.status == "RESOURCE_EXHAUSTED"
+
+    with pytest.raises(errors.ClientError) as missing:
+        await genai_client.aio.models.generate_content(model="gemini-missing", contents="Привет")
+    assert missing.value.code == 404 and missing.value.status == "NOT_FOUND"
