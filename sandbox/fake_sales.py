@@ -119,9 +119,14 @@ def _slot_offered_by_bot(history: str) -> datetime | None:
     return datetime(year, month, day, hour, minute, tzinfo=ASTANA)
 
 
+_SOURCE_LINE = re.compile(r"^\[[^\]]*стр\. \d+\]$")
+
+
 def _knowledge_lines(prompt: str) -> list[str]:
     knowledge = section(prompt, "БАЗА ЗНАНИЙ О ПРОДУКТАХ:", ("ВАЖНЫЕ ПРАВИЛА:",), stop_at_header=False) or ""
-    return [line.strip() for line in knowledge.splitlines() if len(re.findall(r"[^\W\d_]", line)) >= 3]
+    lines = (line.strip() for line in knowledge.splitlines())
+    # "[pricing.pdf, стр. 1]" is where a chunk came from, not what it says.
+    return [line for line in lines if len(re.findall(r"[^\W\d_]", line)) >= 3 and not _SOURCE_LINE.match(line)]
 
 
 def _result(reply: str, stance: str, slot: datetime | None = None, agreed: bool = False) -> dict[str, Any]:

@@ -1,0 +1,358 @@
+"""The knowledge base: every PDF in a folder, split into chunks and searched with BM25 over Russian stems.
+
+A reply's prompt carries only the few chunks relevant to the conversation, so its size stays flat however
+large the base grows. The folder is watched (at most one stat per second): adding, replacing or removing a
+PDF takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+import textwrap
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from statistics import median
+
+import pdfplumber
+import snowballstemmer
+from loguru import logger
+from pdfminer.pdfdevice import PDFTextDevice
+from pdfminer.pdffont import PDFUnicodeNotDefined
+from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+
+K1 = 1.5
+B = 0.75
+REFRESH_INTERVAL_S = 1.0
+NOTHING_FOUND = "(нет подходящих сведений в базе знаний)"
+
+# Function words, question words and greetings: they say nothing about which chunk answers a question.
+_STOPWORDS = frozenset(
+    """
+    а без более бы был была были было быть в вам вас весь во вот все всего всех вы где да даже для до его ее
+    если есть еще же за здесь и из или им их к как какая какие какой каким когда кто ли либо мне мной мы на
+    над нам нас не него нее нет ни них но ну о об однако он она они оно от по под при про с со так также там
+    то того тоже той только том ту тут у уже чем через что чтобы эта эти это этого этой этом эту я
+    сколько почему зачем можно нужно будет будут вообще очень свой свои своя наш наши ваш ваши вашей вашего
+    мой моя мое мои меня мою себя себе тебя тебе ты хотел хотела хочу хотим подскажите скажите пожалуйста
+    здравствуйте привет добрый день спасибо
+    """.split()
+)
+# Words a client types for the same thing the documents say differently. "Сколько стоит" must find the
+# chunks that show prices, which often carry nothing but "₸"; brands are written in both alphabets.
+_SYNONYMS = {
+    "цена": ("стоит", "стоят", "стоимость", "цена", "прайс", "расценки", "тенге", "тг", "₸"),
+    "kaspi": ("kaspi", "каспи"),
+    "1с": ("1с", "1c"),
+    "excel": ("excel", "эксель", "ексель"),
+    "whatsapp": ("whatsapp", "ватсап", "вацап", "вотсап"),
+}
+_WORD = re.compile(r"[^\W_]+|₸")
+_STEMMER = snowballstemmer.stemmer("russian")
+_STEMMER_LOCK = threading.Lock()  # the stemmer keeps state between calls; searches may run in threads
+
+
+@dataclass(frozen=True)
+class Chunk:
+    source: str
+    page: int
+    text: str
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased, ё→е, stopwords dropped, Russian-stemmed, synonyms merged, 1-character terms dropped."""
+    terms = (_term(word) for word in _WORD.findall(text.lower().replace("ё", "е")) if word not in _STOPWORDS)
+    return [term for term in terms if len(term) > 1]
+
+
+def _stem(word: str) -> str:
+    with _STEMMER_LOCK:
+        return _STEMMER.stemWord(word)
+
+
+_SYNONYM_OF_STEM = {_stem(form): canonical for canonical, forms in _SYNONYMS.items() for form in forms}
+
+
+@lru_cache(maxsize=200_000)
+def _term(word: str) -> str:
+    stem = _stem(word)
+    return _SYNONYM_OF_STEM.get(stem, stem)
+
+
+def format_chunks(chunks: Iterable[Chunk]) -> str:
+    blocks = [f"[{chunk.source}, стр. {chunk.page}]\n{chunk.text}" for chunk in chunks]
+    return "\n\n".join(blocks) if blocks else NOTHING_FOUND
+
+
+class KnowledgeBase:
+    def __init__(self, path: Path, chunk_chars: int = 800) -> None:
+        self.path = Path(path)
+        self.chunk_chars = chunk_chars
+        self._lock = threading.Lock()
+        self._stamps: dict[str, tuple[int, int]] | None = None
+        self._chunks_by_file: dict[str, tuple[tuple[int, int], list[_Entry]]] = {}
+        self._index = _Bm25Index([])
+        self._checked_at = 0.0
+        self.refresh()
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self._index.chunks)
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """Everything indexed, in file-name and page order."""
+        return tuple(self._index.chunks)
+
+    def search(self, query: str, limit: int = 4) -> list[Chunk]:
+        """Up to `limit` chunks sharing terms with `query`, best first; [] when no term matches."""
+        if time.monotonic() - self._checked_at >= REFRESH_INTERVAL_S and self._lock.acquire(blocking=False):
+            # While another thread re-indexes, searches keep using the current index instead of waiting.
+            try:
+                self._refresh_locked()
+            finally:
+                self._lock.release()
+        return self._index.search(query, limit)
+
+    def refresh(self) -> bool:
+        """Re-index if a PDF was added, changed or removed; True when it did."""
+        with self._lock:
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> bool:
+        self._checked_at = time.monotonic()
+        stamps = self._scan()
+        if stamps == self._stamps:
+            return False
+        current: dict[str, tuple[tuple[int, int], list[_Entry]]] = {}
+        for name, stamp in stamps.items():
+            cached = self._chunks_by_file.get(name)
+            # Unchanged files keep their chunks: adding one PDF does not re-read a large base.
+            chunks = cached[1] if cached and cached[0] == stamp else self._read_chunks(name)
+            current[name] = (stamp, chunks)
+        index = _Bm25Index([entry for name in sorted(current) for entry in current[name][1]])
+        self._chunks_by_file, self._stamps, self._index = current, stamps, index
+        logger.info(
+            "Knowledge base {}: {} PDF file(s), {} chunks indexed", self.path, len(stamps), len(index.chunks)
+        )
+        return True
+
+    def _scan(self) -> dict[str, tuple[int, int]]:
+        try:
+            entries = sorted(self.path.iterdir())
+        except OSError as exc:
+            if self._stamps != {}:  # warn once when the folder goes missing, not every second
+                logger.warning("Knowledge base folder {} cannot be read: {}", self.path, exc)
+            return {}
+        stamps = {}
+        for entry in entries:
+            if entry.suffix.lower() != ".pdf":
+                continue
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue  # removed between listing and stat
+            if entry.is_file():
+                stamps[entry.name] = (stat.st_mtime_ns, stat.st_size)
+        return stamps
+
+    def _read_chunks(self, name: str) -> list[_Entry]:
+        started = time.perf_counter()
+        try:
+            pages = _read_pdf_pages(self.path / name)
+        except Exception as exc:  # pdfminer raises many unrelated types for damaged files
+            logger.warning("Knowledge base: skipping {}, it cannot be read as a PDF ({!r})", name, exc)
+            return []
+        chunks = [
+            _Entry(Chunk(name, number, text), headings)
+            for number, paragraphs in pages
+            for text, headings in _split_into_chunks(paragraphs, self.chunk_chars)
+        ]
+        if not chunks:
+            logger.warning("Knowledge base: {} has no extractable text (scanned images?)", name)
+        logger.debug(
+            "Knowledge base: {} read, {} pages, {} chunks, {:.2f}s",
+            name, len(pages), len(chunks), time.perf_counter() - started,
+        )
+        return chunks
+
+
+@dataclass(frozen=True)
+class _Entry:
+    chunk: Chunk
+    # The headings the chunk starts with. Their words count twice: a section titled "Тариф Старт" is more
+    # about that tariff than a list that mentions it in passing.
+    headings: str
+
+
+class _Bm25Index:
+    def __init__(self, entries: list[_Entry]) -> None:
+        self.chunks = [entry.chunk for entry in entries]
+        self._postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        lengths = []
+        for number, entry in enumerate(entries):
+            counts = Counter(tokenize(entry.chunk.text) + tokenize(entry.headings))
+            lengths.append(sum(counts.values()))
+            for term, frequency in counts.items():
+                self._postings[term].append((number, frequency))
+        average = sum(lengths) / len(lengths) if lengths else 0.0
+        # The length part of BM25's denominator, per chunk, computed once.
+        self._length_norm = [K1 * (1 - B + B * length / average) if average else K1 for length in lengths]
+        total = len(entries)
+        self._idf = {
+            term: math.log(1 + (total - len(postings) + 0.5) / (len(postings) + 0.5))
+            for term, postings in self._postings.items()
+        }
+
+    def search(self, query: str, limit: int) -> list[Chunk]:
+        scores: dict[int, float] = defaultdict(float)
+        for term in set(tokenize(query)):
+            idf = self._idf.get(term)
+            if idf is None:
+                continue
+            for number, frequency in self._postings[term]:
+                scores[number] += idf * frequency * (K1 + 1) / (frequency + self._length_norm[number])
+        best = heapq.nsmallest(max(limit, 0), scores.items(), key=lambda item: (-item[1], item[0]))
+        return [self.chunks[number] for number, _ in best]
+
+
+def _split_into_chunks(paragraphs: list[tuple[bool, str]], limit: int) -> list[tuple[str, str]]:
+    """Packs (is_heading, text) paragraphs into (text, leading headings) chunks of at most `limit` characters.
+
+    A heading starts a new chunk, so one section answers one question. A section too long for one chunk is
+    split between paragraphs (else lines, else words), and its heading is repeated at the top of each
+    continuation so that the rest of the section is still found by the heading's words.
+    """
+    chunks: list[tuple[str, str]] = []
+    current: list[str] = []
+    leading: list[str] = []  # headings at the top of the current chunk
+    heading = ""
+
+    def close() -> None:
+        chunks.append(("\n".join(current), "\n".join(leading)))
+
+    for is_heading, paragraph in paragraphs:
+        if is_heading and len(current) > len(leading):
+            close()
+            current, leading = [], []
+        if is_heading:
+            heading = paragraph if len(paragraph) <= limit // 4 else ""
+        for unit in _units(paragraph, limit):
+            if current and len("\n".join([*current, unit])) > limit:
+                close()
+                repeat = heading and not is_heading and len(heading) + 1 + len(unit) <= limit
+                current = [heading] if repeat else []
+                leading = list(current)
+            current.append(unit)
+            if is_heading and len(current) == len(leading) + 1:
+                leading.append(unit)
+    if current:
+        close()
+    return chunks
+
+
+def _units(paragraph: str, limit: int) -> list[str]:
+    if len(paragraph) <= limit:
+        return [paragraph]
+    units: list[str] = []
+    for line in paragraph.split("\n"):
+        units.extend(textwrap.wrap(line, limit, break_on_hyphens=False) if len(line) > limit else [line])
+    return units
+
+
+# (position along the line, position across lines, end along the line, font size, text)
+_Glyph = tuple[float, float, float, float, str]
+
+
+class _GlyphCollector(PDFTextDevice):
+    """Records each glyph's position and text.
+
+    pdfplumber's own extract_text builds a rich object per character and takes ~0.1 s per page; this
+    keeps only what line assembly needs and is about ten times faster, which matters for hundreds of pages.
+    """
+
+    def __init__(self, resources: PDFResourceManager) -> None:
+        super().__init__(resources)
+        self.glyphs: list[_Glyph] = []
+
+    def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate) -> float:
+        advance = font.char_width(cid) * fontsize * scaling
+        try:
+            text = font.to_unichr(cid)
+        except PDFUnicodeNotDefined:
+            return advance
+        a, b, c, d, x, y = matrix
+        # Measured in the text's own direction, so pages with /Rotate or turned text read like upright ones.
+        scale = math.hypot(a, b) or 1.0
+        along_x, along_y = a / scale, b / scale
+        along = x * along_x + y * along_y
+        across = y * along_x - x * along_y
+        self.glyphs.append((along, across, along + advance * scale, fontsize * math.hypot(c, d) or 1.0, text))
+        return advance
+
+
+def _read_pdf_pages(path: Path) -> list[tuple[int, list[tuple[bool, str]]]]:
+    """(page number from 1, paragraphs) for each page."""
+    pages = []
+    with pdfplumber.open(path) as pdf:
+        resources = PDFResourceManager(caching=True)
+        for number, page in enumerate(pdf.pages, start=1):
+            collector = _GlyphCollector(resources)
+            PDFPageInterpreter(resources, collector).process_page(page.page_obj)
+            pages.append((number, _paragraphs(collector.glyphs)))
+    return pages
+
+
+def _paragraphs(glyphs: list[_Glyph]) -> list[tuple[bool, str]]:
+    """Glyphs in drawing order → lines (by baseline) → (is_heading, text) paragraphs.
+
+    A paragraph ends at a larger than usual gap between lines or where the font size changes; lines set in
+    a larger font than the page's body text are headings.
+    """
+    lines = _lines(glyphs)
+    if not lines:
+        return []
+    body_size = median(size for _, size, _ in lines)
+    baselines = [y for y, _, _ in lines]
+    gaps = [above - below for above, below in zip(baselines, baselines[1:], strict=False) if above > below]
+    usual_gap = median(gaps) if gaps else 0.0
+    paragraphs: list[tuple[bool, list[str]]] = []
+    previous_y = 0.0
+    for y, size, text in lines:
+        is_heading = size > body_size * 1.1
+        gap = previous_y - y
+        if not paragraphs or paragraphs[-1][0] != is_heading or gap <= 0 or gap > usual_gap * 1.3:
+            paragraphs.append((is_heading, []))
+        paragraphs[-1][1].append(text)
+        previous_y = y
+    return [(is_heading, "\n".join(texts)) for is_heading, texts in paragraphs]
+
+
+def _lines(glyphs: list[_Glyph]) -> list[tuple[float, float, str]]:
+    """(baseline y, font size, text) per line; a gap wider than a fifth of the font size is a space."""
+    lines: list[tuple[float, float, str]] = []
+    parts: list[str] = []
+    line_y = line_size = 0.0
+    previous_end: float | None = None
+
+    def end_line() -> None:
+        text = " ".join("".join(parts).split())
+        if text:
+            lines.append((line_y, line_size, text))
+
+    for x, y, end, size, text in glyphs:
+        if previous_end is None or abs(y - line_y) > max(size, line_size) / 2:
+            end_line()
+            parts, line_y, line_size = [], y, size
+        elif x - previous_end > size * 0.2:
+            parts.append(" ")
+        parts.append(text)
+        previous_end, line_size = end, max(line_size, size)
+    end_line()
+    return lines
