@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQUIREMENTS := whatsapp-gateway/requirements.txt ai-agent-service/requirements.txt \
 	sandbox/requirements.txt requirements-dev.txt
+# The knowledge-base PDFs are written with this Cyrillic font (ai-agent-service/scripts/make_knowledge_base.py).
+FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 PG_URL ?= postgresql://postgres@127.0.0.1:5432
 
 .PHONY: install infra db run test lint
@@ -12,6 +14,7 @@ install: $(VENV)/.installed
 
 # Re-installs only when a requirements file changed, so a second run installs nothing.
 $(VENV)/.installed: $(REQUIREMENTS)
+	test -f $(FONT) || apt-get install -y --no-install-recommends fonts-dejavu-core
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQUIREMENTS))
 	touch $@

@@ -17,9 +17,6 @@ SCRIPT = SERVICE / "scripts" / "make_knowledge_base.py"
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 PRICE_QUESTION = "Сколько стоит тариф Старт?"
 START_PRICE = "Тариф Старт — 15 000 ₸ в месяц"
-needs_font = pytest.mark.skipif(
-    not FONT.is_file(), reason=f"{FONT} is missing (apt install fonts-dejavu-core) to write test PDFs"
-)
 
 
 @pytest.fixture
@@ -88,7 +85,6 @@ def test_shipped_pdfs_are_indexed_with_the_same_words_pdfplumber_reads():
         assert indexed == set(tokenize(pdf_text(SHIPPED / name))), name
 
 
-@needs_font
 def test_committed_pdfs_match_the_script(tmp_path):
     subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)], check=True, capture_output=True)
     for name in ("product_info.pdf", "pricing.pdf", "faq.pdf"):
@@ -145,7 +141,6 @@ def test_chunks_are_separated_by_blank_lines_with_their_source():
     assert all(block.startswith("[pricing.pdf, стр. ") for block in blocks)
 
 
-@needs_font
 def test_added_and_removed_pdfs_are_picked_up_without_a_new_object(kb_dir):
     kb = KnowledgeBase(kb_dir)
     before = kb.chunk_count
@@ -164,7 +159,6 @@ def test_added_and_removed_pdfs_are_picked_up_without_a_new_object(kb_dir):
     assert kb.chunk_count == before
 
 
-@needs_font
 def test_changed_pdf_is_reindexed_and_unchanged_folder_is_not(kb_dir):
     kb = KnowledgeBase(kb_dir)
     assert kb.refresh() is False
@@ -195,7 +189,6 @@ def test_missing_folder_is_empty_until_it_appears(tmp_path, warnings):
     assert kb.search(PRICE_QUESTION)[0].source == "pricing.pdf"
 
 
-@needs_font
 def test_300_pages_index_in_seconds_and_prompt_size_stays_flat(large_base):
     with pdfplumber.open(large_base / "articles.pdf") as pdf:
         assert len(pdf.pages) == 300
