@@ -1,0 +1,178 @@
+"""HTTP: /health (open), and the admin endpoints /stats, /test/send-message, /logs/messages, /metrics."""
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse, Response
+from loguru import logger
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select, text
+
+from api.deps import ApiKey, Runtime, RuntimeDep
+from config.queue import queue_sizes
+from models.message_log import INCOMING, OUTGOING, SENT, MessageLog
+from models.whitelist import is_whitelisted
+from services.polling_service import last_poll_time
+from utils.helpers import local_day_bounds, to_local_iso
+
+router = APIRouter()
+CHECK_TIMEOUT_S = 5.0
+
+
+async def _database_ok(runtime: Runtime) -> bool:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S), runtime.sessions() as session:
+            await session.execute(text("SELECT 1"))
+        return True
+    except Exception as exc:
+        logger.warning("Health: database check failed: {}", exc)
+        return False
+
+
+async def _queue_sizes(runtime: Runtime) -> dict[str, int] | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            sizes = await queue_sizes(runtime.connection, runtime.queues)
+    except Exception as exc:
+        logger.warning("Health: broker check failed: {}", exc)
+        return None
+    for role, size in sizes.items():
+        runtime.metrics.queue_size.labels(role).set(size)
+    return sizes
+
+
+async def _wappi_state(runtime: Runtime) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            status = await runtime.wappi.get_status(retry=False)
+    except Exception as exc:
+        return f"error: {exc}"
+    return "ok" if status.authorized else f"not authorized (app_status={status.app_status})"
+
+
+@router.get("/health")
+async def health(runtime: RuntimeDep) -> JSONResponse:
+    database_ok, sizes, wappi, polled = await asyncio.gather(
+        _database_ok(runtime), _queue_sizes(runtime), _wappi_state(runtime), _last_poll(runtime)
+    )
+    restartable_failure = not database_ok or sizes is None
+    body = {
+        "status": "unhealthy" if restartable_failure else ("healthy" if wappi == "ok" else "degraded"),
+        "wappi_connection": wappi,
+        "queue_connection": "ok" if sizes is not None else "error",
+        "database_connection": "ok" if database_ok else "error",
+        "last_poll_time": polled,
+    }
+    return JSONResponse(body, status_code=503 if restartable_failure else 200)
+
+
+async def _last_poll(runtime: Runtime) -> str | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            moment = await last_poll_time(runtime.sessions)
+    except Exception:
+        return None
+    return to_local_iso(moment, runtime.settings.tz) if moment else None
+
+
+async def _count(runtime: Runtime, *conditions: Any) -> int:
+    async with runtime.sessions() as session:
+        return await session.scalar(select(func.count()).select_from(MessageLog).where(*conditions)) or 0
+
+
+@router.get("/stats", dependencies=[ApiKey])
+async def stats(runtime: RuntimeDep) -> dict[str, Any]:
+    start, end = local_day_bounds(runtime.clock(), runtime.settings.tz)
+    received = await _count(
+        runtime, MessageLog.direction == INCOMING, MessageLog.created_at >= start, MessageLog.created_at < end
+    )
+    sent = await _count(
+        runtime,
+        MessageLog.direction == OUTGOING,
+        MessageLog.queue_status == SENT,
+        MessageLog.processed_at >= start,
+        MessageLog.processed_at < end,
+    )
+    transcribed = await _count(
+        runtime,
+        MessageLog.transcribed_at >= start,
+        MessageLog.transcribed_at < end,
+        MessageLog.error.is_(None),
+    )
+    sizes = await _queue_sizes(runtime)
+    return {
+        "messages_received_today": received,
+        "messages_sent_today": sent,
+        "voice_transcribed_today": transcribed,
+        "queue_size": sizes if sizes is not None else {"incoming": None, "outgoing": None, "voice": None},
+    }
+
+
+@router.post("/test/send-message", dependencies=[ApiKey], status_code=202)
+async def send_test_message(runtime: RuntimeDep, payload: Any = Body(...)) -> JSONResponse:
+    if not isinstance(payload, dict):
+        return JSONResponse({"detail": "body must be a JSON object"}, status_code=422)
+    message = {**payload, "sent_by": "manual", "outgoing_id": payload.get("outgoing_id") or uuid.uuid4().hex}
+    errors = runtime.outgoing_contract.errors(message)
+    if errors:
+        return JSONResponse({"detail": errors}, status_code=422)
+    async with runtime.sessions() as session:
+        if await is_whitelisted(session, message["phone_number"]):
+            return JSONResponse(
+                {"detail": f"{message['phone_number']} is whitelisted: the gateway never sends to it"},
+                status_code=403,
+            )
+    await runtime.publisher.publish(runtime.queues.outgoing, message, message_id=message["outgoing_id"])
+    logger.info("Manual message {} queued for {}", message["outgoing_id"], message["phone_number"])
+    return JSONResponse({"status": "queued", "outgoing_id": message["outgoing_id"]}, status_code=202)
+
+
+def _log_entry(row: MessageLog, runtime: Runtime) -> dict[str, Any]:
+    def local(moment: datetime | None) -> str | None:
+        return to_local_iso(moment, runtime.settings.tz) if moment else None
+
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "outgoing_id": row.outgoing_id,
+        "chat_id": row.chat_id,
+        "phone_number": row.phone_number,
+        "direction": row.direction,
+        "message_type": row.message_type,
+        "message_text": row.message_text,
+        "is_voice": row.is_voice,
+        "wappi_status": row.wappi_status,
+        "wappi_message_id": row.wappi_message_id,
+        "queue_status": row.queue_status,
+        "sent_by": row.sent_by,
+        "attempts": row.attempts,
+        "error": row.error,
+        "created_at": local(row.created_at),
+        "processed_at": local(row.processed_at),
+    }
+
+
+@router.get("/logs/messages", dependencies=[ApiKey])
+async def message_logs(
+    runtime: RuntimeDep,
+    limit: int = Query(100, ge=1, le=1000),
+    phone: str | None = Query(None, max_length=20),
+    direction: Literal["incoming", "outgoing", "operator"] | None = None,
+) -> dict[str, Any]:
+    query = select(MessageLog).order_by(MessageLog.id.desc()).limit(limit)
+    if phone:
+        query = query.where(MessageLog.phone_number == "".join(ch for ch in phone if ch.isdigit()))
+    if direction:
+        query = query.where(MessageLog.direction == direction)
+    async with runtime.sessions() as session:
+        rows = (await session.scalars(query)).all()
+    return {"count": len(rows), "messages": [_log_entry(row, runtime) for row in rows]}
+
+
+@router.get("/metrics", dependencies=[ApiKey])
+async def metrics(runtime: RuntimeDep) -> Response:
+    await _queue_sizes(runtime)  # gauges reflect the broker at scrape time
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,21 @@
+"""The PostgreSQL engine and session factory, built once by app.py."""
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from config.settings import normalize_database_url
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    # pool_pre_ping: a restarted database must not surface as errors on the first requests after it.
+    return create_async_engine(
+        normalize_database_url(database_url),
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return async_sessionmaker(engine, expire_on_commit=False)

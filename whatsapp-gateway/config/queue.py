@@ -1,0 +1,271 @@
+"""RabbitMQ: the queue topology, confirmed publishing and the one consumer helper.
+
+Per queue Q: the spec's durable Q (+ dead-lettering to Q.dlx), fanout exchange Q.dlx -> Q.dlq,
+and Q.retry whose messages return to Q after RETRY_DELAY_MS.
+"""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError
+from jsonschema import Draft202012Validator, FormatChecker
+from loguru import logger
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from config.settings import Settings
+
+RETRY_DELAY_MS = 5000
+MAX_ATTEMPTS = 5
+PUBLISH_TIMEOUT_S = 15
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+
+# (x-message-ttl ms, x-max-length) from the spec, per logical queue
+QUEUE_LIMITS = {
+    "incoming": (86_400_000, 10_000),
+    "outgoing": (3_600_000, 5_000),
+    "voice": (7_200_000, 1_000),
+}
+CONTRACT_FILES = {
+    "incoming": "incoming_messages.schema.json",
+    "outgoing": "outgoing_messages.schema.json",
+    "voice": "voice_transcription.schema.json",
+}
+
+
+@dataclass(frozen=True)
+class QueueNames:
+    incoming: str
+    outgoing: str
+    voice: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "QueueNames":
+        return cls(
+            incoming=settings.QUEUE_INCOMING_MESSAGES,
+            outgoing=settings.QUEUE_OUTGOING_MESSAGES,
+            voice=settings.QUEUE_VOICE_TRANSCRIPTION,
+        )
+
+    def name(self, role: str) -> str:
+        return getattr(self, role)
+
+
+class InvalidMessage(Exception):
+    """A body that does not decode or does not match its contract: it goes to the DLQ as is."""
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (refused recipient, rejected request): dead-letter with this reason."""
+
+
+class TransientError(Exception):
+    """Worth another attempt later through the retry queue."""
+
+
+class Contract:
+    """A contracts/<queue>.schema.json validator (Draft 2020-12 with formats)."""
+
+    def __init__(self, schema: dict[str, Any]):
+        self._validator = Draft202012Validator(schema, format_checker=FormatChecker())
+
+    @classmethod
+    def load(cls, role: str) -> "Contract":
+        return cls(json.loads((CONTRACTS_DIR / CONTRACT_FILES[role]).read_text(encoding="utf-8")))
+
+    def errors(self, body: Any) -> list[str]:
+        found = sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        return [f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}" for e in found]
+
+    def check(self, body: Any) -> None:
+        errors = self.errors(body)
+        if errors:
+            raise InvalidMessage("does not match the contract: " + "; ".join(errors)[:900])
+
+
+async def connect(url: str) -> AbstractRobustConnection:
+    return await aio_pika.connect_robust(url)
+
+
+async def declare_queue_topology(
+    channel: AbstractChannel, name: str, *, ttl_ms: int, max_length: int
+) -> AbstractQueue:
+    """Declare Q, Q.dlx, Q.dlq and Q.retry; idempotent as long as the arguments stay the same."""
+    dlx = await channel.declare_exchange(f"{name}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
+    dlq = await channel.declare_queue(f"{name}.dlq", durable=True)
+    await dlq.bind(dlx, routing_key="")
+    await channel.declare_queue(
+        f"{name}.retry",
+        durable=True,
+        arguments={
+            "x-message-ttl": RETRY_DELAY_MS,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": name,
+        },
+    )
+    return await channel.declare_queue(
+        name,
+        durable=True,
+        arguments={"x-message-ttl": ttl_ms, "x-max-length": max_length, "x-dead-letter-exchange": dlx.name},
+    )
+
+
+async def declare_all(channel: AbstractChannel, names: QueueNames) -> None:
+    for role, (ttl_ms, max_length) in QUEUE_LIMITS.items():
+        await declare_queue_topology(channel, names.name(role), ttl_ms=ttl_ms, max_length=max_length)
+
+
+async def queue_sizes(connection: AbstractRobustConnection, names: QueueNames) -> dict[str, int]:
+    """Ready-message counts by passive declare (a throwaway channel: a missing queue closes it)."""
+    channel = await connection.channel()
+    try:
+        sizes = {}
+        for role in QUEUE_LIMITS:
+            queue = await channel.declare_queue(names.name(role), passive=True)
+            sizes[role] = queue.declaration_result.message_count or 0
+        return sizes
+    finally:
+        await channel.close()
+
+
+class Publisher:
+    """Persistent JSON messages, each awaited until the broker confirms it."""
+
+    def __init__(self, channel: AbstractChannel):
+        self._channel = channel
+
+    @classmethod
+    async def open(cls, connection: AbstractRobustConnection) -> "Publisher":
+        return cls(await connection.channel(publisher_confirms=True, on_return_raises=True))
+
+    async def publish(
+        self,
+        queue: str,
+        body: dict[str, Any] | bytes,
+        *,
+        message_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+        exchange: str = "",
+        expiration: float | None = None,
+    ) -> None:
+        payload = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        message = aio_pika.Message(
+            body=payload,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            content_type="application/json",
+            message_id=message_id,
+            headers=headers or {},
+            expiration=expiration,
+        )
+        target = (
+            await self._channel.get_exchange(exchange, ensure=False)
+            if exchange
+            else self._channel.default_exchange
+        )
+        await target.publish(message, routing_key=queue, timeout=PUBLISH_TIMEOUT_S)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+Handler = Callable[[dict[str, Any], int], Awaitable[None]]
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, PermanentError | InvalidMessage):
+        return False
+    if isinstance(exc, TransientError):
+        return True
+    flagged = getattr(exc, "transient", None)
+    if isinstance(flagged, bool):
+        return flagged
+    return isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError | AMQPError)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+async def _dead_letter(
+    publisher: Publisher, queue: str, message: AbstractIncomingMessage, reason: str, attempts: int
+) -> None:
+    logger.warning("Dead-lettering message {} from {}: {}", message.message_id, queue, reason)
+    headers = {"x-dlq-reason": reason, "x-attempts": attempts, "x-original-queue": queue}
+    await publisher.publish(
+        queue, message.body, message_id=message.message_id, headers=headers, exchange=f"{queue}.dlx"
+    )
+
+
+async def handle_delivery(
+    message: AbstractIncomingMessage,
+    *,
+    queue: str,
+    contract: Contract,
+    handler: Handler,
+    publisher: Publisher,
+) -> None:
+    """Decode, validate, run the handler, then ack; failures go to Q.retry or Q.dlx, never back to Q."""
+    attempt = int((message.headers or {}).get("x-attempts") or 0) + 1
+    try:
+        try:
+            body = json.loads(message.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidMessage(f"body is not JSON: {exc}") from exc
+        contract.check(body)
+        await handler(body, attempt)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        try:
+            if is_transient(exc) and attempt < MAX_ATTEMPTS:
+                logger.warning(
+                    "Attempt {} of {} on {} failed, retrying: {}",
+                    attempt,
+                    queue,
+                    message.message_id,
+                    _reason(exc),
+                )
+                await publisher.publish(
+                    f"{queue}.retry",
+                    message.body,
+                    message_id=message.message_id,
+                    headers={"x-attempts": attempt},
+                )
+            else:
+                if not isinstance(exc, InvalidMessage | PermanentError):
+                    logger.opt(exception=exc).error("Giving up on {} from {}", message.message_id, queue)
+                suffix = f" (after {attempt} attempts)" if is_transient(exc) else ""
+                reason = str(exc) if isinstance(exc, InvalidMessage) else _reason(exc)
+                await _dead_letter(publisher, queue, message, reason + suffix, attempt)
+        except Exception:
+            # Could not park it elsewhere (broker trouble): let the broker deliver it again.
+            logger.exception("Could not reroute message {} from {}; requeueing", message.message_id, queue)
+            await message.nack(requeue=True)
+            return
+    await message.ack()
+
+
+async def start_consumer(
+    connection: AbstractRobustConnection,
+    queue: str,
+    *,
+    contract: Contract,
+    handler: Handler,
+    publisher: Publisher,
+    prefetch: int,
+) -> AbstractChannel:
+    """Consume Q on its own channel; close the returned channel to stop."""
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=prefetch)
+    declared = await channel.get_queue(queue, ensure=True)
+
+    async def on_message(message: AbstractIncomingMessage) -> None:
+        await handle_delivery(message, queue=queue, contract=contract, handler=handler, publisher=publisher)
+
+    await declared.consume(on_message, no_ack=False)
+    return channel

@@ -1,0 +1,124 @@
+"""Gateway configuration: the spec's environment variable names, read once at start-up."""
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ASYNC_DRIVER = "postgresql+asyncpg://"
+
+
+class ConfigurationError(Exception):
+    """Start-up configuration is unusable; `lines` holds one message per bad variable."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def normalize_database_url(url: str) -> str:
+    """Hosts hand out postgres:// or postgresql://; the service always talks through asyncpg."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return _ASYNC_DRIVER + url[len(prefix) :]
+    raise ValueError("must start with postgres://, postgresql:// or postgresql+asyncpg://")
+
+
+class DatabaseSettings(BaseSettings):
+    """The part of the configuration migrations need (alembic runs without the Wappi secrets)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    DATABASE_URL: str = Field(min_length=1)
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalize_database_url(value.strip())
+
+
+class Settings(DatabaseSettings):
+    PROJECT_NAME: str = "whatsapp-gateway"
+
+    WAPPI_TOKEN: str = Field(min_length=1)
+    WAPPI_PROFILE_ID: str = Field(min_length=1)
+    WAPPI_PHONE_NUMBER: str = ""
+    WAPPI_BASE_URL: str = "https://wappi.pro"
+
+    RABBITMQ_URL: str = Field(min_length=1)
+    QUEUE_INCOMING_MESSAGES: str = "incoming_messages"
+    QUEUE_OUTGOING_MESSAGES: str = "outgoing_messages"
+    QUEUE_VOICE_TRANSCRIPTION: str = "voice_transcription"
+
+    POLLING_INTERVAL: float = Field(default=5, gt=0)
+    LOG_LEVEL: str = "INFO"
+    TIMEZONE: str = "Asia/Almaty"
+
+    GEMINI_API_KEY: str = Field(min_length=1)
+    GEMINI_MODEL: str = "gemini-2.5-pro"
+    GEMINI_BASE_URL: str = "https://generativelanguage.googleapis.com"
+
+    ADMIN_API_KEY: str = Field(min_length=1)
+    PORT: int = Field(default=8001, ge=1, le=65535)
+
+    @field_validator("RABBITMQ_URL")
+    @classmethod
+    def _amqp_scheme(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+    @field_validator("WAPPI_BASE_URL", "GEMINI_BASE_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.TIMEZONE)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        return [self.WAPPI_TOKEN, self.GEMINI_API_KEY, self.ADMIN_API_KEY]
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        name = str(item["loc"][0]) if item["loc"] else "settings"
+        if item["type"] == "missing":
+            lines.append(f"Configuration error: {name} is required")
+        elif item["type"] == "string_too_short" and not item.get("input"):
+            lines.append(f"Configuration error: {name} is required")
+        else:
+            reason = item["msg"].removeprefix("Value error, ")
+            lines.append(f"Configuration error: {name} is invalid ({reason})")
+    return lines
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment (and .env); raises ConfigurationError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(describe_errors(exc)) from exc

@@ -1,0 +1,6 @@
+from models.base import Base
+from models.message_log import MessageLog
+from models.poll_state import ChatCursor, PollState
+from models.whitelist import Whitelist
+
+__all__ = ["Base", "ChatCursor", "MessageLog", "PollState", "Whitelist"]

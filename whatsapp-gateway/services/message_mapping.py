@@ -1,0 +1,151 @@
+"""What the poller does with one Wappi message: skip it, or turn it into a queue body (the contracts)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from models.message_log import TO_INCOMING, TO_VOICE
+from services.wappi_models import WappiMessage
+from utils.helpers import digits_only, from_unix, is_group_chat_id, phone_from_chat_id, to_local_iso
+
+VOICE_TYPES = {"ptt": "voice", "audio": "audio"}
+# Placeholders for media without a caption: the agent still learns that the customer sent something.
+MEDIA_PLACEHOLDERS = {
+    "image": ("image", "[изображение]"),
+    "video": ("video", "[видео]"),
+    "document": ("document", "[документ]"),
+    "sticker": ("sticker", "[стикер]"),
+    "location": ("location", "[геолокация]"),
+    "vcard": ("other", "[контакт]"),
+    "multi_vcard": ("other", "[контакт]"),
+}
+# Not something a customer wrote: reactions, receipts, WhatsApp's own service notices.
+NOT_CUSTOMER_TYPES = {
+    "reaction",
+    "e2e_notification",
+    "notification",
+    "notification_template",
+    "gp2",
+    "call_log",
+    "revoked",
+    "ciphertext",
+    "protocol",
+    "broadcast_notification",
+    "pinned_message",
+    "poll_update",
+}
+OTHER_PLACEHOLDER = "[сообщение неподдерживаемого типа]"
+MAX_NAME = 255
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A message to forward: its row fields and the body for its queue."""
+
+    message_id: str
+    chat_id: str
+    phone: str
+    message_type: str
+    text: str | None
+    is_voice: bool
+    target_queue: str
+    body: dict[str, Any]
+    sent_at: datetime
+
+
+def message_time(message: WappiMessage, fallback: datetime) -> datetime:
+    if message.time:
+        return from_unix(message.time if message.time < 1e12 else message.time / 1000)
+    if message.timestamp:
+        try:
+            parsed = datetime.fromisoformat(message.timestamp)
+            if parsed.tzinfo is not None:
+                return parsed
+        except ValueError:
+            pass
+    return fallback
+
+
+def skip_reason(message: WappiMessage, chat_id: str) -> str | None:
+    """Why a message must not reach the agent (None: it is a customer message)."""
+    if message.wh_type == "messages_status" or (message.status and not message.type):
+        return "delivery status"
+    if message.type in NOT_CUSTOMER_TYPES:
+        return f"{message.type} message"
+    if message.chat_type == "group" or is_group_chat_id(message.chat_id) or is_group_chat_id(chat_id):
+        return "group chat"
+    if message.is_me:
+        return "own message"
+    return None
+
+
+def customer_phone(message: WappiMessage, chat_id: str) -> str:
+    # Contacts are identified by chatId/from, never by WhatsApp's hidden-number @lid ids.
+    for candidate in (message.chat_id, chat_id, message.from_):
+        phone = phone_from_chat_id(candidate)
+        if phone:
+            return phone
+    return ""
+
+
+def _clip(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value[:MAX_NAME] if value else None
+
+
+def contact_info(message: WappiMessage) -> dict[str, str | None]:
+    # contact_name is the business's address-book entry, often "Имя Фамилия"; senderName the push name.
+    name = _clip(message.contact_name) or _clip(message.sender_name)
+    last = _clip(message.contact_last_name) if message.contact_name else _clip(message.sender_last_name)
+    full = _clip(" ".join(part for part in (name, last) if part))
+    return {
+        "FirstName": name.split()[0] if name else None,
+        "FullName": full,
+        "PushName": _clip(message.sender_name),
+        "BusinessName": _clip(message.business_name),
+    }
+
+
+def to_forward(message: WappiMessage, chat_id: str, phone: str, tz: ZoneInfo, now: datetime) -> Forward:
+    sent_at = message_time(message, now)
+    info = contact_info(message)
+    sender_name = info["FullName"] or info["PushName"]
+    common = {
+        "message_id": message.id,
+        "chat_id": chat_id,
+        "phone_number": digits_only(phone),
+    }
+    timestamp = to_local_iso(sent_at, tz)
+    if message.type in VOICE_TYPES:
+        body = {
+            **common,
+            "voice_url": message.file_link,
+            "timestamp": timestamp,
+            "sender_name": sender_name,
+            "contact_info": info,
+        }
+        return Forward(
+            message.id, chat_id, phone, VOICE_TYPES[message.type], None, True, TO_VOICE, body, sent_at
+        )
+
+    if message.type in (None, "chat", "text"):
+        message_type, text = "text", message.body or ""
+    elif message.type in MEDIA_PLACEHOLDERS:
+        message_type, placeholder = MEDIA_PLACEHOLDERS[message.type]
+        if message.type == "document" and message.file_name and not message.caption:
+            placeholder = f"[документ: {message.file_name}]"
+        text = (message.caption or "").strip() or placeholder
+    else:
+        message_type, text = "other", (message.caption or "").strip() or OTHER_PLACEHOLDER
+    body = {
+        **common,
+        "sender_name": sender_name,
+        "message_text": text,
+        "is_voice": False,
+        "voice_url": None,
+        "timestamp": timestamp,
+        "contact_info": info,
+        "message_type": message_type,
+    }
+    return Forward(message.id, chat_id, phone, message_type, text, False, TO_INCOMING, body, sent_at)

@@ -1,0 +1,123 @@
+"""The voice worker: voice_transcription -> audio from Wappi -> Gemini transcript -> incoming_messages.
+
+A voice note is never dropped: audio that cannot be downloaded or heard is forwarded with a text
+saying so. The result goes out through the outbox (the message_logs row of the voice note)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loguru import logger
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from config.database import SessionFactory
+from config.queue import MAX_ATTEMPTS, Publisher, QueueNames
+from models.message_log import INCOMING, PENDING, TO_INCOMING, MessageLog
+from services.outbox import publish_pending_row
+from services.transcriber import Transcriber, TranscriptionError
+from services.wappi_client import WappiClient, WappiError
+from utils.metrics import GatewayMetrics
+
+Clock = Callable[[], datetime]
+PREFIX = "[ТРАНСКРИБАЦИЯ] "
+NOT_RECOGNISED = "(не удалось распознать голосовое сообщение)"
+
+
+@dataclass
+class VoiceDeps:
+    wappi: WappiClient
+    transcriber: Transcriber
+    sessions: SessionFactory
+    publisher: Publisher
+    queues: QueueNames
+    metrics: GatewayMetrics
+    clock: Clock
+
+
+async def transcript_of(deps: VoiceDeps, body: dict[str, Any], *, last_attempt: bool) -> tuple[str, str]:
+    """(text, outcome); transient failures propagate for a later attempt unless this is the last one."""
+    try:
+        media = await deps.wappi.download_voice(body["message_id"], body.get("voice_url"))
+    except WappiError as exc:
+        if exc.transient and not last_attempt:
+            raise
+        logger.warning("Voice {}: audio could not be downloaded: {}", body["message_id"], exc)
+        return NOT_RECOGNISED, "download_failed"
+    try:
+        text = await deps.transcriber.transcribe(media.data, media.mime_type)
+    except TranscriptionError as exc:
+        if exc.transient and not last_attempt:
+            raise
+        logger.warning("Voice {}: not transcribed: {}", body["message_id"], exc)
+        return NOT_RECOGNISED, "failed"
+    if not text:
+        return NOT_RECOGNISED, "empty"
+    return text, "ok"
+
+
+def incoming_body(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """The spec's voice-result body for incoming_messages."""
+    return {
+        "message_id": body["message_id"],
+        "chat_id": body["chat_id"],
+        "phone_number": body["phone_number"],
+        "sender_name": body.get("sender_name"),
+        "message_text": PREFIX + text,
+        "is_voice": True,
+        "original_voice_url": body.get("voice_url"),
+        "timestamp": body["timestamp"],
+        "contact_info": body.get("contact_info"),
+        "message_type": "voice",
+    }
+
+
+async def handle_voice(body: dict[str, Any], attempt: int, *, deps: VoiceDeps) -> None:
+    message_id = body["message_id"]
+    async with deps.sessions() as session:
+        done = await session.scalar(
+            select(MessageLog.id).where(
+                MessageLog.message_id == message_id, MessageLog.transcribed_at.is_not(None)
+            )
+        )
+    if done is not None:
+        logger.info("Voice {} was already transcribed; not doing it twice", message_id)
+        await publish_pending_row(deps.sessions, deps.publisher, deps.queues, done, clock=deps.clock)
+        return
+
+    text, outcome = await transcript_of(deps, body, last_attempt=attempt >= MAX_ATTEMPTS)
+    result = incoming_body(body, text)
+    now = deps.clock()
+    fields = {
+        "message_text": PREFIX + text,
+        "payload": result,
+        "target_queue": TO_INCOMING,
+        "queue_status": PENDING,
+        "transcribed_at": now,
+        "is_voice": True,
+        "error": None if outcome == "ok" else f"not transcribed: {outcome}",
+    }
+    stmt = insert(MessageLog).values(
+        message_id=message_id,
+        chat_id=body["chat_id"],
+        phone_number=body["phone_number"],
+        direction=INCOMING,
+        message_type="voice",
+        **fields,
+    )
+    async with deps.sessions() as session, session.begin():
+        # The poller's row of this voice note becomes the outbox row of its transcript.
+        row_id = await session.scalar(
+            stmt.on_conflict_do_update(
+                index_elements=["message_id"], set_=fields, where=MessageLog.transcribed_at.is_(None)
+            ).returning(MessageLog.id)
+        )
+    if row_id is None:
+        return  # a concurrent delivery of the same note got there first
+    deps.metrics.voice_transcribed.labels(outcome).inc()
+    logger.info("Voice {} transcribed ({}), forwarding", message_id, outcome)
+    try:
+        await publish_pending_row(deps.sessions, deps.publisher, deps.queues, row_id, clock=deps.clock)
+    except Exception as exc:
+        logger.warning("Publishing the transcript of {} failed, left to the outbox: {}", message_id, exc)

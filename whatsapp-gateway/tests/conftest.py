@@ -1,0 +1,237 @@
+"""Test infrastructure: a fresh PostgreSQL database and unique queue names per session (real servers),
+the sandbox (fake Wappi + Gemini) as a subprocess, and the gateway itself in-process."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from app import create_app
+from sqlalchemy import text
+
+from config.database import create_engine, create_session_factory
+from config.queue import Publisher, QueueNames, declare_all
+from config.settings import Settings
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = SERVICE_DIR.parent
+VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
+PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:5432/postgres"
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+WAPPI_TOKEN = "test-wappi-token-5f1c"
+GEMINI_KEY = "test-gemini-key-93ab"
+ADMIN_KEY = "test-admin-key-7d2e"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    name = f"whatsapp_gateway_test_{RUN_ID}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = f"postgresql+asyncpg://postgres@{PG_HOST}:5432/{name}"
+    config = Config(str(SERVICE_DIR / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url)
+    config.attributes["configure_logger"] = False
+    # env.py runs its own event loop: give it a thread of its own.
+    await asyncio.to_thread(command.upgrade, config, "head")
+    yield url
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_url() -> Any:
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(VENV_PYTHON), "-m", "sandbox", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{url}/sandbox/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"sandbox did not start: {process.stderr.read().decode(errors='replace')}")
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, sandbox_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        DATABASE_URL=database_url,
+        RABBITMQ_URL=RABBITMQ_URL,
+        WAPPI_TOKEN=WAPPI_TOKEN,
+        WAPPI_PROFILE_ID="test-profile",
+        WAPPI_BASE_URL=sandbox_url,
+        GEMINI_API_KEY=GEMINI_KEY,
+        GEMINI_BASE_URL=sandbox_url,
+        GEMINI_MODEL="gemini-2.5-pro",
+        ADMIN_API_KEY=ADMIN_KEY,
+        QUEUE_INCOMING_MESSAGES=f"incoming_messages_{RUN_ID}",
+        QUEUE_OUTGOING_MESSAGES=f"outgoing_messages_{RUN_ID}",
+        QUEUE_VOICE_TRANSCRIPTION=f"voice_transcription_{RUN_ID}",
+        POLLING_INTERVAL=0.2,
+    )
+
+
+@pytest.fixture(scope="session")
+def queues(settings: Settings) -> QueueNames:
+    return QueueNames.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+async def sessions(database_url: str):
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def broker(queues: QueueNames) -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+    connection = await aio_pika.connect_robust(RABBITMQ_URL)
+    channel = await connection.channel()
+    await declare_all(channel, queues)
+    yield connection
+    channel = await connection.channel()
+    for name in (queues.incoming, queues.outgoing, queues.voice):
+        for queue in (name, f"{name}.dlq", f"{name}.retry"):
+            await channel.queue_delete(queue)
+        await channel.exchange_delete(f"{name}.dlx")
+    await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def publisher(broker) -> Publisher:
+    return await Publisher.open(broker)
+
+
+@pytest.fixture(scope="session")
+async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def clean(sessions, broker, queues: QueueNames, sandbox: httpx.AsyncClient) -> None:
+    """Every scenario starts as a first start: empty tables (whitelist kept), empty queues, empty chats."""
+    async with sessions() as session, session.begin():
+        await session.execute(text("TRUNCATE message_logs, poll_state, chat_cursors RESTART IDENTITY"))
+    channel = await broker.channel()
+    for name in (queues.incoming, queues.outgoing, queues.voice):
+        for queue in (name, f"{name}.dlq", f"{name}.retry"):
+            await (await channel.get_queue(queue, ensure=False)).purge()
+    await channel.close()
+    (await sandbox.post("/sandbox/reset")).raise_for_status()
+    (await sandbox.delete("/sandbox/faults")).raise_for_status()
+
+
+@asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            yield app, client
+
+
+@pytest.fixture
+async def gateway(settings: Settings, clean) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    async with running_gateway(settings) as running:
+        yield running
+
+
+async def wait_first_poll(sessions, wait_s: float = 10.0) -> None:
+    """Until the poller completed a cycle (so its first-start cursor exists)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        async with sessions() as session:
+            if await session.scalar(text("SELECT count(*) FROM poll_state WHERE name = 'last_poll_time'")):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the poller never completed a cycle")
+
+
+async def inject(sandbox: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    response = await sandbox.post("/sandbox/messages", json=fields)
+    response.raise_for_status()
+    return response.json()
+
+
+async def collect(broker, queue: str, *, expect: int, wait_s: float = 5.0, settle: float = 0.0) -> list[Any]:
+    """Messages taken (and acked) from `queue`: stops at `expect` (then waits `settle` for extras)
+    or after wait_s.
+    Each item is the decoded body, with the AMQP message under key "_amqp" when it is a dict."""
+    channel = await broker.channel()
+    target = await channel.get_queue(queue, ensure=False)
+    found: list[Any] = []
+    deadline = time.monotonic() + wait_s
+    settle_until = None
+    try:
+        while True:
+            message = await target.get(no_ack=False, fail=False)
+            if message is not None:
+                await message.ack()
+                body = json.loads(message.body)
+                if isinstance(body, dict):
+                    body["_amqp"] = message
+                found.append(body)
+                if len(found) >= expect and settle_until is None:
+                    settle_until = time.monotonic() + settle
+                continue
+            now = time.monotonic()
+            if (settle_until is not None and now >= settle_until) or now >= deadline:
+                return found
+            await asyncio.sleep(0.05)
+    finally:
+        await channel.close()
+
+
+def without_amqp(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "_amqp"}
+
+
+async def sent_by_bot(sandbox: httpx.AsyncClient, count: int, wait_s: float = 5.0) -> list[dict[str, Any]]:
+    """What the bot sent through the fake Wappi, once `count` messages are there (or after wait_s)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        messages = (await sandbox.get("/sandbox/sent")).json()["messages"]
+        if len(messages) >= count or time.monotonic() > deadline:
+            return messages
+        await asyncio.sleep(0.05)

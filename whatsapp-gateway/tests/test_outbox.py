@@ -1,0 +1,76 @@
+"""The outbox: a row written but never published (a crash in between) goes out once."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from models.message_log import MessageLog
+from services.outbox import publish_pending_row, republish_pending
+from tests.conftest import collect, without_amqp
+from utils.helpers import utc_now
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+BODY = {
+    "message_id": "CRASH0001",
+    "chat_id": "77011234567@c.us",
+    "phone_number": "77011234567",
+    "sender_name": None,
+    "message_text": "до падения",
+    "is_voice": False,
+    "voice_url": None,
+    "timestamp": "2026-10-05T14:30:00+05:00",
+    "contact_info": None,
+    "message_type": "text",
+}
+
+
+async def _pending_row(sessions) -> int:
+    async with sessions() as session, session.begin():
+        row = MessageLog(
+            message_id="CRASH0001",
+            chat_id=BODY["chat_id"],
+            phone_number=BODY["phone_number"],
+            direction="incoming",
+            message_type="text",
+            message_text=BODY["message_text"],
+            queue_status="pending",
+            target_queue="incoming",
+            payload=BODY,
+        )
+        session.add(row)
+    return row.id
+
+
+async def test_a_pending_row_left_by_a_crash_is_republished_once(sessions, broker, publisher, queues):
+    row_id = await _pending_row(sessions)
+    first = await republish_pending(sessions, publisher, queues, clock=utc_now, older_than=timedelta(0))
+    second = await republish_pending(sessions, publisher, queues, clock=utc_now, older_than=timedelta(0))
+    again = await publish_pending_row(sessions, publisher, queues, row_id, clock=utc_now)
+    found = await collect(broker, queues.incoming, expect=1, settle=0.5)
+    assert (first, second, again) == (1, 0, False)
+    assert [without_amqp(b) for b in found] == [BODY]
+    async with sessions() as session:
+        row = await session.scalar(select(MessageLog).where(MessageLog.id == row_id))
+    assert row.queue_status == "published" and row.processed_at is not None
+
+
+async def test_fresh_rows_are_left_to_their_writer(sessions, publisher, queues):
+    await _pending_row(sessions)
+    assert (
+        await republish_pending(sessions, publisher, queues, clock=utc_now, older_than=timedelta(minutes=5))
+        == 0
+    )
+
+
+async def test_the_running_gateway_repairs_pending_rows_by_itself(settings, sessions, broker, queues):
+    from tests.conftest import running_gateway
+
+    await _pending_row(sessions)
+    async with sessions() as session, session.begin():
+        row = await session.scalar(select(MessageLog).where(MessageLog.message_id == "CRASH0001"))
+        row.created_at = utc_now() - timedelta(minutes=1)
+    async with running_gateway(settings):
+        found = await collect(broker, queues.incoming, expect=1, wait_s=8, settle=0.5)
+    assert [b["message_id"] for b in found] == ["CRASH0001"]

@@ -1,0 +1,124 @@
+"""The sender against the sandbox: reply or send, mark read, once per outgoing_id, never to the whitelist."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from models.message_log import MessageLog
+from tests.conftest import collect, inject, sent_by_bot
+
+pytestmark = pytest.mark.usefixtures("gateway")
+CUSTOMER = "77011234567"
+
+
+async def _row(sessions, outgoing_id: str) -> MessageLog | None:
+    async with sessions() as session:
+        return await session.scalar(select(MessageLog).where(MessageLog.outgoing_id == outgoing_id))
+
+
+async def test_a_reply_is_sent_as_a_wappi_reply_and_the_message_is_marked_read(
+    sandbox, publisher, queues, sessions
+):
+    incoming = await inject(sandbox, phone=CUSTOMER, text="Сколько стоит?")
+    await publisher.publish(
+        queues.outgoing,
+        {
+            "phone_number": CUSTOMER,
+            "message_text": "Добрый день! 😊",
+            "reply_to_message_id": incoming["id"],
+            "mark_as_read": True,
+            "outgoing_id": "out-1",
+            "sent_by": "reply",
+        },
+        message_id="out-1",
+    )
+    sent = await sent_by_bot(sandbox, 1)
+    assert [(m["kind"], m["recipient"], m["body"], m["reply_to"]) for m in sent] == [
+        ("reply", CUSTOMER, "Добрый день! 😊", incoming["id"])
+    ]
+    assert incoming["id"] in (await sandbox.get("/sandbox/read")).json()["message_ids"]
+    row = await _row(sessions, "out-1")
+    assert (row.direction, row.queue_status, row.wappi_message_id) == ("outgoing", "sent", sent[0]["id"])
+    assert row.sent_by == "reply" and row.wappi_status == "done"
+
+
+async def test_without_reply_to_it_is_a_plain_send(sandbox, publisher, queues):
+    await publisher.publish(
+        queues.outgoing,
+        {
+            "phone_number": CUSTOMER,
+            "message_text": "Напоминаю о нас",
+            "outgoing_id": "out-2",
+            "sent_by": "follow_up",
+        },
+    )
+    sent = await sent_by_bot(sandbox, 1)
+    assert [(m["kind"], m["recipient"], m["body"]) for m in sent] == [("send", CUSTOMER, "Напоминаю о нас")]
+    assert (await sandbox.get("/sandbox/read")).json()["message_ids"] == []
+
+
+async def test_the_same_outgoing_id_twice_is_sent_once(sandbox, publisher, queues, sessions):
+    body = {"phone_number": CUSTOMER, "message_text": "Один раз", "outgoing_id": "out-3"}
+    await publisher.publish(queues.outgoing, body)
+    await sent_by_bot(sandbox, 1)
+    await publisher.publish(queues.outgoing, body)
+    await asyncio.sleep(1.0)
+    assert len(await sent_by_bot(sandbox, 2, wait_s=0.5)) == 1
+    assert (await _row(sessions, "out-3")).attempts == 1
+
+
+async def test_a_whitelisted_recipient_is_refused_and_dead_lettered_with_the_reason(
+    sandbox, publisher, queues, broker, sessions
+):
+    await publisher.publish(
+        queues.outgoing, {"phone_number": "77752837306", "message_text": "Привет", "outgoing_id": "out-4"}
+    )
+    dead = await collect(broker, f"{queues.outgoing}.dlq", expect=1)
+    assert "77752837306 is whitelisted" in dead[0]["_amqp"].headers["x-dlq-reason"]
+    assert (await sent_by_bot(sandbox, 1, wait_s=0.3)) == []
+    assert (await _row(sessions, "out-4")).queue_status == "refused"
+
+
+async def test_a_reply_to_an_unknown_message_still_reaches_the_customer(sandbox, publisher, queues):
+    await publisher.publish(
+        queues.outgoing,
+        {
+            "phone_number": CUSTOMER,
+            "message_text": "Ответ",
+            "reply_to_message_id": "NO-SUCH-MESSAGE",
+            "outgoing_id": "out-5",
+        },
+    )
+    sent = await sent_by_bot(sandbox, 1)
+    assert [(m["kind"], m["recipient"], m["body"]) for m in sent] == [("send", CUSTOMER, "Ответ")]
+
+
+@pytest.mark.parametrize("status", [429, 500])
+async def test_wappi_429_and_500_are_retried_and_the_message_goes_out(sandbox, publisher, queues, status):
+    await sandbox.post("/sandbox/faults", json={"endpoint": "message/send", "status": status, "count": 2})
+    await publisher.publish(
+        queues.outgoing,
+        {"phone_number": CUSTOMER, "message_text": f"после {status}", "outgoing_id": f"out-{status}"},
+    )
+    sent = await sent_by_bot(sandbox, 1, wait_s=10)
+    assert [m["body"] for m in sent] == [f"после {status}"]
+    assert (await sandbox.get("/sandbox/stats")).json()["calls"]["message/send"] == 3
+
+
+async def test_an_html_error_page_is_retried_later_and_recorded_as_a_clear_error(
+    sandbox, publisher, queues, sessions
+):
+    page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    # More failures than the client retries: the message waits in the retry queue and goes out later.
+    await sandbox.post(
+        "/sandbox/faults", json={"endpoint": "message/send", "status": 502, "count": 4, "body": page}
+    )
+    await publisher.publish(
+        queues.outgoing, {"phone_number": CUSTOMER, "message_text": "терпение", "outgoing_id": "out-html"}
+    )
+    sent = await sent_by_bot(sandbox, 1, wait_s=20)
+    assert [m["body"] for m in sent] == ["терпение"]
+    row = await _row(sessions, "out-html")
+    assert row.attempts == 2 and row.queue_status == "sent"
+    assert "non-JSON answer" in row.error and "502 Bad Gateway" in row.error

@@ -1,0 +1,85 @@
+"""Configuration: the spec's variables, one clear line per bad one, exit code 2."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from config.settings import ConfigurationError, load_settings
+from utils.helpers import local_day_bounds, to_local_iso
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+REQUIRED = [
+    "DATABASE_URL",
+    "WAPPI_TOKEN",
+    "WAPPI_PROFILE_ID",
+    "RABBITMQ_URL",
+    "GEMINI_API_KEY",
+    "ADMIN_API_KEY",
+]
+VALID = {
+    "DATABASE_URL": "postgres://u:p@db:5432/whatsapp_gateway",
+    "WAPPI_TOKEN": "t",
+    "WAPPI_PROFILE_ID": "p",
+    "RABBITMQ_URL": "amqp://guest:guest@localhost:5672/",
+    "GEMINI_API_KEY": "g",
+    "ADMIN_API_KEY": "a",
+}
+
+
+def _run_app(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "app.py"], cwd=SERVICE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_missing_required_variables_give_one_clear_line_each_and_exit_2():
+    result = _run_app({"PATH": os.environ.get("PATH", "")})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert sorted(lines) == sorted(f"Configuration error: {name} is required" for name in REQUIRED)
+
+
+def test_a_malformed_value_names_the_variable():
+    result = _run_app({"PATH": os.environ.get("PATH", ""), **VALID, "POLLING_INTERVAL": "often"})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("Configuration error: POLLING_INTERVAL is invalid")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["postgres://u:p@db:5432/x", "postgresql://u:p@db:5432/x", "postgresql+asyncpg://u:p@db:5432/x"],
+)
+def test_database_url_is_accepted_in_every_form_hosts_hand_out(given):
+    settings = load_settings(_env_file=None, **{**VALID, "DATABASE_URL": given})
+    assert settings.DATABASE_URL == "postgresql+asyncpg://u:p@db:5432/x"
+
+
+def test_defaults_follow_the_spec():
+    settings = load_settings(_env_file=None, **VALID)
+    assert settings.POLLING_INTERVAL == 5
+    assert settings.QUEUE_INCOMING_MESSAGES == "incoming_messages"
+    assert settings.TIMEZONE == "Asia/Almaty"
+    assert settings.WAPPI_BASE_URL == "https://wappi.pro"
+    assert settings.GEMINI_MODEL == "gemini-2.5-pro"
+    assert settings.PORT == 8001
+
+
+def test_an_unknown_rabbitmq_scheme_is_rejected():
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None, **{**VALID, "RABBITMQ_URL": "redis://localhost"})
+    assert caught.value.lines == [
+        "Configuration error: RABBITMQ_URL is invalid (must start with amqp:// or amqps://)"
+    ]
+
+
+def test_almaty_is_utc_plus_5_in_2026():
+    settings = load_settings(_env_file=None, **VALID)
+    assert to_local_iso(datetime(2026, 10, 5, 9, 30, tzinfo=UTC), settings.tz) == "2026-10-05T14:30:00+05:00"
+    start, end = local_day_bounds(datetime(2026, 10, 5, 20, 0, tzinfo=UTC), settings.tz)
+    assert start == datetime(2026, 10, 5, 19, 0, tzinfo=UTC)  # 00:00 on the 6th in Astana
+    assert end == datetime(2026, 10, 6, 19, 0, tzinfo=UTC)

@@ -1,0 +1,222 @@
+"""WappiClient against respx-faked Wappi answers: parsing, retries, clear errors, no leaked token."""
+
+import asyncio
+import base64
+import io
+
+import httpx
+import pytest
+import respx
+from loguru import logger
+
+from services.wappi_client import WappiClient, WappiError
+from utils.logger import redact
+from utils.metrics import GatewayMetrics
+
+BASE = "https://wappi.test"
+TOKEN = "secret-wappi-token-123"
+
+
+@pytest.fixture
+async def wappi():
+    client = WappiClient(
+        base_url=BASE,
+        token=TOKEN,
+        profile_id="prof-1",
+        metrics=GatewayMetrics(),
+        backoff_initial=0.01,
+        backoff_max=0.02,
+    )
+    yield client
+    await client.close()
+
+
+@respx.mock
+async def test_requests_carry_the_bare_token_and_profile_id(wappi):
+    route = respx.get(f"{BASE}/api/sync/get/status").respond(json={"status": "done", "authorized": True})
+    status = await wappi.get_status()
+    assert status.authorized
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == TOKEN
+    assert request.url.params["profile_id"] == "prof-1"
+
+
+@respx.mock
+@pytest.mark.parametrize("key", ["dialogs", "chats"])
+async def test_chat_lists_are_parsed_defensively(wappi, key):
+    respx.get(f"{BASE}/api/sync/chats/get").respond(
+        json={
+            "status": "done",
+            key: [
+                {
+                    "id": "77011234567@c.us",
+                    "name": "A",
+                    "last_time": 1790000000,
+                    "last_message_data": {"id": "X1"},
+                },
+                {"id": "77011234568@c.us", "last_timestamp": 1790000001000},
+                {"id": "123-456@g.us", "last_message_data": {"time": 1790000002}},
+                {"name": "no id at all"},
+            ],
+        }
+    )
+    chats = await wappi.list_chats()
+    assert [(c.id, c.last_time, c.chat_type) for c in chats] == [
+        ("77011234567@c.us", 1790000000, "dialog"),
+        ("77011234568@c.us", 1790000001, "dialog"),
+        ("123-456@g.us", 1790000002, "group"),
+    ]
+    assert chats[0].last_message_id == "X1"
+
+
+@respx.mock
+@pytest.mark.parametrize("answer", [{"message_id": "ID1"}, {"id": "ID1"}, {"message": {"id": "ID1"}}])
+async def test_the_sent_message_id_is_found_wherever_wappi_puts_it(wappi, answer):
+    route = respx.post(f"{BASE}/api/sync/message/send").respond(json={"status": "done", **answer})
+    result = await wappi.send_text("77011234567", "Здравствуйте")
+    assert result.message_id == "ID1"
+    assert route.calls.last.request.url.params["profile_id"] == "prof-1"
+
+
+@respx.mock
+async def test_429_and_500_are_retried_until_the_call_succeeds(wappi):
+    route = respx.post(f"{BASE}/api/sync/message/reply").mock(
+        side_effect=[
+            httpx.Response(429, json={"status": "error", "detail": "Too many requests"}),
+            httpx.Response(500, json={"status": "error", "detail": "Internal"}),
+            httpx.Response(200, json={"status": "done", "message_id": "R1"}),
+        ]
+    )
+    assert (await wappi.reply("ORIG", "ok")).message_id == "R1"
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_retries_are_bounded_and_end_in_a_transient_error(wappi):
+    route = respx.post(f"{BASE}/api/sync/message/send").respond(503, json={"detail": "maintenance"})
+    with pytest.raises(WappiError) as caught:
+        await wappi.send_text("77011234567", "hi")
+    assert route.call_count == 4
+    assert caught.value.transient and caught.value.status == 503 and caught.value.detail == "maintenance"
+
+
+@respx.mock
+async def test_timeouts_are_retried(wappi):
+    route = respx.get(f"{BASE}/api/sync/get/status").mock(
+        side_effect=[
+            httpx.ReadTimeout("slow"),
+            httpx.Response(200, json={"status": "done", "app_status": "open"}),
+        ]
+    )
+    assert (await wappi.get_status()).authorized
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_a_wappi_error_body_is_a_permanent_error_with_its_detail(wappi):
+    route = respx.post(f"{BASE}/api/sync/message/reply").respond(
+        400, json={"status": "error", "detail": "message not found"}
+    )
+    with pytest.raises(WappiError) as caught:
+        await wappi.reply("NOPE", "hi")
+    assert route.call_count == 1
+    assert not caught.value.transient
+    assert caught.value.status == 400 and "message not found" in str(caught.value)
+
+
+@respx.mock
+async def test_an_html_error_page_is_a_clear_error_not_a_crash(wappi):
+    page = (
+        "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+    )
+    respx.get(f"{BASE}/api/sync/chats/get").respond(502, text=page, headers={"content-type": "text/html"})
+    with pytest.raises(WappiError) as caught:
+        await wappi.list_chats()
+    assert caught.value.transient
+    assert "non-JSON answer (text/html)" in caught.value.detail and "502 Bad Gateway" in caught.value.detail
+    assert "<" not in caught.value.detail
+
+
+@respx.mock
+async def test_an_html_page_with_status_200_is_an_error_too(wappi):
+    respx.get(f"{BASE}/api/sync/messages/get").respond(
+        200, text="<html>Maintenance</html>", headers={"content-type": "text/html"}
+    )
+    with pytest.raises(WappiError, match="non-JSON answer"):
+        await wappi.get_messages("77011234567@c.us")
+
+
+@respx.mock
+async def test_the_token_never_reaches_the_logs(wappi):
+    respx.post(f"{BASE}/api/sync/message/send").respond(401, json={"detail": "bad token"})
+    sink = io.StringIO()
+    handler_id = logger.add(sink, level="DEBUG")
+    try:
+        with pytest.raises(WappiError) as caught:
+            await wappi.send_text("77011234567", "hi")
+        logger.error("send failed: {}", caught.value)
+    finally:
+        logger.remove(handler_id)
+    assert TOKEN not in sink.getvalue() and TOKEN not in str(caught.value)
+    assert redact(f"Authorization: {TOKEN}", [TOKEN]) == "Authorization: ***"
+
+
+@respx.mock
+async def test_voice_is_downloaded_from_file_link_without_our_token(wappi):
+    route = respx.get("https://storage.test/a.ogg").respond(
+        200, content=b"OggS-audio", headers={"content-type": "audio/ogg"}
+    )
+    media = await wappi.download_voice("M1", "https://storage.test/a.ogg")
+    assert media.data == b"OggS-audio" and media.mime_type == "audio/ogg"
+    assert "Authorization" not in route.calls.last.request.headers
+
+
+@respx.mock
+async def test_voice_download_falls_back_to_media_download(wappi):
+    respx.get("https://storage.test/expired.ogg").respond(403, text="expired")
+    fallback = respx.get(f"{BASE}/api/sync/message/media/download").respond(
+        json={
+            "status": "done",
+            "file_name": "a.ogg",
+            "mime_type": "audio/ogg",
+            "file_data": base64.b64encode(b"OggS-fallback").decode(),
+        }
+    )
+    media = await wappi.download_voice("M1", "https://storage.test/expired.ogg")
+    assert media.data == b"OggS-fallback"
+    assert fallback.calls.last.request.url.params["message_id"] == "M1"
+
+
+@respx.mock
+async def test_downloads_run_one_at_a_time(wappi):
+    in_flight = peak = 0
+
+    async def slow(request):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return httpx.Response(200, content=b"OggS")
+
+    respx.get(url__startswith="https://storage.test/").mock(side_effect=slow)
+    await asyncio.gather(*(wappi.download_voice(f"M{i}", f"https://storage.test/{i}.ogg") for i in range(4)))
+    assert peak == 1
+
+
+@respx.mock
+async def test_wappi_latency_and_errors_are_measured():
+    metrics = GatewayMetrics()
+    client = WappiClient(base_url=BASE, token=TOKEN, profile_id="p", metrics=metrics, attempts=1)
+    respx.get(f"{BASE}/api/sync/get/status").respond(500, json={"detail": "x"})
+    with pytest.raises(WappiError):
+        await client.get_status()
+    await client.close()
+    registry = metrics.registry
+    assert registry.get_sample_value("gateway_wappi_request_seconds_count", {"endpoint": "get/status"}) == 1
+    assert (
+        registry.get_sample_value(
+            "gateway_wappi_errors_total", {"endpoint": "get/status", "kind": "transient"}
+        )
+        == 1
+    )
