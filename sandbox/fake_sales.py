@@ -126,7 +126,9 @@ def _knowledge_lines(prompt: str) -> list[str]:
     knowledge = section(prompt, "БАЗА ЗНАНИЙ О ПРОДУКТАХ:", ("ВАЖНЫЕ ПРАВИЛА:",), stop_at_header=False) or ""
     lines = (line.strip() for line in knowledge.splitlines())
     # "[pricing.pdf, стр. 1]" is where a chunk came from, not what it says.
-    return [line for line in lines if len(re.findall(r"[^\W\d_]", line)) >= 3 and not _SOURCE_LINE.match(line)]
+    return [
+        line for line in lines if len(re.findall(r"[^\W\d_]", line)) >= 3 and not _SOURCE_LINE.match(line)
+    ]
 
 
 def _result(reply: str, stance: str, slot: datetime | None = None, agreed: bool = False) -> dict[str, Any]:

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
-from app import create_app
 from sqlalchemy import text
 
+from app import create_app
 from config.database import create_engine, create_session_factory
 from config.queue import Publisher, QueueNames, declare_all
 from config.settings import Settings
