@@ -1,0 +1,218 @@
+"""Admin API over the agent's data: contacts, conversations, follow-ups, calls, forced reclassification."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import AgentDep, ApiKey, PageDep, SessionDep
+from config.database import lock_contact
+from models import Contact, FollowUp, Message, ScheduledCall
+from services.ai_moderator import classify_contact
+from services.gemini_client import GeminiError, GeminiUnavailable
+
+router = APIRouter(dependencies=[ApiKey])
+ItemT = TypeVar("ItemT")
+PhonePath = Annotated[
+    str, Path(pattern=r"^\+?[0-9]{5,20}$", description="Digits, optionally with a leading +")
+]
+
+
+class ContactOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    phone_number: str
+    name: str | None
+    full_name: str | None
+    business_name: str | None
+    is_client: bool | None
+    classification_confidence: float | None
+    classification_reasoning: str | None
+    last_message_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    contact_id: int
+    message_id: str | None
+    message_text: str | None
+    is_from_bot: bool
+    is_voice: bool
+    voice_transcription: str | None
+    message_type: str
+    timestamp: datetime
+    sent_by: str | None
+    outgoing_id: str | None
+    answered_at: datetime | None
+    published_at: datetime | None
+    stance: str | None
+
+
+class FollowUpOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    contact_id: int
+    touch_number: int
+    next_touch_at: datetime | None
+    last_touch_at: datetime | None
+    is_completed: bool
+    stop_reason: str | None
+    reason: str | None
+    silent_since: datetime | None
+    created_at: datetime
+
+
+class ScheduledCallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    contact_id: int
+    scheduled_at: datetime
+    timezone: str
+    status: str
+    notes: str | None
+    created_at: datetime
+
+
+class ContactDetail(ContactOut):
+    message_count: int
+    scheduled_calls: list[ScheduledCallOut]
+
+
+class PageOut(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    total: int
+    limit: int
+    offset: int
+
+
+class ClassificationOut(BaseModel):
+    contact: ContactOut
+    isClient: bool | None
+    confidence: float
+    reasoning: str
+
+
+@router.get("/contacts", response_model=PageOut[ContactOut])
+async def list_contacts(
+    session: SessionDep,
+    page: PageDep,
+    is_client: Annotated[Literal["true", "false", "null"] | None, Query()] = None,
+) -> dict:
+    query = select(Contact)
+    if is_client == "null":
+        query = query.where(Contact.is_client.is_(None))
+    elif is_client is not None:
+        query = query.where(Contact.is_client.is_(is_client == "true"))
+    return await _page(session, query.order_by(Contact.last_message_at.desc().nulls_last(), Contact.id), page)
+
+
+@router.get("/contacts/{phone}", response_model=ContactDetail)
+async def get_contact(session: SessionDep, phone: PhonePath) -> dict:
+    contact = await _contact_or_404(session, phone)
+    message_count = await session.scalar(select(func.count()).where(Message.contact_id == contact.id))
+    calls = await session.scalars(
+        select(ScheduledCall)
+        .where(ScheduledCall.contact_id == contact.id)
+        .order_by(ScheduledCall.scheduled_at)
+    )
+    return {
+        **ContactOut.model_validate(contact).model_dump(),
+        "message_count": message_count or 0,
+        "scheduled_calls": calls.all(),
+    }
+
+
+@router.get("/messages/{contact_id}", response_model=PageOut[MessageOut])
+async def list_messages(session: SessionDep, page: PageDep, contact_id: Annotated[int, Path(ge=1)]) -> dict:
+    if await session.get(Contact, contact_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No contact with id {contact_id}")
+    query = (
+        select(Message)
+        .where(Message.contact_id == contact_id)
+        .order_by(Message.timestamp.desc(), Message.id.desc())
+    )
+    return await _page(session, query, page)
+
+
+@router.get("/follow-ups/active", response_model=PageOut[FollowUpOut])
+async def active_follow_ups(session: SessionDep, page: PageDep) -> dict:
+    query = (
+        select(FollowUp).where(FollowUp.is_completed.is_(False)).order_by(FollowUp.next_touch_at, FollowUp.id)
+    )
+    return await _page(session, query, page)
+
+
+@router.get("/follow-ups/pending", response_model=PageOut[FollowUpOut])
+async def pending_follow_ups(session: SessionDep, page: PageDep, agent: AgentDep) -> dict:
+    """Touches that are due now (next_touch_at has passed) and not yet sent."""
+    query = (
+        select(FollowUp)
+        .where(FollowUp.is_completed.is_(False), FollowUp.next_touch_at <= agent.clock())
+        .order_by(FollowUp.next_touch_at, FollowUp.id)
+    )
+    return await _page(session, query, page)
+
+
+@router.get("/scheduled-calls", response_model=PageOut[ScheduledCallOut])
+async def list_scheduled_calls(
+    session: SessionDep,
+    page: PageDep,
+    call_status: Annotated[
+        Literal["scheduled", "completed", "cancelled"] | None, Query(alias="status")
+    ] = None,
+) -> dict:
+    query = select(ScheduledCall)
+    if call_status is not None:
+        query = query.where(ScheduledCall.status == call_status)
+    return await _page(session, query.order_by(ScheduledCall.scheduled_at, ScheduledCall.id), page)
+
+
+@router.post("/contacts/{phone}/classify", response_model=ClassificationOut)
+async def reclassify_contact(session: SessionDep, agent: AgentDep, phone: PhonePath) -> dict:
+    async with session.begin():
+        contact = await _contact_or_404(session, phone)
+        await lock_contact(session, contact.phone_number)
+        await session.refresh(contact)
+        try:
+            verdict = await classify_contact(
+                session,
+                contact,
+                llm=agent.llm,
+                prompt=agent.moderator_prompt,
+                max_context_messages=agent.max_context_messages,
+            )
+        except GeminiUnavailable as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
+        except GeminiError as exc:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from exc
+        if verdict is None:
+            raise HTTPException(
+                status.HTTP_502_BAD_GATEWAY,
+                detail="Gemini answered invalid JSON twice; the contact is unchanged",
+            )
+    return {"contact": contact, **verdict.model_dump()}
+
+
+async def _contact_or_404(session: AsyncSession, phone: str) -> Contact:
+    contact = await session.scalar(select(Contact).where(Contact.phone_number == phone.lstrip("+")))
+    if contact is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No contact with phone number {phone}")
+    return contact
+
+
+async def _page(session: AsyncSession, query: Select, page: PageDep) -> dict:
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    items = await session.scalars(query.limit(page.limit).offset(page.offset))
+    return {"items": items.all(), "total": total or 0, "limit": page.limit, "offset": page.offset}

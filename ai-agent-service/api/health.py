@@ -1,0 +1,116 @@
+"""/health (for the platform), /stats (the spec's numbers) and /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from loguru import logger
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import AgentDep, ApiKey, BrokerDep, SessionDep
+from config.database import database_is_up
+from config.queue import Broker
+from models import Contact, FollowUp, LlmUsage, Message, ScheduledCall
+from utils.metrics import FOLLOW_UPS_ACTIVE, QUEUE_MESSAGES
+from utils.timezone_helper import to_astana
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request, response: Response, agent: AgentDep) -> dict[str, Any]:
+    database_ok = await database_is_up(request.app.state.engine)
+    broker_ok = agent.broker.is_connected
+    gemini = agent.llm.status
+    # Only what a restart could fix makes the service unhealthy; a Gemini outage is reported, not fatal.
+    if not (database_ok and broker_ok):
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return {
+        "status": "ok" if database_ok and broker_ok else "unhealthy",
+        "service": request.app.state.settings.PROJECT_NAME,
+        "database": "ok" if database_ok else "down",
+        "broker": "ok" if broker_ok else "down",
+        "gemini": {
+            "model": agent.llm.model,
+            "status": gemini.state,
+            "detail": gemini.detail,
+            "checked_at": gemini.at.isoformat() if gemini.at else None,
+        },
+        "consumer": "running" if request.app.state.consumer.running else "stopped",
+    }
+
+
+@router.get("/stats", dependencies=[ApiKey])
+async def stats(session: SessionDep, agent: AgentDep, broker: BrokerDep) -> dict[str, Any]:
+    day_start = _astana_day_start(agent.clock())
+    classified = (
+        await session.execute(
+            select(
+                func.count().filter(Contact.is_client.is_(True)),
+                func.count().filter(Contact.is_client.is_(False)),
+                func.count().filter(Contact.is_client.is_(None)),
+            ).select_from(Contact)
+        )
+    ).one()
+    replies_today = await session.scalar(
+        select(func.count()).where(
+            Message.is_from_bot.is_(True),
+            Message.sent_by == "reply",
+            Message.published_at.is_not(None),
+            Message.timestamp >= day_start,
+        )
+    )
+    today = case((LlmUsage.created_at >= day_start, 1), else_=0)
+    tokens = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(LlmUsage.prompt_tokens * today), 0),
+                func.coalesce(func.sum(LlmUsage.output_tokens * today), 0),
+                func.coalesce(func.sum(LlmUsage.prompt_tokens), 0),
+                func.coalesce(func.sum(LlmUsage.output_tokens), 0),
+            )
+        )
+    ).one()
+    return {
+        "classifications": {"client": classified[0], "non_client": classified[1], "unknown": classified[2]},
+        "replies_sent_today": replies_today or 0,
+        "follow_ups_active": await _active_follow_ups(session),
+        "calls_booked": await session.scalar(
+            select(func.count()).where(ScheduledCall.status.in_(("scheduled", "completed")))
+        ),
+        "gemini_tokens": {
+            "today": {"prompt": int(tokens[0]), "output": int(tokens[1])},
+            "total": {"prompt": int(tokens[2]), "output": int(tokens[3])},
+        },
+        "queues": await _queue_sizes(broker),
+    }
+
+
+@router.get("/metrics", dependencies=[ApiKey])
+async def metrics(session: SessionDep, broker: BrokerDep) -> Response:
+    FOLLOW_UPS_ACTIVE.set(await _active_follow_ups(session))
+    for queue, size in (await _queue_sizes(broker)).items():
+        if size is not None:
+            QUEUE_MESSAGES.labels(queue).set(size)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _active_follow_ups(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).where(FollowUp.is_completed.is_(False))) or 0
+
+
+async def _queue_sizes(broker: Broker) -> dict[str, int | None]:
+    try:
+        return await broker.queue_sizes()
+    except Exception as exc:
+        logger.warning("Queue sizes unavailable: {}", exc)
+        return {}
+
+
+def _astana_day_start(now: datetime) -> datetime:
+    local = to_astana(now)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,0 +1,132 @@
+"""ai-agent-service: builds the settings, database, broker, Gemini client, knowledge base and prompts,
+then runs the incoming_messages consumer, the outbox loop and the HTTP API in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from loguru import logger
+from pydantic import ValidationError
+
+from api import contacts, health
+from config.database import create_engine, create_session_factory
+from config.queue import Broker, QueueNames
+from config.settings import Settings, configuration_errors
+from services.ai_moderator import MODERATOR_PLACEHOLDERS
+from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
+from services.call_booking import WorkingHours
+from services.gemini_client import GeminiClient
+from services.knowledge_loader import KnowledgeBase
+from services.message_consumer import AgentDeps, start_consumer
+from services.outbox import run_outbox_loop
+from utils.helpers import Clock, utc_now
+from utils.logger import setup_logging
+from utils.prompt_loader import PromptError, PromptTemplate
+
+FOLLOW_UP_PLACEHOLDERS = {
+    "touch_number",
+    "conversation_history",
+    "last_bot_message",
+    "last_client_message",
+    "follow_up_reason",
+    "hours_since_last_message",
+    "current_datetime",
+}
+
+
+def load_prompts(settings: Settings) -> dict[str, PromptTemplate]:
+    """Every prompt checked now, so a prompt missing a placeholder stops the start, not a reply."""
+    folder = settings.PROMPTS_PATH
+    return {
+        "moderator": PromptTemplate(folder / "moderator_prompt.txt", MODERATOR_PLACEHOLDERS),
+        "sales_agent": PromptTemplate(folder / "sales_agent_prompt.txt", SALES_PLACEHOLDERS),
+        "follow_up": PromptTemplate(folder / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS),
+    }
+
+
+def create_app(
+    settings: Settings, *, clock: Clock = utc_now, gemini_options: dict[str, Any] | None = None
+) -> FastAPI:
+    """The app; raises PromptError here (before serving) when a prompt file is broken."""
+    prompts = load_prompts(settings)
+    knowledge = KnowledgeSearch(KnowledgeBase(settings.KNOWLEDGE_BASE_PATH))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.DATABASE_URL)
+        session_factory = create_session_factory(engine)
+        names = QueueNames.from_settings(settings)
+        broker = await Broker.connect(settings.RABBITMQ_URL, names)
+        llm = GeminiClient(
+            api_key=settings.GEMINI_API_KEY.get_secret_value(),
+            model=settings.GEMINI_MODEL,
+            base_url=settings.GEMINI_BASE_URL,
+            session_factory=session_factory,
+            **(gemini_options or {}),
+        )
+        agent = AgentDeps(
+            session_factory=session_factory,
+            broker=broker,
+            llm=llm,
+            knowledge=knowledge,
+            moderator_prompt=prompts["moderator"],
+            sales_prompt=prompts["sales_agent"],
+            max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+            hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
+            clock=clock,
+        )
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.agent = agent
+        consumer = await start_consumer(agent)
+        app.state.consumer = consumer
+        outbox = asyncio.create_task(run_outbox_loop(session_factory, broker), name="outbox")
+        logger.info(
+            "{} started: model {}, consuming {}",
+            settings.PROJECT_NAME,
+            settings.GEMINI_MODEL,
+            names.incoming_messages,
+        )
+        try:
+            yield
+        finally:
+            await consumer.stop()
+            outbox.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await outbox
+            await broker.close()
+            await llm.aclose()
+            await engine.dispose()
+            logger.info("{} stopped", settings.PROJECT_NAME)
+
+    app = FastAPI(title=settings.PROJECT_NAME, lifespan=lifespan)
+    app.include_router(health.router)
+    app.include_router(contacts.router)
+    return app
+
+
+def main() -> None:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for line in configuration_errors(exc):
+            print(line, file=sys.stderr)
+        sys.exit(2)
+    try:
+        app = create_app(settings)
+    except PromptError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    setup_logging(settings.LOG_LEVEL, settings.secret_values())
+    uvicorn.run(app, host="0.0.0.0", port=settings.PORT, log_level=settings.LOG_LEVEL.lower())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The PostgreSQL engine and session factory, built once by app.py."""
+
+from __future__ import annotations
+
+import zlib
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# A reply holds its contact's transaction open while Gemini answers, so the pool must cover the
+# consumer's prefetch (32) plus the API and the outbox loop.
+POOL_SIZE = 10
+MAX_OVERFLOW = 40
+# Two-key advisory locks: the first key keeps contact locks apart from any other lock in the database.
+_LOCK_NAMESPACE = 7201
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    return create_async_engine(
+        database_url,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        pool_pre_ping=True,
+        pool_timeout=60,
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def contact_lock_key(phone_number: str) -> int:
+    """Advisory-lock key of one contact (a stable 32-bit hash of the phone number)."""
+    return zlib.crc32(phone_number.encode("ascii"))
+
+
+async def lock_contact(session: AsyncSession, phone_number: str) -> None:
+    """Serialises work on one contact across consumers until the current transaction ends."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
+        {"namespace": _LOCK_NAMESPACE, "key": _signed32(contact_lock_key(phone_number))},
+    )
+
+
+async def database_is_up(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+def _signed32(value: int) -> int:
+    return value - (1 << 32) if value >= 1 << 31 else value

@@ -1,0 +1,35 @@
+"""A WhatsApp contact and what the moderator decided about it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("idx_contacts_is_client", "is_client"),
+        Index("idx_contacts_phone", "phone_number"),
+    )
+    # Reads back updated_at after an UPDATE, so an updated contact can be serialised without another query.
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_number: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255))
+    full_name: Mapped[str | None] = mapped_column(String(255))
+    business_name: Mapped[str | None] = mapped_column(String(255))
+    # NULL = not enough data yet; the moderator keeps looking.
+    is_client: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=None)
+    classification_confidence: Mapped[float | None] = mapped_column(Float)
+    classification_reasoning: Mapped[str | None] = mapped_column(Text)
+    last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

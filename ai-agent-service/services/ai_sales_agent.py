@@ -1,0 +1,138 @@
+"""The AI sales agent: one reply to everything the client wrote since the bot last answered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from loguru import logger
+from pydantic import BaseModel, Field
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Contact, Message
+from services.call_booking import WorkingHours, decide_call
+from services.gemini_client import GeminiBadOutput, GeminiClient
+from services.knowledge_loader import KnowledgeBase, format_chunks
+from utils.helpers import format_history, recent_messages, shown_text
+from utils.metrics import REPLIES
+from utils.prompt_loader import PromptTemplate
+from utils.timezone_helper import format_astana
+
+SALES_PLACEHOLDERS = {"knowledge_base", "conversation_history", "new_message", "current_datetime"}
+# At most this many unanswered messages are quoted as the new message; older ones stay in the history.
+NEW_MESSAGE_LIMIT = 5
+# The knowledge-base query also looks back at this many earlier client messages ("а сколько это стоит?").
+QUERY_LOOKBACK = 3
+KNOWLEDGE_CHUNKS = 4
+
+
+class SalesAnswer(BaseModel):
+    reply: str = Field(min_length=1, description="The message to send to the client")
+    stance: Literal["yes", "no", "undecided", "asking"]
+    agreed_to_call: bool
+    proposed_call_time: str | None = Field(description="YYYY-MM-DDTHH:MM in Astana time, or null")
+    confirmed_call_time: bool
+
+
+class KnowledgeSearch:
+    """The knowledge base off the event loop: a search may re-index changed PDFs, which takes a while."""
+
+    def __init__(self, knowledge_base: KnowledgeBase):
+        self.knowledge_base = knowledge_base
+
+    async def relevant_text(self, query: str) -> str:
+        chunks = await asyncio.to_thread(self.knowledge_base.search, query, KNOWLEDGE_CHUNKS)
+        return format_chunks(chunks)
+
+
+async def answer_client(
+    session: AsyncSession,
+    contact: Contact,
+    trigger: Message,
+    *,
+    llm: GeminiClient,
+    prompt: PromptTemplate,
+    knowledge: KnowledgeSearch,
+    max_context_messages: int,
+    hours: WorkingHours,
+    now: datetime,
+) -> Message:
+    """Writes the reply as an unpublished bot message and marks the client messages it covers as answered.
+
+    Runs inside the contact's locked transaction; the caller publishes the reply after the commit.
+    """
+    pending = await unanswered_client_messages(session, contact.id)
+    quoted = pending[-NEW_MESSAGE_LIMIT:]
+    history = await recent_messages(
+        session, contact.id, max_context_messages, exclude_ids=[m.id for m in quoted]
+    )
+    earlier_client_texts = [m.message_text or "" for m in history if not m.is_from_bot][-QUERY_LOOKBACK:]
+    query = " ".join([*(_query_text(m) for m in quoted), *earlier_client_texts])
+
+    text = prompt.render(
+        knowledge_base=await knowledge.relevant_text(query),
+        conversation_history=format_history(history),
+        new_message="\n".join(shown_text(m) for m in quoted),
+        current_datetime=format_astana(now),
+    )
+    answer = await _ask(llm, text, contact.phone_number)
+    decision = await decide_call(
+        session,
+        contact,
+        proposed_call_time=answer.proposed_call_time
+        if answer.agreed_to_call or answer.confirmed_call_time
+        else None,
+        confirmed=answer.confirmed_call_time,
+        now=now,
+        hours=hours,
+        source_message_id=trigger.message_id or "",
+    )
+
+    reply = Message(
+        contact_id=contact.id,
+        phone_number=contact.phone_number,
+        message_text=decision.reply or answer.reply,
+        is_from_bot=True,
+        timestamp=now,
+        message_type="text",
+        sent_by="reply",
+        outgoing_id=f"reply-{trigger.message_id}",
+        reply_to_message_id=trigger.message_id,
+    )
+    session.add(reply)
+    await session.execute(
+        update(Message).where(Message.id.in_([m.id for m in pending])).values(answered_at=now)
+    )
+    trigger.stance = answer.stance
+    await session.flush()
+    REPLIES.inc()
+    logger.info(
+        "Reply to {} covers {} message(s), stance {}", contact.phone_number, len(pending), answer.stance
+    )
+    return reply
+
+
+async def unanswered_client_messages(session: AsyncSession, contact_id: int) -> Sequence[Message]:
+    rows = await session.scalars(
+        select(Message)
+        .where(
+            Message.contact_id == contact_id, Message.is_from_bot.is_(False), Message.answered_at.is_(None)
+        )
+        .order_by(Message.timestamp, Message.id)
+    )
+    return rows.all()
+
+
+async def _ask(llm: GeminiClient, text: str, phone_number: str) -> SalesAnswer:
+    try:
+        return await llm.generate_json(text, SalesAnswer, purpose="sales_agent")
+    except GeminiBadOutput as exc:
+        logger.warning("Sales answer for {} unusable, asking again: {}", phone_number, exc)
+    return await llm.generate_json(text, SalesAnswer, purpose="sales_agent")
+
+
+def _query_text(message: Message) -> str:
+    return message.voice_transcription or message.message_text or ""

@@ -1,0 +1,191 @@
+"""The one door to Gemini: JSON answers checked against a pydantic schema, bounded retries on transient
+errors, and the tokens of every call recorded (llm_usage + Prometheus). Nothing else imports google.genai."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import httpx
+from google import genai
+from google.genai import errors, types
+from loguru import logger
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from models import LlmUsage
+from utils.helpers import utc_now
+from utils.metrics import GEMINI_CALLS, GEMINI_TOKENS
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class GeminiError(Exception):
+    """Gemini did not give a usable answer."""
+
+
+class GeminiUnavailable(GeminiError):
+    """429 / 5xx / timeouts persisted through every retry; worth trying again later."""
+
+
+class GeminiModelNotFound(GeminiError):
+    """The configured model does not exist (retired or misspelled): a configuration problem."""
+
+
+class GeminiRejected(GeminiError):
+    """Gemini refused the request (bad key, bad request): retrying the same request will not help."""
+
+
+class GeminiBadOutput(GeminiError):
+    """The answer was not JSON of the requested schema."""
+
+
+@dataclass
+class GeminiStatus:
+    """The outcome of the last call, reported by /health without spending tokens on a probe."""
+
+    state: str = "unknown"  # "ok", "unavailable", "model_not_found", "rejected", "bad_output"
+    detail: str | None = None
+    at: datetime | None = None
+
+
+class GeminiClient:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str,
+        session_factory: async_sessionmaker[AsyncSession],
+        timeout_seconds: float = 90.0,
+        attempts: int = 3,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 20.0,
+    ):
+        self.model = model
+        self.status = GeminiStatus()
+        self._session_factory = session_factory
+        self._attempts = attempts
+        self._backoff = (backoff_initial, backoff_max)
+        # Our own httpx client: one pool for the life of the service, and one transport everywhere.
+        self._http = httpx.AsyncClient()
+        self._client = genai.Client(
+            api_key=api_key,
+            http_options=types.HttpOptions(
+                base_url=base_url, timeout=int(timeout_seconds * 1000), httpx_async_client=self._http
+            ),
+        )
+
+    async def generate_json(self, prompt: str, schema: type[SchemaT], purpose: str) -> SchemaT:
+        config = types.GenerateContentConfig(response_mime_type="application/json", response_schema=schema)
+        started = time.monotonic()
+        try:
+            response = await self._call_with_retries(prompt, config, purpose)
+        except GeminiError as exc:
+            GEMINI_CALLS.labels(purpose, type(exc).__name__).inc()
+            raise
+        await self._record_usage(purpose, response.usage_metadata)
+        try:
+            result = schema.model_validate_json(response.text or "")
+        except ValidationError as exc:
+            GEMINI_CALLS.labels(purpose, "GeminiBadOutput").inc()
+            self._set_status("bad_output", f"{purpose}: answer did not match {schema.__name__}")
+            raise GeminiBadOutput(
+                f"{purpose}: Gemini's answer is not a valid {schema.__name__}: {exc}"
+            ) from exc
+        GEMINI_CALLS.labels(purpose, "ok").inc()
+        self._set_status("ok", None)
+        logger.debug("Gemini {} answered in {:.2f}s", purpose, time.monotonic() - started)
+        return result
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call_with_retries(
+        self, prompt: str, config: types.GenerateContentConfig, purpose: str
+    ) -> types.GenerateContentResponse:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
+            retry=retry_if_exception(_is_transient),
+            before_sleep=_log_retry(purpose),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._client.aio.models.generate_content(
+                        model=self.model, contents=prompt, config=config
+                    )
+        except errors.APIError as exc:
+            raise self._translate(exc, purpose) from exc
+        except httpx.TransportError as exc:
+            detail = f"{type(exc).__name__} after {self._attempts} attempts"
+            self._set_status("unavailable", detail)
+            raise GeminiUnavailable(f"Gemini unreachable ({purpose}): {detail}") from exc
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    def _translate(self, exc: errors.APIError, purpose: str) -> GeminiError:
+        if exc.code == 404:
+            message = f"Gemini model {self.model!r} not found (HTTP 404): set GEMINI_MODEL to a current model"
+            logger.error(message)
+            self._set_status("model_not_found", message)
+            return GeminiModelNotFound(message)
+        detail = f"HTTP {exc.code} {exc.status or ''}: {exc.message or ''}".strip()
+        if exc.code in TRANSIENT_STATUS_CODES:
+            self._set_status("unavailable", detail)
+            return GeminiUnavailable(
+                f"Gemini unavailable ({purpose}) after {self._attempts} attempts: {detail}"
+            )
+        self._set_status("rejected", detail)
+        return GeminiRejected(f"Gemini rejected the {purpose} request: {detail}")
+
+    async def _record_usage(
+        self, purpose: str, usage: types.GenerateContentResponseUsageMetadata | None
+    ) -> None:
+        prompt_tokens = (usage.prompt_token_count or 0) if usage else 0
+        # Thinking tokens are billed as output.
+        output_tokens = (
+            ((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0
+        )
+        GEMINI_TOKENS.labels(purpose, "prompt").inc(prompt_tokens)
+        GEMINI_TOKENS.labels(purpose, "output").inc(output_tokens)
+        async with self._session_factory.begin() as session:
+            session.add(
+                LlmUsage(
+                    purpose=purpose,
+                    model=self.model,
+                    prompt_tokens=prompt_tokens,
+                    output_tokens=output_tokens,
+                )
+            )
+
+    def _set_status(self, state: str, detail: str | None) -> None:
+        self.status = GeminiStatus(state=state, detail=detail, at=utc_now())
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, errors.APIError):
+        return exc.code in TRANSIENT_STATUS_CODES
+    return isinstance(exc, httpx.TransportError)
+
+
+def _log_retry(purpose: str):
+    def log(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0
+        logger.warning(
+            "Gemini {} attempt {} failed ({}); retrying in {:.1f}s", purpose, state.attempt_number, exc, wait
+        )
+
+    return log

@@ -1,0 +1,237 @@
+"""Real PostgreSQL and RabbitMQ: a fresh database and unique queue names per test session.
+Gemini is faked with respx (tests/gemini_stub.py) or by the sandbox (tests/test_sandbox_scenarios.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import respx
+from alembic import command
+from alembic.config import Config
+from jsonschema import Draft202012Validator
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from config.database import create_engine, create_session_factory
+from config.queue import Broker, QueueNames
+from config.settings import Settings
+from services.ai_moderator import MODERATOR_PLACEHOLDERS
+from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
+from services.call_booking import WorkingHours
+from services.gemini_client import GeminiClient
+from services.knowledge_loader import KnowledgeBase
+from services.message_consumer import AgentDeps
+from tests.gemini_stub import GeminiStub
+from tests.queue_reader import QueueReader
+from utils.prompt_loader import PromptTemplate
+from utils.timezone_helper import ASTANA
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = SERVICE_DIR.parent
+RUN_ID = uuid.uuid4().hex[:8]
+PG_SERVER = "postgres@127.0.0.1:5432"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+GEMINI_URL = "https://gemini.test"
+ADMIN_KEY = "test-admin-key-1234"
+GEMINI_KEY = "test-gemini-key-5678"
+# Wednesday 2026-11-25 15:00 in Astana.
+WEDNESDAY_3PM = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+TABLES = ("llm_usage", "scheduled_calls", "follow_ups", "messages", "contacts")
+
+
+def fixed_clock(moment: datetime = WEDNESDAY_3PM) -> Callable[[], datetime]:
+    return lambda: moment
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    name = f"ai_agent_test_{RUN_ID}"
+    admin = await asyncpg.connect(f"postgresql://{PG_SERVER}/postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+asyncpg://{PG_SERVER}/{name}"
+    config = Config(str(SERVICE_DIR / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url)
+    config.attributes["configure_logger"] = False
+    await asyncio.to_thread(command.upgrade, config, "head")
+    yield url
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        DATABASE_URL=database_url,
+        RABBITMQ_URL=RABBITMQ_URL,
+        GEMINI_API_KEY=GEMINI_KEY,
+        GEMINI_BASE_URL=GEMINI_URL,
+        ADMIN_API_KEY=ADMIN_KEY,
+        QUEUE_INCOMING_MESSAGES=f"incoming_messages_{RUN_ID}",
+        QUEUE_OUTGOING_MESSAGES=f"outgoing_messages_{RUN_ID}",
+        QUEUE_VOICE_TRANSCRIPTION=f"voice_transcription_{RUN_ID}",
+        KNOWLEDGE_BASE_PATH=SERVICE_DIR / "knowledge_base",
+        PROMPTS_PATH=SERVICE_DIR / "prompts",
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.DATABASE_URL)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+async def db(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> async_sessionmaker[AsyncSession]:
+    """The session factory over an emptied database."""
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return session_factory
+
+
+@pytest.fixture(scope="session")
+async def broker(settings: Settings) -> AsyncIterator[Broker]:
+    names = QueueNames.from_settings(settings)
+    broker = await Broker.connect(RABBITMQ_URL, names)
+    yield broker
+    channel = await broker.connection.channel()
+    for queue in names.by_contract().values():
+        for name in (queue, f"{queue}.dlq", f"{queue}.retry"):
+            await channel.queue_delete(name)
+        await channel.exchange_delete(f"{queue}.dlx")
+    await broker.close()
+
+
+@pytest.fixture
+async def queues(broker: Broker) -> QueueReader:
+    reader = QueueReader(broker)
+    await reader.purge_all()
+    return reader
+
+
+def contract_validator(name: str) -> Draft202012Validator:
+    schema = json.loads((REPO_DIR / "contracts" / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.fixture
+def gemini() -> AsyncIterator[GeminiStub]:
+    with respx.mock(base_url=GEMINI_URL, assert_all_called=False) as router:
+        yield GeminiStub(router)
+
+
+def make_llm(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    base_url: str = GEMINI_URL,
+    model: str = "gemini-2.5-pro",
+    **options: Any,
+) -> GeminiClient:
+    defaults = {"attempts": 3, "backoff_initial": 0.01, "backoff_max": 0.05, "timeout_seconds": 5}
+    return GeminiClient(
+        api_key=GEMINI_KEY,
+        model=model,
+        base_url=base_url,
+        session_factory=session_factory,
+        **{**defaults, **options},
+    )
+
+
+@pytest.fixture
+async def llm(settings: Settings, db: async_sessionmaker[AsyncSession]) -> AsyncIterator[GeminiClient]:
+    client = make_llm(settings, db)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def knowledge(settings: Settings) -> KnowledgeSearch:
+    return KnowledgeSearch(KnowledgeBase(settings.KNOWLEDGE_BASE_PATH))
+
+
+def make_agent(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    broker: Broker,
+    llm: GeminiClient,
+    knowledge: KnowledgeSearch,
+    *,
+    prompts_dir: Path | None = None,
+    clock: Callable[[], datetime] = fixed_clock(),
+) -> AgentDeps:
+    folder = prompts_dir or settings.PROMPTS_PATH
+    return AgentDeps(
+        session_factory=session_factory,
+        broker=broker,
+        llm=llm,
+        knowledge=knowledge,
+        moderator_prompt=PromptTemplate(folder / "moderator_prompt.txt", MODERATOR_PLACEHOLDERS),
+        sales_prompt=PromptTemplate(folder / "sales_agent_prompt.txt", SALES_PLACEHOLDERS),
+        max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+        hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def agent(
+    settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    broker: Broker,
+    llm: GeminiClient,
+    knowledge: KnowledgeSearch,
+    queues: QueueReader,
+) -> AgentDeps:
+    return make_agent(settings, db, broker, llm, knowledge)
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+def incoming(
+    text: str,
+    *,
+    phone: str = "77011234567",
+    message_id: str | None = None,
+    at: datetime | None = None,
+    first_name: str | None = "Иван",
+    business: str | None = None,
+    is_voice: bool = False,
+) -> dict[str, Any]:
+    """An incoming_messages body as the gateway publishes it (Astana +05:00 timestamps)."""
+    moment = at or datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    body: dict[str, Any] = {
+        "message_id": message_id or f"WAMSG{next(_counter):06d}{RUN_ID}",
+        "chat_id": f"{phone}@c.us",
+        "phone_number": phone,
+        "sender_name": first_name,
+        "message_text": text,
+        "is_voice": is_voice,
+        "timestamp": moment.astimezone(ASTANA).isoformat(),
+        "contact_info": {
+            "FirstName": first_name,
+            "FullName": first_name,
+            "PushName": None,
+            "BusinessName": business,
+        },
+        "message_type": "voice" if is_voice else "text",
+    }
+    body["voice_url" if not is_voice else "original_voice_url"] = None if not is_voice else "https://x/f.ogg"
+    return body

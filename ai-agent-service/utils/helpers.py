@@ -1,0 +1,71 @@
+"""What several modules share: the clock, and how a conversation is shown to Gemini."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Message
+from utils.timezone_helper import format_astana
+
+Clock = Callable[[], datetime]
+
+# Client texts are stored verbatim but shown to Gemini only up to this many characters each,
+# so one pasted document cannot blow up the cost of a reply.
+PROMPT_TEXT_LIMIT = 4000
+_ATTACHMENT_LABELS = {
+    "image": "изображение",
+    "document": "документ",
+    "video": "видео",
+    "audio": "аудио",
+    "sticker": "стикер",
+    "location": "геолокация",
+    "other": "вложение",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def truncate_for_prompt(text: str, limit: int = PROMPT_TEXT_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + " …[сообщение обрезано]"
+
+
+def shown_text(message: Message) -> str:
+    """A message's text as Gemini sees it: bounded, with attachments named."""
+    text = truncate_for_prompt(message.message_text or "")
+    label = _ATTACHMENT_LABELS.get(message.message_type)
+    if label:
+        text = f"[{label}] {text}".rstrip()
+    return text
+
+
+def format_history(messages: Sequence[Message]) -> str:
+    """ "[YYYY-MM-DD HH:MM] Клиент: text" / "... Бот: text" lines, oldest first, Astana time."""
+    if not messages:
+        return "(переписки пока нет)"
+    lines = []
+    for message in messages:
+        role = "Бот" if message.is_from_bot else "Клиент"
+        # One line per message keeps the "[time] Role: text" shape even for multi-line texts.
+        text = " ".join(shown_text(message).split())
+        lines.append(f"[{format_astana(message.timestamp)}] {role}: {text}")
+    return "\n".join(lines)
+
+
+async def recent_messages(
+    session: AsyncSession, contact_id: int, limit: int, *, exclude_ids: Sequence[int] = ()
+) -> list[Message]:
+    """The contact's last `limit` messages, oldest first."""
+    query = select(Message).where(Message.contact_id == contact_id)
+    if exclude_ids:
+        query = query.where(Message.id.not_in(exclude_ids))
+    query = query.order_by(Message.timestamp.desc(), Message.id.desc()).limit(limit)
+    newest_first = (await session.scalars(query)).all()
+    return list(reversed(newest_first))
