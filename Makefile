@@ -35,6 +35,7 @@ test: install infra
 	cd sandbox && ../$(BIN)/pytest -q
 	cd whatsapp-gateway && ../$(BIN)/pytest -q
 	cd ai-agent-service && ../$(BIN)/pytest -q
+	cd e2e && ../$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -26,7 +26,7 @@ trap stop_all INT TERM EXIT
 
 sandbox_env=()
 if [ "$SANDBOX" = "1" ]; then
-  "$PY" -m sandbox --port "$SANDBOX_PORT" &
+  "$PY" -m sandbox --port "$SANDBOX_PORT" --log-level warning &
   pids+=($!)
   sandbox_url="http://127.0.0.1:$SANDBOX_PORT"
   sandbox_env=(WAPPI_BASE_URL="$sandbox_url" WAPPI_TOKEN=sandbox-token WAPPI_PROFILE_ID=sandbox-profile
