@@ -8,7 +8,7 @@ REQUIREMENTS := whatsapp-gateway/requirements.txt ai-agent-service/requirements.
 FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 PG_URL ?= postgresql://postgres@127.0.0.1:5432
 
-.PHONY: install infra db run test lint
+.PHONY: install infra db run demo test lint
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ db: install infra
 
 run: db
 	PG_URL=$(PG_URL) scripts/run_local.sh
+
+# A scripted morning of customers on the sandbox, with its own databases and queues.
+demo: install infra
+	cd e2e && ../$(BIN)/python demo.py
 
 test: install infra
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml

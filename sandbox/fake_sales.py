@@ -141,6 +141,19 @@ def _result(reply: str, stance: str, slot: datetime | None = None, agreed: bool 
     }
 
 
+def _best_price_line(question: str, knowledge: list[str]) -> str | None:
+    """The price line sharing most word stems with the question, the more specific (shorter) one first."""
+    asked = _stems(question)
+    priced = [line for line in knowledge if _PRICE_LINE.search(line)]
+    if not priced:
+        return None
+    return max(priced, key=lambda line: (len(asked & _stems(line)), -len(_stems(line))))
+
+
+def _stems(text: str) -> set[str]:
+    return {word[:5] for word in re.findall(r"[^\W\d_]{4,}", text.lower())}
+
+
 def _slot_text(slot: datetime) -> str:
     return f"{slot:%d.%m.%Y} в {slot:%H:%M}"
 
@@ -166,10 +179,11 @@ def sales_answer(prompt: str) -> dict[str, Any]:
         return _result(VAGUE_REPLY, "undecided")
     knowledge = _knowledge_lines(prompt)
     if _PRICE_QUESTION.search(text):
-        price_line = next((line for line in knowledge if _PRICE_LINE.search(line)), None)
+        price_line = _best_price_line(text, knowledge)
         if price_line is None:
             return _result(NO_PRICE_REPLY, "asking")
-        return _result(f"{price_line} Подскажите, для какой задачи вы рассматриваете решение? 😊", "asking")
+        price = price_line.lstrip("•-– ").rstrip(" .")
+        return _result(f"{price}. Подскажите, для какой задачи вы рассматриваете решение? 😊", "asking")
     if knowledge:
         topic = knowledge[0][:120].rstrip(" .;:,")
         reply = f"Спасибо за интерес! Коротко о нас: {topic}. {SPIN_QUESTION}"
