@@ -6,10 +6,11 @@ the sender (outgoing_messages -> Wappi) and the voice worker (voice_transcriptio
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,21 +18,26 @@ from loguru import logger
 
 from api import health
 from api.deps import Runtime
+from api.rate_limit import SlidingWindowLimiter, install_rate_limit
 from config.database import create_engine, create_session_factory
 from config.queue import Contract, Publisher, QueueNames, connect, declare_all, start_consumer
 from config.settings import ConfigurationError, Settings, load_settings
-from services.outbox import run_outbox
+from services.outbox import REPAIR_INTERVAL_S, run_outbox
 from services.polling_service import PollerDeps, run_poller
 from services.sender_service import SenderDeps, handle_outgoing
 from services.transcriber import Transcriber
 from services.voice_service import VoiceDeps, handle_voice
 from services.wappi_client import WappiClient
 from utils.helpers import utc_now
+from utils.liveness import Liveness
 from utils.logger import setup_logging
 from utils.metrics import GatewayMetrics
 
 SENDER_PREFETCH = 8
 VOICE_PREFETCH = 4  # downloads are serialised per profile anyway; this bounds parallel Gemini calls
+# A loop that has not completed a round for this many intervals (at least a minute) is stalled.
+STALL_ROUNDS = 10
+STALL_FLOOR_S = 60.0
 
 
 async def start_runtime(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Runtime:
@@ -56,11 +62,14 @@ async def start_runtime(settings: Settings, clock: Callable[[], datetime] = utc_
             token=settings.WAPPI_TOKEN,
             profile_id=settings.WAPPI_PROFILE_ID,
             metrics=metrics,
+            attempts=settings.WAPPI_RETRY_ATTEMPTS,
+            backoff_initial=settings.WAPPI_RETRY_BACKOFF_SECONDS,
         ),
         transcriber=Transcriber(
             api_key=settings.GEMINI_API_KEY, model=settings.GEMINI_MODEL, base_url=settings.GEMINI_BASE_URL
         ),
         outgoing_contract=Contract.load("outgoing"),
+        liveness=Liveness(clock),
     )
     await _start_workers(runtime)
     logger.info("{} started: polling every {}s", settings.PROJECT_NAME, settings.POLLING_INTERVAL)
@@ -78,26 +87,40 @@ async def _start_workers(rt: Runtime) -> None:
         clock=rt.clock,
     )
     lease_dsn = rt.settings.DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
-    rt.tasks.append(
-        asyncio.create_task(
-            run_poller(poller, lease_dsn=lease_dsn, interval=rt.settings.POLLING_INTERVAL), name="poller"
-        )
+    interval = rt.settings.POLLING_INTERVAL
+    _start_loop(
+        rt,
+        "poller",
+        run_poller(
+            poller, lease_dsn=lease_dsn, interval=interval, heartbeat=partial(rt.liveness.beat, "poller")
+        ),
+        interval,
     )
-    rt.tasks.append(
-        asyncio.create_task(run_outbox(rt.sessions, rt.publisher, rt.queues, clock=rt.clock), name="outbox")
+    _start_loop(
+        rt,
+        "outbox",
+        run_outbox(
+            rt.sessions,
+            rt.publisher,
+            rt.queues,
+            clock=rt.clock,
+            heartbeat=partial(rt.liveness.beat, "outbox"),
+        ),
+        REPAIR_INTERVAL_S,
     )
 
     sender = SenderDeps(wappi=rt.wappi, sessions=rt.sessions, metrics=rt.metrics, clock=rt.clock)
-    rt.consumer_channels.append(
-        await start_consumer(
-            rt.connection,
-            rt.queues.outgoing,
-            contract=rt.outgoing_contract,
-            handler=partial(handle_outgoing, deps=sender),
-            publisher=rt.publisher,
-            prefetch=SENDER_PREFETCH,
-        )
+    channel = await start_consumer(
+        rt.connection,
+        rt.queues.outgoing,
+        contract=rt.outgoing_contract,
+        handler=partial(handle_outgoing, deps=sender),
+        publisher=rt.publisher,
+        prefetch=SENDER_PREFETCH,
+        retry_delay=rt.settings.RETRY_DELAY_SECONDS,
     )
+    rt.consumer_channels.append(channel)
+    rt.liveness.watch_consumer("sender", channel)
     voice = VoiceDeps(
         wappi=rt.wappi,
         transcriber=rt.transcriber,
@@ -107,16 +130,30 @@ async def _start_workers(rt: Runtime) -> None:
         metrics=rt.metrics,
         clock=rt.clock,
     )
-    rt.consumer_channels.append(
-        await start_consumer(
-            rt.connection,
-            rt.queues.voice,
-            contract=Contract.load("voice"),
-            handler=partial(handle_voice, deps=voice),
-            publisher=rt.publisher,
-            prefetch=VOICE_PREFETCH,
-        )
+    channel = await start_consumer(
+        rt.connection,
+        rt.queues.voice,
+        contract=Contract.load("voice"),
+        handler=partial(handle_voice, deps=voice),
+        publisher=rt.publisher,
+        prefetch=VOICE_PREFETCH,
+        retry_delay=rt.settings.RETRY_DELAY_SECONDS,
     )
+    rt.consumer_channels.append(channel)
+    rt.liveness.watch_consumer("voice", channel)
+
+
+def _start_loop(rt: Runtime, name: str, loop: Coroutine[Any, Any, None], interval: float) -> None:
+    task = asyncio.create_task(loop, name=name)
+    task.add_done_callback(_report_end)
+    rt.tasks.append(task)
+    rt.liveness.watch_loop(name, task, stall_after=max(STALL_FLOOR_S, STALL_ROUNDS * interval))
+
+
+def _report_end(task: asyncio.Task) -> None:
+    # The loops never return on their own: an end that is not a shutdown is a bug worth a loud line.
+    if not task.cancelled() and task.exception() is not None:
+        logger.opt(exception=task.exception()).critical("Worker {} died; /health says 503", task.get_name())
 
 
 async def stop_runtime(rt: Runtime) -> None:
@@ -145,8 +182,12 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
         finally:
             await stop_runtime(app.state.runtime)
 
-    app = FastAPI(title=settings.PROJECT_NAME, lifespan=lifespan)
+    # No /docs or /openapi.json: every endpoint but /health is behind the key, and so is the API's map.
+    app = FastAPI(
+        title=settings.PROJECT_NAME, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.include_router(health.router)
+    install_rate_limit(app, SlidingWindowLimiter(settings.RATE_LIMIT_PER_MINUTE))
     return app
 
 

@@ -16,6 +16,7 @@ from config.queue import Contract, Publisher, QueueNames
 from config.settings import Settings
 from services.transcriber import Transcriber
 from services.wappi_client import WappiClient
+from utils.liveness import Liveness
 from utils.metrics import GatewayMetrics
 
 
@@ -34,7 +35,9 @@ class Runtime:
     wappi: WappiClient
     transcriber: Transcriber
     outgoing_contract: Contract
+    liveness: Liveness
     tasks: list[asyncio.Task] = field(default_factory=list)
+    wappi_health: tuple[float, str | None] = (0.0, None)  # when /health last asked Wappi, and the answer
     consumer_channels: list[AbstractChannel] = field(default_factory=list)
 
 

@@ -1,6 +1,7 @@
 """HTTP: /health (open), and the admin endpoints /stats, /test/send-message, /logs/messages, /metrics."""
 
 import asyncio
+import time
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -17,9 +18,11 @@ from models.message_log import INCOMING, OUTGOING, SENT, MessageLog
 from models.whitelist import is_whitelisted
 from services.polling_service import last_poll_time
 from utils.helpers import local_day_bounds, to_local_iso
+from utils.liveness import is_alive
 
 router = APIRouter()
 CHECK_TIMEOUT_S = 5.0
+WAPPI_CHECK_EVERY_S = 5.0
 
 
 async def _database_ok(runtime: Runtime) -> bool:
@@ -45,12 +48,19 @@ async def _queue_sizes(runtime: Runtime) -> dict[str, int] | None:
 
 
 async def _wappi_state(runtime: Runtime) -> str:
+    # /health is open to anyone and probed often: Wappi (rate limits, bans) is asked at most every few s.
+    checked_at, state = runtime.wappi_health
+    if state is not None and time.monotonic() - checked_at < WAPPI_CHECK_EVERY_S:
+        return state
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             status = await runtime.wappi.get_status(retry=False)
     except Exception as exc:
-        return f"error: {exc}"
-    return "ok" if status.authorized else f"not authorized (app_status={status.app_status})"
+        state = f"error: {exc}"
+    else:
+        state = "ok" if status.authorized else f"not authorized (app_status={status.app_status})"
+    runtime.wappi_health = (time.monotonic(), state)
+    return state
 
 
 @router.get("/health")
@@ -58,13 +68,16 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
     database_ok, sizes, wappi, polled = await asyncio.gather(
         _database_ok(runtime), _queue_sizes(runtime), _wappi_state(runtime), _last_poll(runtime)
     )
-    restartable_failure = not database_ok or sizes is None
+    workers = runtime.liveness.report()
+    # 503 only for what a restart can fix; a Wappi outage shows in the body with 200.
+    restartable_failure = not database_ok or sizes is None or not all(map(is_alive, workers.values()))
     body = {
         "status": "unhealthy" if restartable_failure else ("healthy" if wappi == "ok" else "degraded"),
         "wappi_connection": wappi,
         "queue_connection": "ok" if sizes is not None else "error",
         "database_connection": "ok" if database_ok else "error",
         "last_poll_time": polled,
+        "workers": workers,
     }
     return JSONResponse(body, status_code=503 if restartable_failure else 200)
 

@@ -1,11 +1,12 @@
 """RabbitMQ: the queue topology, confirmed publishing and the one consumer helper.
 
 Per queue Q: the spec's durable Q (+ dead-lettering to Q.dlx), fanout exchange Q.dlx -> Q.dlq,
-and Q.retry whose messages return to Q after RETRY_DELAY_MS.
+and Q.retry whose messages return to Q after RETRY_DELAY_MS (or the shorter expiration they carry).
 """
 
 import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from loguru import logger
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from config.settings import Settings
+from config.settings import RETRY_QUEUE_TTL_S, Settings
 
-RETRY_DELAY_MS = 5000
+RETRY_DELAY_MS = int(RETRY_QUEUE_TTL_S * 1000)
 MAX_ATTEMPTS = 5
 PUBLISH_TIMEOUT_S = 15
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
@@ -173,7 +174,16 @@ class Publisher:
         await self._channel.close()
 
 
-Handler = Callable[[dict[str, Any], int], Awaitable[None]]
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler knows about a delivery besides its body."""
+
+    # The AMQP message_id, or one given to the message at its first delivery and kept on its retries.
+    message_id: str
+    attempt: int  # 1 on the first delivery
+
+
+Handler = Callable[[dict[str, Any], Delivery], Awaitable[None]]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -191,13 +201,31 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
+def attempts_so_far(message: AbstractIncomingMessage) -> int:
+    """Our own x-attempts header; anything unreadable there counts as no attempt yet."""
+    value = (message.headers or {}).get("x-attempts")
+    try:
+        return min(max(int(value or 0), 0), MAX_ATTEMPTS)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidMessage(f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidMessage("body is not JSON we accept: nested too deep") from exc
+
+
 async def _dead_letter(
-    publisher: Publisher, queue: str, message: AbstractIncomingMessage, reason: str, attempts: int
+    publisher: Publisher, queue: str, message: AbstractIncomingMessage, delivery: Delivery, reason: str
 ) -> None:
-    logger.warning("Dead-lettering message {} from {}: {}", message.message_id, queue, reason)
-    headers = {"x-dlq-reason": reason, "x-attempts": attempts, "x-original-queue": queue}
+    logger.warning("Dead-lettering message {} from {}: {}", delivery.message_id, queue, reason)
+    headers = {"x-dlq-reason": reason, "x-attempts": delivery.attempt, "x-original-queue": queue}
     await publisher.publish(
-        queue, message.body, message_id=message.message_id, headers=headers, exchange=f"{queue}.dlx"
+        queue, message.body, message_id=delivery.message_id, headers=headers, exchange=f"{queue}.dlx"
     )
 
 
@@ -208,16 +236,16 @@ async def handle_delivery(
     contract: Contract,
     handler: Handler,
     publisher: Publisher,
+    retry_delay: float = RETRY_QUEUE_TTL_S,
 ) -> None:
     """Decode, validate, run the handler, then ack; failures go to Q.retry or Q.dlx, never back to Q."""
-    attempt = int((message.headers or {}).get("x-attempts") or 0) + 1
+    # Without a message_id there is nothing to deduplicate on: this delivery gets a fresh one.
+    delivery = Delivery(message.message_id or uuid.uuid4().hex, attempts_so_far(message) + 1)
+    attempt = delivery.attempt
     try:
-        try:
-            body = json.loads(message.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidMessage(f"body is not JSON: {exc}") from exc
+        body = decode(message.body)
         contract.check(body)
-        await handler(body, attempt)
+        await handler(body, delivery)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -227,24 +255,26 @@ async def handle_delivery(
                     "Attempt {} of {} on {} failed, retrying: {}",
                     attempt,
                     queue,
-                    message.message_id,
+                    delivery.message_id,
                     _reason(exc),
                 )
+                # The queue's TTL is the longest wait; a shorter retry delay rides on the message.
                 await publisher.publish(
                     f"{queue}.retry",
                     message.body,
-                    message_id=message.message_id,
+                    message_id=delivery.message_id,
                     headers={"x-attempts": attempt},
+                    expiration=retry_delay if retry_delay < RETRY_QUEUE_TTL_S else None,
                 )
             else:
                 if not isinstance(exc, InvalidMessage | PermanentError):
-                    logger.opt(exception=exc).error("Giving up on {} from {}", message.message_id, queue)
+                    logger.opt(exception=exc).error("Giving up on {} from {}", delivery.message_id, queue)
                 suffix = f" (after {attempt} attempts)" if is_transient(exc) else ""
                 reason = str(exc) if isinstance(exc, InvalidMessage) else _reason(exc)
-                await _dead_letter(publisher, queue, message, reason + suffix, attempt)
+                await _dead_letter(publisher, queue, message, delivery, reason + suffix)
         except Exception:
             # Could not park it elsewhere (broker trouble): let the broker deliver it again.
-            logger.exception("Could not reroute message {} from {}; requeueing", message.message_id, queue)
+            logger.exception("Could not reroute message {} from {}; requeueing", delivery.message_id, queue)
             await message.nack(requeue=True)
             return
     await message.ack()
@@ -258,6 +288,7 @@ async def start_consumer(
     handler: Handler,
     publisher: Publisher,
     prefetch: int,
+    retry_delay: float = RETRY_QUEUE_TTL_S,
 ) -> AbstractChannel:
     """Consume Q on its own channel; close the returned channel to stop."""
     channel = await connection.channel()
@@ -265,7 +296,14 @@ async def start_consumer(
     declared = await channel.get_queue(queue, ensure=True)
 
     async def on_message(message: AbstractIncomingMessage) -> None:
-        await handle_delivery(message, queue=queue, contract=contract, handler=handler, publisher=publisher)
+        await handle_delivery(
+            message,
+            queue=queue,
+            contract=contract,
+            handler=handler,
+            publisher=publisher,
+            retry_delay=retry_delay,
+        )
 
     await declared.consume(on_message, no_ack=False)
     return channel

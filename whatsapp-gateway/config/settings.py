@@ -1,11 +1,14 @@
 """Gateway configuration: the spec's environment variable names, read once at start-up."""
 
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ASYNC_DRIVER = "postgresql+asyncpg://"
+# Every queue's .retry queue is declared (by both services) with this TTL: a shorter delay is set per message.
+RETRY_QUEUE_TTL_S = 5.0
 
 
 class ConfigurationError(Exception):
@@ -29,7 +32,7 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    DATABASE_URL: str = Field(min_length=1)
+    DATABASE_URL: str = Field(min_length=1, repr=False)  # it carries a password
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -40,12 +43,13 @@ class DatabaseSettings(BaseSettings):
 class Settings(DatabaseSettings):
     PROJECT_NAME: str = "whatsapp-gateway"
 
-    WAPPI_TOKEN: str = Field(min_length=1)
+    # repr=False: a settings object that ends up in a log line or a traceback does not show them.
+    WAPPI_TOKEN: str = Field(min_length=1, repr=False)
     WAPPI_PROFILE_ID: str = Field(min_length=1)
     WAPPI_PHONE_NUMBER: str = ""
     WAPPI_BASE_URL: str = "https://wappi.pro"
 
-    RABBITMQ_URL: str = Field(min_length=1)
+    RABBITMQ_URL: str = Field(min_length=1, repr=False)
     QUEUE_INCOMING_MESSAGES: str = "incoming_messages"
     QUEUE_OUTGOING_MESSAGES: str = "outgoing_messages"
     QUEUE_VOICE_TRANSCRIPTION: str = "voice_transcription"
@@ -54,12 +58,20 @@ class Settings(DatabaseSettings):
     LOG_LEVEL: str = "INFO"
     TIMEZONE: str = "Asia/Almaty"
 
-    GEMINI_API_KEY: str = Field(min_length=1)
+    GEMINI_API_KEY: str = Field(min_length=1, repr=False)
     GEMINI_MODEL: str = "gemini-2.5-pro"
     GEMINI_BASE_URL: str = "https://generativelanguage.googleapis.com"
 
-    ADMIN_API_KEY: str = Field(min_length=1)
+    ADMIN_API_KEY: str = Field(min_length=1, repr=False)
     PORT: int = Field(default=8001, ge=1, le=65535)
+    RATE_LIMIT_PER_MINUTE: int = Field(default=120, ge=1)
+
+    # How a message whose handling failed transiently is tried again: after RETRY_DELAY_SECONDS through
+    # the queue's .retry queue; each Wappi call itself is tried WAPPI_RETRY_ATTEMPTS times, waiting
+    # WAPPI_RETRY_BACKOFF_SECONDS, then twice that, ... (with jitter) in between.
+    RETRY_DELAY_SECONDS: float = Field(default=RETRY_QUEUE_TTL_S, gt=0, le=RETRY_QUEUE_TTL_S)
+    WAPPI_RETRY_ATTEMPTS: int = Field(default=4, ge=1, le=10)
+    WAPPI_RETRY_BACKOFF_SECONDS: float = Field(default=0.5, gt=0, le=10)
 
     @field_validator("RABBITMQ_URL")
     @classmethod
@@ -98,8 +110,10 @@ class Settings(DatabaseSettings):
 
     @property
     def secrets(self) -> list[str]:
-        """Values that must never reach a log line."""
-        return [self.WAPPI_TOKEN, self.GEMINI_API_KEY, self.ADMIN_API_KEY]
+        """Values that must never reach a log line: the tokens and keys, and the passwords in the URLs."""
+        passwords = [urlsplit(url).password or "" for url in (self.DATABASE_URL, self.RABBITMQ_URL)]
+        encoded_and_plain = [form for p in passwords if p for form in (p, unquote(p))]
+        return [self.WAPPI_TOKEN, self.GEMINI_API_KEY, self.ADMIN_API_KEY, *encoded_and_plain]
 
 
 def describe_errors(error: ValidationError) -> list[str]:

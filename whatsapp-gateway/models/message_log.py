@@ -20,6 +20,7 @@ PUBLISHED = "published"
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
+UNCERTAIN = "uncertain"  # a send whose answer never came: Wappi may have sent it; checked before a resend
 REFUSED = "refused"
 NOT_QUEUED = "not_queued"
 

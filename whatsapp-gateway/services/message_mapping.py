@@ -1,7 +1,7 @@
 """What the poller does with one Wappi message: skip it, or turn it into a queue body (the contracts)."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,10 @@ NOT_CUSTOMER_TYPES = {
 }
 OTHER_PLACEHOLDER = "[сообщение неподдерживаемого типа]"
 MAX_NAME = 255
+# A message time further ahead than this is wrong; believed, it would move a chat's cursor past
+# everything the customer writes next.
+FUTURE_LIMIT = timedelta(days=1)
+EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)  # before WhatsApp existed
 
 
 @dataclass(frozen=True)
@@ -55,16 +59,19 @@ class Forward:
 
 
 def message_time(message: WappiMessage, fallback: datetime) -> datetime:
+    """When the message was written; `fallback` (the poller's now) when Wappi gives no usable time."""
+    found = None
     if message.time:
-        return from_unix(message.time if message.time < 1e12 else message.time / 1000)
-    if message.timestamp:
+        found = from_unix(message.time if message.time < 1e12 else message.time / 1000)
+    elif message.timestamp:
         try:
             parsed = datetime.fromisoformat(message.timestamp)
-            if parsed.tzinfo is not None:
-                return parsed
         except ValueError:
-            pass
-    return fallback
+            parsed = None
+        found = parsed if parsed is not None and parsed.tzinfo is not None else None
+    if found is None or not EARLIEST <= found <= fallback + FUTURE_LIMIT:
+        return fallback
+    return found
 
 
 def skip_reason(message: WappiMessage, chat_id: str) -> str | None:

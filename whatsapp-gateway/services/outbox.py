@@ -86,7 +86,9 @@ async def run_outbox(
     *,
     clock: Clock,
     interval: float = REPAIR_INTERVAL_S,
+    heartbeat: Callable[[], None] = lambda: None,
 ) -> None:
+    """Repair rounds forever; `heartbeat` is called after each round, failed or not."""
     while True:
         try:
             await republish_pending(sessions, publisher, queues, clock=clock)
@@ -94,4 +96,5 @@ async def run_outbox(
             raise
         except Exception:
             logger.exception("Outbox round failed")
+        heartbeat()
         await asyncio.sleep(interval)

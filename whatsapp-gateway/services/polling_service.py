@@ -9,7 +9,7 @@ PostgreSQL advisory lock on a dedicated connection.
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,13 +17,30 @@ import asyncpg
 from loguru import logger
 from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from config.database import SessionFactory
 from config.queue import Publisher, QueueNames
-from models.message_log import INCOMING, NOT_QUEUED, OPERATOR, OUTGOING, PENDING, SENDING, MessageLog
+from models.message_log import (
+    INCOMING,
+    NOT_QUEUED,
+    OPERATOR,
+    OUTGOING,
+    PENDING,
+    SENDING,
+    UNCERTAIN,
+    MessageLog,
+)
 from models.poll_state import FIRST_START, LAST_POLL, ChatCursor, PollState
 from models.whitelist import whitelisted_numbers
-from services.message_mapping import Forward, customer_phone, message_time, skip_reason, to_forward
+from services.message_mapping import (
+    FUTURE_LIMIT,
+    Forward,
+    customer_phone,
+    message_time,
+    skip_reason,
+    to_forward,
+)
 from services.outbox import publish_pending_row
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import Chat, WappiMessage
@@ -101,7 +118,8 @@ async def _messages_since(wappi: WappiClient, chat_id: str, since: int, now: dat
 
 
 async def _sent_by_bot(session, message: WappiMessage, phone: str) -> bool:
-    # While the sender has not yet stored the Wappi id, its 'sending' row with the same text counts too.
+    # While the sender has not yet stored the Wappi id (or never got it: a lost answer), its row with
+    # the same text counts too.
     found = await session.scalar(
         select(MessageLog.id)
         .where(
@@ -109,7 +127,7 @@ async def _sent_by_bot(session, message: WappiMessage, phone: str) -> bool:
             or_(
                 MessageLog.wappi_message_id == message.id,
                 (MessageLog.phone_number == phone)
-                & (MessageLog.queue_status == SENDING)
+                & (MessageLog.queue_status.in_([SENDING, UNCERTAIN]))
                 & (MessageLog.message_text == (message.body or "")),
             ),
         )
@@ -236,8 +254,9 @@ async def poll_once(deps: PollerDeps) -> int:
         high_water = await _state(session, CHATS_HIGH_WATER)
     floor = first_start if high_water is None else int((high_water - LATE_ARRIVAL).timestamp())
     chats = await _recent_chats(deps.wappi, max(floor, first_start))
+    horizon = int((now + FUTURE_LIMIT).timestamp())
     chats = [
-        c
+        c if c.last_time is None or c.last_time <= horizon else replace(c, last_time=None)
         for c in chats
         if c.chat_type != "group" and not is_group_chat_id(c.id) and phone_from_chat_id(c.id) not in whitelist
     ]
@@ -246,6 +265,7 @@ async def poll_once(deps: PollerDeps) -> int:
         cursors = {c.chat_id: c for c in found.all()}
 
     active = 0
+    unread_left = False  # a chat to read again next cycle: the high water must not pass it
     for chat in reversed(chats):  # oldest activity first: messages reach the agent in the order written
         since = _read_from(chat, cursors.get(chat.id), first_start)
         if since is None:
@@ -254,10 +274,17 @@ async def poll_once(deps: PollerDeps) -> int:
         try:
             new_cursor = await _process_chat(deps, chat, since, now)
         except WappiError as exc:
-            if exc.transient:
-                raise
-            # One unreadable chat must not stop polling for everybody else.
+            if exc.transient and exc.status != 200:
+                raise  # Wappi itself is failing: the whole cycle is tried again later
+            # One unreadable chat must not stop polling for everybody else; its cursor stays put.
             logger.warning("Skipping chat {} this cycle: {}", chat.id, exc)
+            unread_left = unread_left or exc.transient
+            continue
+        except (OperationalError, InterfaceError):
+            raise  # the database is gone: nothing else will work either
+        except Exception as exc:
+            logger.opt(exception=exc).error("Skipping chat {} this cycle: {}", chat.id, exc)
+            unread_left = True
             continue
         if new_cursor is None and chat.last_time is not None:
             new_cursor = (max(chat.last_time, since), chat.last_message_id)
@@ -266,7 +293,7 @@ async def poll_once(deps: PollerDeps) -> int:
 
     async with deps.sessions() as session, session.begin():
         newest = max((c.last_time for c in chats if c.last_time is not None), default=None)
-        if newest is not None:
+        if newest is not None and not unread_left:
             await _set_state(session, CHATS_HIGH_WATER, from_unix(newest))
         await _set_state(session, LAST_POLL, deps.clock())
     return active
@@ -277,17 +304,27 @@ async def last_poll_time(sessions: SessionFactory) -> datetime | None:
         return await _state(session, LAST_POLL)
 
 
-async def run_poller(deps: PollerDeps, *, lease_dsn: str, interval: float) -> None:
-    """Poll forever while holding the leader lease; other replicas wait for it."""
+async def run_poller(
+    deps: PollerDeps,
+    *,
+    lease_dsn: str,
+    interval: float,
+    heartbeat: Callable[[bool], None] = lambda leading: None,
+) -> None:
+    """Poll forever while holding the leader lease; other replicas wait for it.
+    `heartbeat(True)` follows every cycle the leader completes (failed or not); `heartbeat(False)` says
+    this replica is not polling, so it cannot be stalled."""
     failing = False
     while True:
         lease = None
         try:
             lease = await asyncpg.connect(lease_dsn)
             if not await lease.fetchval("SELECT pg_try_advisory_lock($1)", POLLER_LOCK_KEY):
+                heartbeat(False)
                 await asyncio.sleep(max(interval, 1.0))
                 continue
             logger.info("Poller lease acquired: this replica polls Wappi every {}s", interval)
+            heartbeat(True)
             while True:
                 await lease.fetchval("SELECT 1")  # the lease dies with this connection
                 try:
@@ -301,10 +338,12 @@ async def run_poller(deps: PollerDeps, *, lease_dsn: str, interval: float) -> No
                     if not failing:
                         logger.opt(exception=exc).error("Poll cycle failed: {}", exc)
                     failing = True
+                heartbeat(True)
                 await asyncio.sleep(interval)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            heartbeat(False)
             logger.warning("Poller lease lost or unavailable, retrying: {}", exc)
             await asyncio.sleep(max(interval, 1.0))
         finally:

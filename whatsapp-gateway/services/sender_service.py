@@ -1,10 +1,12 @@
-"""The sender: outgoing_messages -> Wappi (reply or send, mark read), once per outgoing_id."""
+"""The sender: outgoing_messages -> Wappi (reply or send, mark read), once per outgoing_id.
 
-import hashlib
-import json
+Never to a whitelisted number: not as the recipient, and not through a reply or a read receipt in
+another chat. A send whose answer never came may have gone out: before it is tried again, the
+customer's chat is checked for it."""
+
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
@@ -12,14 +14,19 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from config.database import SessionFactory
-from config.queue import PermanentError, TransientError
-from models.message_log import FAILED, OUTGOING, REFUSED, SENDING, SENT, MessageLog
+from config.queue import MAX_ATTEMPTS, Delivery, PermanentError, TransientError
+from models.message_log import FAILED, OUTGOING, REFUSED, SENDING, SENT, UNCERTAIN, MessageLog
 from models.whitelist import is_whitelisted
+from services.message_mapping import message_time
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import SendResult
+from utils.helpers import is_group_chat_id, phone_from_chat_id
 from utils.metrics import GatewayMetrics
 
 Clock = Callable[[], datetime]
+# How far back a chat is read to find a send whose answer was lost, and the clock skew allowed.
+LOOKBACK_MESSAGES = 50
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 @dataclass
@@ -30,12 +37,10 @@ class SenderDeps:
     clock: Clock
 
 
-def outgoing_key(body: dict[str, Any]) -> str:
-    """The idempotency key: the agent's outgoing_id, else one derived from the body (a redelivery matches)."""
-    if body.get("outgoing_id"):
-        return body["outgoing_id"]
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return "auto-" + hashlib.sha256(canonical).hexdigest()[:40]
+def outgoing_key(body: dict[str, Any], delivery: Delivery) -> str:
+    """The idempotency key: the agent's outgoing_id, else the delivery's message_id (the publisher's,
+    or a fresh one the consumer keeps across retries), so two equal manual messages both go out."""
+    return body.get("outgoing_id") or delivery.message_id
 
 
 async def deliver(wappi: WappiClient, phone: str, text: str, reply_to: str | None) -> tuple[SendResult, str]:
@@ -50,6 +55,53 @@ async def deliver(wappi: WappiClient, phone: str, text: str, reply_to: str | Non
                 "Reply to {} rejected ({}); sending as a new message instead", reply_to, exc.detail
             )
     return await wappi.send_text(phone, text), "send"
+
+
+async def chat_phone_of(deps: SenderDeps, message_id: str) -> str | None:
+    """The phone whose one-to-one chat holds the message; None when unknown or in a group."""
+    async with deps.sessions() as session:
+        chat_id = await session.scalar(select(MessageLog.chat_id).where(MessageLog.message_id == message_id))
+    if chat_id is None:
+        try:
+            message = await deps.wappi.get_message(message_id)
+        except WappiError as exc:
+            if exc.transient:
+                raise
+            return None
+        chat_id = message.chat_id if message else None
+    if not chat_id or is_group_chat_id(chat_id):
+        return None
+    return phone_from_chat_id(chat_id) or None
+
+
+async def reply_target(deps: SenderDeps, reply_to: str | None, phone: str) -> str | None:
+    """reply_to when it is a message of this customer's chat: a reply (or read receipt) lands in the chat
+    of the message replied to, which must not be another (e.g. whitelisted) number's."""
+    if not reply_to:
+        return None
+    owner = await chat_phone_of(deps, reply_to)
+    if owner != phone:
+        logger.warning(
+            "Message {} is not in {}'s chat (it is in {}); sending a new message instead of a reply",
+            reply_to,
+            phone,
+            owner or "an unknown chat",
+        )
+        return None
+    return reply_to
+
+
+async def already_in_chat(deps: SenderDeps, phone: str, text: str, since: datetime) -> str | None:
+    """The Wappi id of a message the business sent `phone` with this text since `since`, if there is one."""
+    recent = await deps.wappi.get_messages(f"{phone}@c.us", limit=LOOKBACK_MESSAGES, order="desc")
+    for message in recent:
+        if (
+            message.is_me
+            and (message.body or "").strip() == text.strip()
+            and message_time(message, since) >= since - CLOCK_SKEW
+        ):
+            return message.id
+    return None
 
 
 async def _record(deps: SenderDeps, key: str, body: dict[str, Any], status: str) -> None:
@@ -73,10 +125,9 @@ async def _record(deps: SenderDeps, key: str, body: dict[str, Any], status: str)
         )
 
 
-async def handle_outgoing(body: dict[str, Any], attempt: int, *, deps: SenderDeps) -> None:
+async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: SenderDeps) -> None:
     phone, text = body["phone_number"], body["message_text"]
-    reply_to = body.get("reply_to_message_id")
-    key = outgoing_key(body)
+    key = outgoing_key(body, delivery)
 
     async with deps.sessions() as session:
         refused = await is_whitelisted(session, phone)
@@ -97,8 +148,17 @@ async def handle_outgoing(body: dict[str, Any], attempt: int, *, deps: SenderDep
         if row.queue_status == SENT:
             logger.info("Outgoing {} was already sent (Wappi id {}); skipping", key, row.wappi_message_id)
             return
+        if row.queue_status == UNCERTAIN:
+            found = await already_in_chat(deps, phone, text, row.created_at)
+            if found is not None:
+                row.queue_status, row.wappi_message_id, row.processed_at = SENT, found, deps.clock()
+                row.wappi_status = "done"
+                deps.metrics.messages_sent.labels("confirmed_later").inc()
+                logger.info("Outgoing {} had gone out despite the lost answer (Wappi id {})", key, found)
+                return
         row.attempts += 1
         row.queue_status = SENDING
+        reply_to = await reply_target(deps, body.get("reply_to_message_id"), phone)
         if body.get("mark_as_read") and reply_to:
             try:
                 await deps.wappi.mark_read(reply_to)
@@ -110,7 +170,9 @@ async def handle_outgoing(body: dict[str, Any], attempt: int, *, deps: SenderDep
             failure = exc
             row.error = str(exc)[:2000]
             row.wappi_status = f"error {exc.status}" if exc.status else "error"
-            if not exc.transient:
+            if exc.maybe_done:
+                row.queue_status = UNCERTAIN
+            elif not exc.transient or delivery.attempt >= MAX_ATTEMPTS:
                 row.queue_status = FAILED
         else:
             # row.error keeps the last failure: the log then shows why a send needed several attempts.

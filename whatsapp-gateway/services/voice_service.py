@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from config.database import SessionFactory
-from config.queue import MAX_ATTEMPTS, Publisher, QueueNames
+from config.queue import MAX_ATTEMPTS, Delivery, Publisher, QueueNames
 from models.message_log import INCOMING, PENDING, TO_INCOMING, MessageLog
 from services.outbox import publish_pending_row
 from services.transcriber import Transcriber, TranscriptionError
@@ -73,7 +73,7 @@ def incoming_body(body: dict[str, Any], text: str) -> dict[str, Any]:
     }
 
 
-async def handle_voice(body: dict[str, Any], attempt: int, *, deps: VoiceDeps) -> None:
+async def handle_voice(body: dict[str, Any], delivery: Delivery, *, deps: VoiceDeps) -> None:
     message_id = body["message_id"]
     async with deps.sessions() as session:
         done = await session.scalar(
@@ -86,7 +86,7 @@ async def handle_voice(body: dict[str, Any], attempt: int, *, deps: VoiceDeps) -
         await publish_pending_row(deps.sessions, deps.publisher, deps.queues, done, clock=deps.clock)
         return
 
-    text, outcome = await transcript_of(deps, body, last_attempt=attempt >= MAX_ATTEMPTS)
+    text, outcome = await transcript_of(deps, body, last_attempt=delivery.attempt >= MAX_ATTEMPTS)
     result = incoming_body(body, text)
     now = deps.clock()
     fields = {

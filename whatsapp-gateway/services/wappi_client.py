@@ -35,9 +35,12 @@ _SPACES = re.compile(r"\s+")
 
 class WappiError(Exception):
     """A failed Wappi call: `status` is the HTTP status (None when no answer came), `transient` says
-    whether trying again later can help."""
+    whether trying again later can help, `maybe_done` that Wappi may have carried the request out all
+    the same (it reached Wappi, the answer did not reach us): a send must not simply be repeated."""
 
-    def __init__(self, endpoint: str, status: int | None, detail: str, *, transient: bool):
+    def __init__(
+        self, endpoint: str, status: int | None, detail: str, *, transient: bool, maybe_done: bool = False
+    ):
         super().__init__(
             f"Wappi {endpoint} failed ({status if status is not None else 'no answer'}): {detail}"
         )
@@ -45,6 +48,11 @@ class WappiError(Exception):
         self.status = status
         self.detail = detail
         self.transient = transient
+        self.maybe_done = maybe_done
+
+
+# The request never left: repeating it cannot do anything twice.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 def _detail(response: httpx.Response) -> tuple[str, Any]:
@@ -59,6 +67,21 @@ def _detail(response: httpx.Response) -> tuple[str, Any]:
         detail = data.get("detail") or data.get("message") or data.get("error") or data.get("status")
         return str(detail)[:300], data
     return str(data)[:300], data
+
+
+def _list_in(data: dict[str, Any], endpoint: str, *keys: str) -> list[Any]:
+    """The answer's list under the first of `keys` present; an answer without one is not understood
+    (and must not pass for "nothing new", which would move the poller's cursors past unread messages)."""
+    for key in keys:
+        if key in data:
+            value = data[key]
+            if isinstance(value, list):
+                return value
+            if value is None:
+                return []
+            break
+    shape = ", ".join(f"{k}: {type(v).__name__}" for k, v in list(data.items())[:8]) or "empty object"
+    raise WappiError(endpoint, 200, f"unexpected answer ({shape})", transient=True, maybe_done=True)
 
 
 class WappiClient:
@@ -78,6 +101,7 @@ class WappiClient:
         self._token = token
         self._profile_id = profile_id
         self._metrics = metrics
+        # The read timeout stays well above slow answers: a send that times out may have gone out anyway.
         self._http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout, connect=5.0))
         self._attempts = attempts
         self._backoff = (backoff_initial, backoff_max)
@@ -98,11 +122,15 @@ class WappiClient:
                 json=json,
                 headers={"Authorization": self._token},
             )
-        except httpx.TimeoutException as exc:
-            raise WappiError(endpoint, None, f"timed out ({type(exc).__name__})", transient=True) from exc
         except httpx.TransportError as exc:
+            # Only the exception's type: its text can carry the URL, and we add nothing a reader needs.
+            what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
             raise WappiError(
-                endpoint, None, f"connection failed ({type(exc).__name__})", transient=True
+                endpoint,
+                None,
+                f"{what} ({type(exc).__name__})",
+                transient=True,
+                maybe_done=not isinstance(exc, _NOT_SENT),
             ) from exc
         finally:
             self._metrics.wappi_latency.labels(endpoint).observe(time.perf_counter() - started)
@@ -110,13 +138,17 @@ class WappiClient:
         status = response.status_code
         if status >= 400:
             raise WappiError(
-                endpoint, status, detail, transient=status in TRANSIENT_STATUSES or status >= 500
+                endpoint,
+                status,
+                detail,
+                transient=status in TRANSIENT_STATUSES or status >= 500,
+                maybe_done=status == 504,  # a proxy gave up waiting for Wappi, which may have finished
             )
-        if data is None:
-            # An HTML page with 200 is a proxy or maintenance page in front of Wappi, not an answer.
-            raise WappiError(endpoint, status, detail, transient=True)
         if not isinstance(data, dict):
-            raise WappiError(endpoint, status, f"unexpected answer: {detail}", transient=False)
+            # An HTML page (or any non-object) with 200 is not one of Wappi's answers: worth another try,
+            # though whatever stood in front of Wappi may have passed the request on.
+            what = detail if data is None else f"unexpected answer: {detail}"
+            raise WappiError(endpoint, status, what, transient=True, maybe_done=True)
         if data.get("status") == "error":
             raise WappiError(endpoint, status, detail, transient=False)
         return data
@@ -130,11 +162,18 @@ class WappiClient:
         params: dict | None = None,
         json: Any = None,
         retry: bool = True,
+        repeatable: bool = True,
     ) -> Any:
+        """One Wappi call with retries; a call that is not `repeatable` (a send) is not repeated when
+        it may have been carried out: the caller decides what to do about that."""
+
+        def worth_retrying(exc: BaseException) -> bool:
+            return isinstance(exc, WappiError) and exc.transient and (repeatable or not exc.maybe_done)
+
         retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda e: isinstance(e, WappiError) and e.transient),
+            retry=retry_if_exception(worth_retrying),
             stop=stop_after_attempt(self._attempts if retry else 1) | stop_after_delay(self._retry_budget),
-            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
+            wait=self._wait(),
             reraise=True,
         )
         try:
@@ -146,17 +185,22 @@ class WappiClient:
             raise
         raise AssertionError("unreachable")
 
+    def _wait(self):
+        initial, longest = self._backoff
+        return wait_exponential_jitter(initial=initial, max=longest, jitter=initial)
+
     async def get_status(self, *, retry: bool = True) -> ProfileStatus:
         data = await self._call("get/status", "GET", "/api/sync/get/status", retry=retry)
         authorized = data.get("authorized")
         app_status = data.get("app_status")
-        return ProfileStatus(authorized=bool(authorized) or app_status == "open", app_status=app_status)
+        app_status = str(app_status)[:100] if app_status is not None else None
+        return ProfileStatus(authorized=authorized is True or app_status == "open", app_status=app_status)
 
     async def list_chats(self, *, limit: int = 100, offset: int = 0) -> list[Chat]:
         data = await self._call(
             "chats/get", "GET", "/api/sync/chats/get", params={"limit": limit, "offset": offset}
         )
-        items = data.get("dialogs") or data.get("chats") or []
+        items = _list_in(data, "chats/get", "dialogs", "chats")
         return [chat for chat in (parse_chat(i) for i in items if isinstance(i, dict)) if chat]
 
     async def get_messages(
@@ -164,26 +208,50 @@ class WappiClient:
     ) -> list[WappiMessage]:
         params = {"chat_id": chat_id, "limit": limit, "offset": offset, "order": order}
         data = await self._call("messages/get", "GET", "/api/sync/messages/get", params=params)
-        items = data.get("messages") or []
-        return parse_messages(items)
+        items = _list_in(data, "messages/get", "messages")
+        messages = parse_messages(items)
+        if items and not messages:
+            # A page of nothing but garbage is a broken answer, not a chat without news.
+            raise WappiError("messages/get", 200, "no readable message in the answer", transient=True)
+        return messages
+
+    async def get_message(self, message_id: str) -> WappiMessage | None:
+        """One message by id (None when Wappi's answer holds no readable message)."""
+        data = await self._call(
+            "messages/id/get", "GET", "/api/sync/messages/id/get", params={"message_id": message_id}
+        )
+        message = data.get("message")
+        found = parse_messages([message]) if isinstance(message, dict) else []
+        return found[0] if found else None
 
     @staticmethod
     def _sent(data: Any) -> SendResult:
         nested = data.get("message") if isinstance(data.get("message"), dict) else {}
-        message_id = data.get("message_id") or data.get("id") or nested.get("id")
+        found = [data.get("message_id"), data.get("id"), nested.get("id")]
+        message_id = next((v for v in found if isinstance(v, str | int) and v is not True and v), None)
+        status = data.get("status")
         return SendResult(
-            message_id=str(message_id) if message_id else None, status=str(data.get("status", ""))
+            message_id=str(message_id)[:255] if message_id else None,
+            status=status[:50] if isinstance(status, str) else "",
         )
 
     async def send_text(self, recipient: str, body: str) -> SendResult:
         data = await self._call(
-            "message/send", "POST", "/api/sync/message/send", json={"recipient": recipient, "body": body}
+            "message/send",
+            "POST",
+            "/api/sync/message/send",
+            json={"recipient": recipient, "body": body},
+            repeatable=False,
         )
         return self._sent(data)
 
     async def reply(self, message_id: str, body: str) -> SendResult:
         data = await self._call(
-            "message/reply", "POST", "/api/sync/message/reply", json={"body": body, "message_id": message_id}
+            "message/reply",
+            "POST",
+            "/api/sync/message/reply",
+            json={"body": body, "message_id": message_id},
+            repeatable=False,
         )
         return self._sent(data)
 
@@ -241,7 +309,7 @@ class WappiClient:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, WappiError) and e.transient),
             stop=stop_after_attempt(self._attempts) | stop_after_delay(self._retry_budget),
-            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
+            wait=self._wait(),
             reraise=True,
         )
         async for attempt in retrying:

@@ -1,18 +1,22 @@
 """What Wappi answers, as the gateway's own types; parsed defensively (field names vary, see WAPPI.md)."""
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+MAX_ID = 255  # message_logs.message_id and the contracts' message_id
+LAST_UNIX_MS = 32_503_680_000_000  # the year 3000: anything later is garbage, not a time
 
 
 class WappiMessage(BaseModel):
     """A message as Wappi returns it (see WAPPI.md); unknown fields are ignored."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, coerce_numbers_to_str=True)
 
-    id: str
+    id: str = Field(min_length=1, max_length=MAX_ID)
     type: str | None = None
     wh_type: str | None = None
     status: str | None = None
@@ -33,6 +37,26 @@ class WappiMessage(BaseModel):
     file_link: str | None = None
     file_name: str | None = None
     mimetype: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tolerate_odd_fields(cls, data: Any) -> Any:
+        """One unreadable optional field (a list where text belongs, a time that is no number) becomes
+        null instead of costing the whole message. `id` and `is_me` stay strict: without them a message
+        cannot be told apart from the bot's own."""
+        if not isinstance(data, dict):
+            return data
+        cleaned = dict(data)
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if name in ("id", "is_me") or cleaned.get(key) is None:
+                continue
+            value = cleaned[key]
+            if name == "time":
+                cleaned[key] = _as_time(value)
+            elif isinstance(value, bool) or not isinstance(value, str | int | float):
+                cleaned[key] = None
+        return cleaned
 
 
 @dataclass(frozen=True)
@@ -63,12 +87,20 @@ class MediaFile:
     file_name: str | None
 
 
-def _as_unix(value: Any) -> int | None:
+def _as_time(value: Any) -> float | None:
+    """Unix seconds or milliseconds as Wappi sends them; None for anything that is not a usable time."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and 0 < number <= LAST_UNIX_MS else None
+
+
+def _as_unix(value: Any) -> int | None:
+    number = _as_time(value)
+    if number is None:
         return None
     return int(number / 1000) if number > 1e12 else int(number)  # some answers carry milliseconds
 
@@ -78,7 +110,9 @@ def _chat_id(raw: Any) -> str | None:
         raw = raw.get("_serialized") or (
             f"{raw.get('user')}@{raw.get('server')}" if raw.get("user") else None
         )
-    return str(raw) if raw else None
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        return None
+    return str(raw)[:MAX_ID] if raw else None
 
 
 def parse_chat(item: dict[str, Any]) -> Chat | None:
@@ -93,20 +127,32 @@ def parse_chat(item: dict[str, Any]) -> Chat | None:
     chat_type = (
         item.get("chat_type") or item.get("type") or ("group" if chat_id.endswith("@g.us") else "dialog")
     )
+    name = item.get("name")
+    last_id = last.get("id")
     return Chat(
         id=chat_id,
-        name=item.get("name"),
+        name=name if isinstance(name, str) else None,
         chat_type=str(chat_type),
         last_time=last_time,
-        last_message_id=str(last["id"]) if last.get("id") else None,
+        last_message_id=str(last_id) if isinstance(last_id, str | int) and last_id else None,
     )
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(map(str, loc)) or "message"
 
 
 def parse_messages(items: list[Any]) -> list[WappiMessage]:
     parsed = []
+    problems = []
     for item in items:
         try:
             parsed.append(WappiMessage.model_validate(item))
         except ValidationError as exc:
-            logger.warning("Skipping a Wappi message that does not parse: {}", exc.errors()[:2])
+            # Where and what, not the input: it can be a whole message (personal data, maybe megabytes).
+            problems.append("; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()[:2]))
+    if problems:
+        logger.warning(
+            "Skipping {} Wappi message(s) that do not parse, e.g. {}", len(problems), " | ".join(problems[:3])
+        )
     return parsed

@@ -3,13 +3,16 @@ the sandbox (fake Wappi + Gemini) as a subprocess, and the gateway itself in-pro
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,16 @@ import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from loguru import logger
+from sqlalchemy import select, text
 
 from app import create_app
 from config.database import create_engine, create_session_factory
 from config.queue import Publisher, QueueNames, declare_all
 from config.settings import Settings
+from models.message_log import MessageLog
+from utils.helpers import utc_now
+from utils.logger import setup_logging
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SERVICE_DIR.parent
@@ -108,6 +115,9 @@ def settings(database_url: str, sandbox_url: str) -> Settings:
         QUEUE_OUTGOING_MESSAGES=f"outgoing_messages_{RUN_ID}",
         QUEUE_VOICE_TRANSCRIPTION=f"voice_transcription_{RUN_ID}",
         POLLING_INTERVAL=0.2,
+        # Production counts and shapes, shorter waits: a retried message comes back in half a second.
+        RETRY_DELAY_SECONDS=0.5,
+        WAPPI_RETRY_BACKOFF_SECONDS=0.05,
     )
 
 
@@ -162,9 +172,26 @@ async def clean(sessions, broker, queues: QueueNames, sandbox: httpx.AsyncClient
     (await sandbox.delete("/sandbox/faults")).raise_for_status()
 
 
+@pytest.fixture
+def production_logging(tmp_path: Path):
+    """Sets logging up as app.py does, files under tmp_path/logs (returned); undone after the test."""
+
+    def setup(secrets: list[str]) -> Path:
+        setup_logging("DEBUG", secrets, log_dir=tmp_path / "logs")
+        return tmp_path / "logs"
+
+    yield setup
+    logger.remove()
+    logger.configure(patcher=lambda record: None)
+    logger.add(lambda message: sys.stderr.write(message))  # whatever stderr is when a line is written
+    logging.basicConfig(handlers=[], force=True)
+
+
 @asynccontextmanager
-async def running_gateway(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    app = create_app(settings)
+async def running_gateway(
+    settings: Settings, clock: Callable[[], datetime] = utc_now
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    app = create_app(settings, clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
@@ -234,4 +261,24 @@ async def sent_by_bot(sandbox: httpx.AsyncClient, count: int, wait_s: float = 5.
         messages = (await sandbox.get("/sandbox/sent")).json()["messages"]
         if len(messages) >= count or time.monotonic() > deadline:
             return messages
+        await asyncio.sleep(0.05)
+
+
+async def settled_row(sessions, outgoing_id: str, wait_s: float = 5.0) -> MessageLog | None:
+    """The outgoing row once its send is over (Wappi answers before the sender commits the answer)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        async with sessions() as session:
+            row = await session.scalar(select(MessageLog).where(MessageLog.outgoing_id == outgoing_id))
+        if (row is not None and row.queue_status != "sending") or time.monotonic() > deadline:
+            return row
+        await asyncio.sleep(0.05)
+
+
+async def wait_faults_used(sandbox: httpx.AsyncClient, endpoint: str, wait_s: float = 10.0) -> None:
+    """Until the sandbox has no fault left on `endpoint` (a counted fault is removed when used up)."""
+    deadline = time.monotonic() + wait_s
+    while any(f["endpoint"] == endpoint for f in (await sandbox.get("/sandbox/faults")).json()["faults"]):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the fault on {endpoint} was never used up")
         await asyncio.sleep(0.05)

@@ -13,7 +13,7 @@ from services.wappi_models import WappiMessage
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "wappi-samples"
 ALMATY = ZoneInfo("Asia/Almaty")
-NOW = datetime(2026, 6, 23, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 8, 4, 12, 0, tzinfo=UTC)  # after every sample: later times are not believed
 
 
 def sample(name: str) -> WappiMessage:

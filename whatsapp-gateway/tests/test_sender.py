@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from models.message_log import MessageLog
-from tests.conftest import collect, inject, sent_by_bot
+from tests.conftest import ADMIN_KEY, collect, inject, sent_by_bot, settled_row
 
 pytestmark = pytest.mark.usefixtures("gateway")
 CUSTOMER = "77011234567"
@@ -38,7 +38,7 @@ async def test_a_reply_is_sent_as_a_wappi_reply_and_the_message_is_marked_read(
         ("reply", CUSTOMER, "Добрый день! 😊", incoming["id"])
     ]
     assert incoming["id"] in (await sandbox.get("/sandbox/read")).json()["message_ids"]
-    row = await _row(sessions, "out-1")
+    row = await settled_row(sessions, "out-1")
     assert (row.direction, row.queue_status, row.wappi_message_id) == ("outgoing", "sent", sent[0]["id"])
     assert row.sent_by == "reply" and row.wappi_status == "done"
 
@@ -119,6 +119,30 @@ async def test_an_html_error_page_is_retried_later_and_recorded_as_a_clear_error
     )
     sent = await sent_by_bot(sandbox, 1, wait_s=20)
     assert [m["body"] for m in sent] == ["терпение"]
-    row = await _row(sessions, "out-html")
+    row = await settled_row(sessions, "out-html")
     assert row.attempts == 2 and row.queue_status == "sent"
     assert "non-JSON answer" in row.error and "502 Bad Gateway" in row.error
+
+
+async def test_two_equal_manual_messages_are_both_sent(gateway, sandbox):
+    _, client = gateway
+    ids = []
+    for _ in range(2):
+        response = await client.post(
+            "/test/send-message",
+            headers={"X-API-Key": ADMIN_KEY},
+            json={"phone_number": CUSTOMER, "message_text": "Спасибо!"},
+        )
+        ids.append(response.json()["outgoing_id"])
+    sent = await sent_by_bot(sandbox, 2)
+    assert [m["body"] for m in sent] == ["Спасибо!", "Спасибо!"]
+    assert len(set(ids)) == 2 and all(ids)
+
+
+async def test_without_outgoing_id_the_amqp_message_id_is_the_idempotency_key(sandbox, publisher, queues):
+    body = {"phone_number": CUSTOMER, "message_text": "Спасибо!"}
+    await publisher.publish(queues.outgoing, body, message_id="amqp-1")
+    await publisher.publish(queues.outgoing, body, message_id="amqp-1")  # a redelivery
+    await publisher.publish(queues.outgoing, body, message_id="amqp-2")  # the same words, another message
+    await asyncio.sleep(1.0)
+    assert [m["body"] for m in await sent_by_bot(sandbox, 3, wait_s=0.5)] == ["Спасибо!", "Спасибо!"]

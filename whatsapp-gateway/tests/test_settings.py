@@ -67,6 +67,28 @@ def test_defaults_follow_the_spec():
     assert settings.WAPPI_BASE_URL == "https://wappi.pro"
     assert settings.GEMINI_MODEL == "gemini-2.5-pro"
     assert settings.PORT == 8001
+    assert settings.RATE_LIMIT_PER_MINUTE == 120
+    assert (settings.RETRY_DELAY_SECONDS, settings.WAPPI_RETRY_ATTEMPTS) == (5, 4)
+
+
+def test_a_retry_delay_longer_than_the_retry_queues_ttl_is_rejected():
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None, **{**VALID, "RETRY_DELAY_SECONDS": "30"})
+    assert caught.value.lines[0].startswith("Configuration error: RETRY_DELAY_SECONDS is invalid")
+
+
+def test_the_secrets_to_mask_include_the_passwords_in_the_urls_and_never_show_in_a_repr():
+    settings = load_settings(
+        _env_file=None,
+        **{
+            **VALID,
+            "WAPPI_TOKEN": "wappi-token-1",
+            "DATABASE_URL": "postgres://app:db%40pass@db:5432/x",
+            "RABBITMQ_URL": "amqps://user:mq-pass@mq.example/vhost",
+        },
+    )
+    assert {"wappi-token-1", "g", "a", "db%40pass", "db@pass", "mq-pass"} <= set(settings.secrets)
+    assert not any(secret in repr(settings) for secret in ("wappi-token-1", "db%40pass", "mq-pass"))
 
 
 def test_an_unknown_rabbitmq_scheme_is_rejected():

@@ -220,3 +220,79 @@ async def test_wappi_latency_and_errors_are_measured():
         )
         == 1
     )
+
+
+@respx.mock
+async def test_a_send_whose_answer_timed_out_is_not_repeated_it_may_have_gone_out(wappi):
+    route = respx.post(f"{BASE}/api/sync/message/send").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(WappiError) as caught:
+        await wappi.send_text("77011234567", "hi")
+    assert route.call_count == 1
+    assert caught.value.transient and caught.value.maybe_done
+
+
+@respx.mock
+async def test_a_send_that_never_left_is_repeated(wappi):
+    route = respx.post(f"{BASE}/api/sync/message/send").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={"status": "done", "id": 7})]
+    )
+    assert (await wappi.send_text("77011234567", "hi")).message_id == "7"
+    assert route.call_count == 2
+
+
+@respx.mock
+@pytest.mark.parametrize("answer", ["[1, 2]", "null", "42", '"done"', "<html>Service Unavailable</html>"])
+async def test_an_answer_that_is_no_json_object_is_a_transient_error(wappi, answer):
+    route = respx.get(f"{BASE}/api/sync/chats/get").respond(200, text=answer)
+    with pytest.raises(WappiError) as caught:
+        await wappi.list_chats()
+    assert caught.value.transient and caught.value.status == 200
+    assert route.call_count == 4  # retried like any transient failure
+
+
+@respx.mock
+@pytest.mark.parametrize("answer", [{"status": "done"}, {"status": "done", "messages": {"0": {"id": "A"}}}])
+async def test_a_message_list_that_is_missing_or_no_list_is_not_taken_for_an_empty_chat(wappi, answer):
+    respx.get(f"{BASE}/api/sync/messages/get").respond(json=answer)
+    with pytest.raises(WappiError, match="unexpected answer") as caught:
+        await wappi.get_messages("77011234567@c.us")
+    assert caught.value.transient and caught.value.status == 200
+
+
+@respx.mock
+async def test_odd_field_types_cost_the_field_not_the_message(wappi):
+    respx.get(f"{BASE}/api/sync/messages/get").respond(
+        json={
+            "status": "done",
+            "messages": [
+                {"id": 12345, "body": ["no", "text"], "time": "soon", "from": 77011234567, "is_me": False},
+                {"id": "B", "body": "ok", "time": 1e30, "senderName": {"x": 1}, "type": "chat"},
+                {"id": None, "body": "no id"},
+                {"id": "C", "is_me": "perhaps"},  # could be our own message: skipped, never guessed
+                "just a string",
+            ],
+        }
+    )
+    messages = await wappi.get_messages("77011234567@c.us")
+    assert [(m.id, m.body, m.time, m.from_, m.sender_name) for m in messages] == [
+        ("12345", None, None, "77011234567", None),
+        ("B", "ok", None, None, None),
+    ]
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [({"status": "done", "message_id": {"x": 1}, "id": 99}, "99"), ({"status": ["done"], "id": True}, None)],
+)
+async def test_odd_send_answers_still_read_as_sent(wappi, answer, expected):
+    respx.post(f"{BASE}/api/sync/message/send").respond(json=answer)
+    assert (await wappi.send_text("77011234567", "hi")).message_id == expected
+
+
+@respx.mock
+async def test_a_page_of_nothing_but_unreadable_messages_is_an_error_not_an_empty_chat(wappi):
+    respx.get(f"{BASE}/api/sync/messages/get").respond(json={"status": "done", "messages": [{"id": []}, 7]})
+    with pytest.raises(WappiError, match="no readable message") as caught:
+        await wappi.get_messages("77011234567@c.us")
+    assert caught.value.transient and caught.value.status == 200

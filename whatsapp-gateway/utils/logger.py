@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from loguru import logger
@@ -37,16 +38,25 @@ def setup_logging(level: str, secrets: list[str], log_dir: str | Path = "logs") 
 
     def patch(record) -> None:
         record["message"] = redact(record["message"], masked)
+        caught = record["exception"]
+        if caught is not None:
+            # A traceback is rendered by the sink, after this patcher: render it here instead, so that an
+            # exception text carrying a secret (an httpx error with a URL, say) is masked like the message.
+            rendered = "".join(traceback.format_exception(caught.type, caught.value, caught.traceback))
+            record["message"] += "\n" + redact(rendered.rstrip(), masked)
+            record["exception"] = None
 
     logger.remove()
     logger.configure(patcher=patch)
-    logger.add(sys.stdout, format=STDOUT_FORMAT, level=level)
+    # diagnose=False: loguru's annotated tracebacks print local variables, e.g. request headers.
+    logger.add(sys.stdout, format=STDOUT_FORMAT, level=level, diagnose=False)
     logger.add(
         str(Path(log_dir) / "app_{time:YYYY-MM-DD}.log"),
         rotation="00:00",
         retention="30 days",
         level="DEBUG",
         encoding="utf-8",
+        diagnose=False,
     )
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.INFO, force=True)
     # One INFO line per HTTP request to Wappi would drown the log at a 5 s polling interval.
