@@ -1,5 +1,6 @@
 """ai-agent-service: builds the settings, database, broker, Gemini client, knowledge base and prompts,
-then runs the incoming_messages consumer, the outbox loop and the HTTP API in one process."""
+then runs the incoming_messages consumer, the outbox loop, the follow-up scheduler and the HTTP API in one
+process."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from loguru import logger
 from pydantic import ValidationError
 
 from api import contacts, health
+from api.rate_limit import RateLimitMiddleware
 from config.database import create_engine, create_session_factory
 from config.queue import Broker, QueueNames
 from config.settings import Settings, configuration_errors
 from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
 from services.call_booking import WorkingHours
+from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps, run_follow_up_scheduler
 from services.gemini_client import GeminiClient
 from services.knowledge_loader import KnowledgeBase
 from services.message_consumer import AgentDeps, start_consumer
@@ -29,16 +32,6 @@ from services.outbox import run_outbox_loop
 from utils.helpers import Clock, utc_now
 from utils.logger import setup_logging
 from utils.prompt_loader import PromptError, PromptTemplate
-
-FOLLOW_UP_PLACEHOLDERS = {
-    "touch_number",
-    "conversation_history",
-    "last_bot_message",
-    "last_client_message",
-    "follow_up_reason",
-    "hours_since_last_message",
-    "current_datetime",
-}
 
 
 def load_prompts(settings: Settings) -> dict[str, PromptTemplate]:
@@ -88,6 +81,20 @@ def create_app(
         consumer = await start_consumer(agent)
         app.state.consumer = consumer
         outbox = asyncio.create_task(run_outbox_loop(session_factory, broker), name="outbox")
+        app.state.workers = {"outbox": outbox}  # /health answers 503 when one of them has ended
+        app.state.follow_ups = FollowUpDeps(
+            session_factory=session_factory,
+            broker=broker,
+            llm=llm,
+            prompt=prompts["follow_up"],
+            intervals=tuple(settings.FOLLOW_UP_INTERVALS),
+            hours=agent.hours,
+            max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+        )
+        if settings.ENABLE_FOLLOW_UPS:
+            app.state.workers["follow_ups"] = asyncio.create_task(
+                run_follow_up_scheduler(app.state.follow_ups, clock=clock), name="follow_ups"
+            )
         logger.info(
             "{} started: model {}, consuming {}",
             settings.PROJECT_NAME,
@@ -98,15 +105,17 @@ def create_app(
             yield
         finally:
             await consumer.stop()
-            outbox.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await outbox
+            for task in app.state.workers.values():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await broker.close()
             await llm.aclose()
             await engine.dispose()
             logger.info("{} stopped", settings.PROJECT_NAME)
 
     app = FastAPI(title=settings.PROJECT_NAME, lifespan=lifespan)
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.RATE_LIMIT_PER_MINUTE)
     app.include_router(health.router)
     app.include_router(contacts.router)
     return app

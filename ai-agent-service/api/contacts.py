@@ -1,11 +1,12 @@
-"""Admin API over the agent's data: contacts, conversations, follow-ups, calls, forced reclassification."""
+"""Admin API over the agent's data: contacts, conversations, follow-ups (and sending a touch now), calls,
+forced reclassification."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,13 @@ from api.deps import AgentDep, ApiKey, PageDep, SessionDep
 from config.database import lock_contact
 from models import Contact, FollowUp, Message, ScheduledCall
 from services.ai_moderator import classify_contact
+from services.follow_up_scheduler import (
+    FollowUpBusy,
+    FollowUpClosed,
+    FollowUpDeps,
+    FollowUpNotFound,
+    send_touch_now,
+)
 from services.gemini_client import GeminiError, GeminiUnavailable
 
 router = APIRouter(dependencies=[ApiKey])
@@ -70,7 +78,15 @@ class FollowUpOut(BaseModel):
     stop_reason: str | None
     reason: str | None
     silent_since: datetime | None
+    stopped_at: datetime | None
     created_at: datetime
+
+
+class SentTouchOut(BaseModel):
+    touch_number: int
+    published: bool  # False: the broker refused it for now; the outbox publishes it shortly
+    message: MessageOut
+    follow_up: FollowUpOut
 
 
 class ScheduledCallOut(BaseModel):
@@ -163,6 +179,35 @@ async def pending_follow_ups(session: SessionDep, page: PageDep, agent: AgentDep
         .order_by(FollowUp.next_touch_at, FollowUp.id)
     )
     return await _page(session, query, page)
+
+
+def get_follow_ups(request: Request) -> FollowUpDeps:
+    return request.app.state.follow_ups
+
+
+@router.post("/follow-ups/{follow_up_id}/send-now", response_model=SentTouchOut)
+async def send_follow_up_now(
+    agent: AgentDep,
+    follow_ups: Annotated[FollowUpDeps, Depends(get_follow_ups)],
+    follow_up_id: Annotated[int, Path(ge=1)],
+) -> dict:
+    """Sends the chain's next touch now, whenever it was due; the chain then continues on its schedule."""
+    try:
+        sent = await send_touch_now(follow_ups, follow_up_id, clock=agent.clock)
+    except FollowUpNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except (FollowUpClosed, FollowUpBusy) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except GeminiUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
+    except GeminiError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from exc
+    return {
+        "touch_number": sent.touch_number,
+        "published": sent.published,
+        "message": sent.message,
+        "follow_up": sent.follow_up,
+    }
 
 
 @router.get("/scheduled-calls", response_model=PageOut[ScheduledCallOut])

@@ -22,6 +22,8 @@ from models import Contact, Message
 from services.ai_moderator import classify_contact
 from services.ai_sales_agent import KnowledgeSearch, answer_client
 from services.call_booking import WorkingHours
+from services.client_stance import turn_stance
+from services.follow_up_scheduler import stop_open_chain
 from services.gemini_client import GeminiBadOutput, GeminiClient, GeminiUnavailable
 from services.outbox import publish_stored
 from utils.helpers import Clock
@@ -144,6 +146,8 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
             hours=deps.hours,
             now=deps.clock(),
         )
+        # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
+        await stop_open_chain(session, contact.id, turn_stance([message]), deps.clock())
     await publish_stored(deps.session_factory, deps.broker, reply)
     return Outcome.REPLIED
 
