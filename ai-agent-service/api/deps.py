@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Query, Request, status
+from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.queue import Broker
@@ -33,11 +34,22 @@ def get_broker(request: Request) -> Broker:
 
 
 def require_api_key(
+    request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> None:
     expected = settings.ADMIN_API_KEY.get_secret_value().encode()
+    # compare_digest: the time taken does not tell how much of a guessed key was right.
     if x_api_key is None or not secrets.compare_digest(x_api_key.encode(), expected):
+        client = request.client.host if request.client else "unknown"
+        # The presented value is never logged: it may be a real key sent to the wrong service.
+        logger.warning(
+            "Refused {} {} from {}: {} X-API-Key",
+            request.method,
+            request.url.path,
+            client,
+            "missing" if x_api_key is None else "wrong",
+        )
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Missing or invalid X-API-Key header")
 
 

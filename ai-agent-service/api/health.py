@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,8 @@ from fastapi import APIRouter, Request, Response, status
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.datastructures import State
 
 from api.deps import AgentDep, ApiKey, BrokerDep, SessionDep
 from config.database import database_is_up
@@ -19,18 +21,22 @@ from utils.metrics import FOLLOW_UPS_ACTIVE, QUEUE_MESSAGES
 from utils.timezone_helper import to_astana
 
 router = APIRouter()
+HEALTH_CHECK_TIMEOUT_SECONDS = 3.0
 
 
 @router.get("/health")
 async def health(request: Request, response: Response, agent: AgentDep) -> dict[str, Any]:
-    database_ok = await database_is_up(request.app.state.engine)
+    database_ok = await _database_is_up(request.app.state.engine)
     broker_ok = agent.broker.is_connected
+    workers = _worker_states(request.app.state)
+    workers_ok = all(state == "running" for state in workers.values())
     gemini = agent.llm.status
     # Only what a restart could fix makes the service unhealthy; a Gemini outage is reported, not fatal.
-    if not (database_ok and broker_ok):
+    healthy = database_ok and broker_ok and workers_ok
+    if not healthy:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return {
-        "status": "ok" if database_ok and broker_ok else "unhealthy",
+        "status": "ok" if healthy else "unhealthy",
         "service": request.app.state.settings.PROJECT_NAME,
         "database": "ok" if database_ok else "down",
         "broker": "ok" if broker_ok else "down",
@@ -40,8 +46,25 @@ async def health(request: Request, response: Response, agent: AgentDep) -> dict[
             "detail": gemini.detail,
             "checked_at": gemini.at.isoformat() if gemini.at else None,
         },
-        "consumer": "running" if request.app.state.consumer.running else "stopped",
+        "consumer": workers["consumer"],
+        "workers": workers,
     }
+
+
+async def _database_is_up(engine: AsyncEngine) -> bool:
+    # A database that hangs is as down as one that refuses, and the platform's probe must get an answer.
+    try:
+        return await asyncio.wait_for(database_is_up(engine), HEALTH_CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return False
+
+
+def _worker_states(state: State) -> dict[str, str]:
+    """Each background worker, running or stopped; a stopped one only comes back with a restart."""
+    workers = {"consumer": "running" if state.consumer.running else "stopped"}
+    for name, task in getattr(state, "workers", {}).items():
+        workers[name] = "stopped" if task.done() else "running"
+    return workers
 
 
 @router.get("/stats", dependencies=[ApiKey])

@@ -4,7 +4,7 @@ and the one consumer helper that decodes, validates, dead-letters, retries and a
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,29 +209,43 @@ class _Consumer:
                     await self._retry(message, attempts + 1)
             except Exception as exc:
                 logger.exception("{}: permanent error on message {}", self.queue, message.message_id)
-                await self._dead_letter(message, f"{type(exc).__name__}: {exc}", attempts)
+                await self._dead_letter(message, f"{type(exc).__name__}: {exc}", attempts + 1)
 
     def _decode(self, raw: bytes) -> tuple[dict[str, Any], str | None]:
+        """The body, or why it is unusable; whatever a sender writes ends here as a reason, never a crash."""
         try:
             body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return {}, f"invalid JSON: {exc}"
-        errors = sorted(self.validator.iter_errors(body), key=lambda error: list(error.absolute_path))
+        except (ValueError, RecursionError) as exc:
+            # Bad UTF-8, bad JSON, an integer too long to convert, nesting too deep to parse.
+            return {}, f"invalid JSON: {type(exc).__name__}: {exc}"
+        try:
+            # "\ud800" is valid JSON but not text: nothing downstream (database, logs) could store it.
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+            errors = sorted(self.validator.iter_errors(body), key=lambda error: _path(error.absolute_path))
+        except UnicodeEncodeError:
+            return {}, "invalid JSON: a string holds an unpaired surrogate (\\ud800-\\udfff), not text"
+        except RecursionError:
+            return {}, "schema violation: the body is nested too deeply to check"
         if errors:
             first = errors[0]
-            where = "/".join(str(part) for part in first.absolute_path) or "(body)"
-            return {}, f"schema violation at {where}: {first.message}"
+            return {}, f"schema violation at {_path(first.absolute_path)}: {first.message}"
         return body, None
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, attempts: int) -> None:
+        # A reason can quote the body: lone surrogates in it would fail the header's UTF-8 encoding.
+        reason = reason[:1000].encode("utf-8", "backslashreplace").decode("utf-8")
         logger.error("{}: dead-lettering message {}: {}", self.queue, message.message_id, reason)
-        headers = {"x-dlq-reason": reason[:1000], "x-attempts": attempts, "x-original-queue": self.queue}
+        headers = {"x-dlq-reason": reason, "x-attempts": attempts, "x-original-queue": self.queue}
         await self.dlx.publish(_copy(message, headers), routing_key=self.queue)
 
     async def _retry(self, message: AbstractIncomingMessage, attempts: int) -> None:
         await self.channel.default_exchange.publish(
             _copy(message, {"x-attempts": attempts}), routing_key=f"{self.queue}.retry"
         )
+
+
+def _path(parts: Iterable[str | int]) -> str:
+    return "/".join(str(part) for part in parts) or "(body)"
 
 
 def _attempts(message: AbstractIncomingMessage) -> int:

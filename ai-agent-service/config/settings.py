@@ -61,6 +61,7 @@ class Settings(DatabaseSettings):
     LOG_LEVEL: str = "INFO"
     ADMIN_API_KEY: SecretStr = Field(min_length=1)
     PORT: int = Field(default=8002, ge=1, le=65535)
+    RATE_LIMIT_PER_MINUTE: int = Field(default=120, ge=1)
 
     @field_validator("RABBITMQ_URL")
     @classmethod

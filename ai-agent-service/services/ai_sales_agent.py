@@ -16,14 +16,17 @@ from models import Contact, Message
 from services.call_booking import WorkingHours, decide_call
 from services.gemini_client import GeminiBadOutput, GeminiClient
 from services.knowledge_loader import KnowledgeBase, format_chunks
-from utils.helpers import format_history, recent_messages, shown_text
-from utils.metrics import REPLIES
+from services.reply_guard import check_reply
+from utils.helpers import PROMPT_TEXT_LIMIT, format_history, recent_messages, shown_text, truncate_for_prompt
+from utils.metrics import REPLIES, REPLIES_REPLACED
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import format_astana
 
 SALES_PLACEHOLDERS = {"knowledge_base", "conversation_history", "new_message", "current_datetime"}
 # At most this many unanswered messages are quoted as the new message; older ones stay in the history.
 NEW_MESSAGE_LIMIT = 5
+# ... and at most this many characters of them (each is already cut to PROMPT_TEXT_LIMIT).
+NEW_MESSAGE_CHAR_LIMIT = 6_000
 # The knowledge-base query also looks back at this many earlier client messages ("а сколько это стоит?").
 QUERY_LOOKBACK = 3
 KNOWLEDGE_CHUNKS = 4
@@ -47,6 +50,10 @@ class KnowledgeSearch:
         chunks = await asyncio.to_thread(self.knowledge_base.search, query, KNOWLEDGE_CHUNKS)
         return format_chunks(chunks)
 
+    def full_text(self) -> str:
+        """Everything the base says, one passage per chunk: the figures a reply may quote."""
+        return "\n\n".join(chunk.text for chunk in self.knowledge_base.chunks)
+
 
 async def answer_client(
     session: AsyncSession,
@@ -69,13 +76,13 @@ async def answer_client(
     history = await recent_messages(
         session, contact.id, max_context_messages, exclude_ids=[m.id for m in quoted]
     )
-    earlier_client_texts = [m.message_text or "" for m in history if not m.is_from_bot][-QUERY_LOOKBACK:]
+    earlier_client_texts = [_query_text(m) for m in history if not m.is_from_bot][-QUERY_LOOKBACK:]
     query = " ".join([*(_query_text(m) for m in quoted), *earlier_client_texts])
 
     text = prompt.render(
         knowledge_base=await knowledge.relevant_text(query),
         conversation_history=format_history(history),
-        new_message="\n".join(shown_text(m) for m in quoted),
+        new_message=truncate_for_prompt("\n".join(shown_text(m) for m in quoted), NEW_MESSAGE_CHAR_LIMIT),
         current_datetime=format_astana(now),
     )
     answer = await _ask(llm, text, contact.phone_number)
@@ -94,7 +101,7 @@ async def answer_client(
     reply = Message(
         contact_id=contact.id,
         phone_number=contact.phone_number,
-        message_text=decision.reply or answer.reply,
+        message_text=decision.reply or _checked_reply(answer.reply, knowledge, prompt, contact.phone_number),
         is_from_bot=True,
         timestamp=now,
         message_type="text",
@@ -134,5 +141,19 @@ async def _ask(llm: GeminiClient, text: str, phone_number: str) -> SalesAnswer:
     return await llm.generate_json(text, SalesAnswer, purpose="sales_agent")
 
 
+def _checked_reply(text: str, knowledge: KnowledgeSearch, prompt: PromptTemplate, phone_number: str) -> str:
+    """The model's text, or a safe fallback when it invents a discount or quotes the prompt."""
+    verdict = check_reply(text, knowledge.full_text(), [prompt.text])
+    if not verdict.ok:
+        REPLIES_REPLACED.inc()
+        logger.warning(
+            "Reply to {} replaced by the safe fallback: {}; the model wrote {!r}",
+            phone_number,
+            verdict.reason,
+            text[:300],
+        )
+    return verdict.text_or_fallback(text)
+
+
 def _query_text(message: Message) -> str:
-    return message.voice_transcription or message.message_text or ""
+    return truncate_for_prompt(message.voice_transcription or message.message_text or "", PROMPT_TEXT_LIMIT)

@@ -1,17 +1,22 @@
 """Real PostgreSQL and RabbitMQ: a fresh database and unique queue names per test session.
-Gemini is faked with respx (tests/gemini_stub.py) or by the sandbox (tests/test_sandbox_scenarios.py)."""
+Gemini is faked with respx (tests/gemini_stub.py) or by the sandbox (the `sandbox` fixture: a subprocess)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import respx
 from alembic import command
@@ -128,6 +133,43 @@ async def queues(broker: Broker) -> QueueReader:
 def contract_validator(name: str) -> Draft202012Validator:
     schema = json.loads((REPO_DIR / "contracts" / f"{name}.schema.json").read_text(encoding="utf-8"))
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(tmp_path_factory) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path_factory.mktemp("sandbox") / "sandbox.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO_DIR,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/sandbox/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.terminate()
+        pytest.fail("the sandbox did not start within 30 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The sandbox (fake Wappi and Gemini), reset for the test."""
+    async with httpx.AsyncClient(base_url=sandbox_url) as client:
+        (await client.post("/sandbox/reset")).raise_for_status()
+        yield client
 
 
 @pytest.fixture

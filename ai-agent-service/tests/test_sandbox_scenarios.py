@@ -2,19 +2,15 @@
 prompts and knowledge base, PostgreSQL and RabbitMQ."""
 
 import json
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from models import Contact, Message, ScheduledCall
 from services.message_consumer import Outcome, handle_incoming, start_consumer
-from tests.conftest import REPO_DIR, WEDNESDAY_3PM, contract_validator, incoming, make_agent, make_llm
+from tests.conftest import WEDNESDAY_3PM, contract_validator, incoming, make_agent, make_llm
 from utils.timezone_helper import ASTANA
 
 BUSINESS = "ТОО Жарык Трейд"
@@ -32,42 +28,6 @@ class SteppingClock:
     def tick(self, minutes: int = 1) -> datetime:
         self.now += timedelta(minutes=minutes)
         return self.now
-
-
-@pytest.fixture(scope="session")
-def sandbox_url(tmp_path_factory):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (tmp_path_factory.mktemp("sandbox") / "sandbox.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO_DIR,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/sandbox/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.terminate()
-        pytest.fail("the sandbox did not start within 30 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
-
-
-@pytest.fixture
-async def sandbox(sandbox_url):
-    async with httpx.AsyncClient(base_url=sandbox_url) as client:
-        (await client.post("/sandbox/reset")).raise_for_status()
-        yield client
 
 
 @pytest.fixture

@@ -16,6 +16,10 @@ Clock = Callable[[], datetime]
 # Client texts are stored verbatim but shown to Gemini only up to this many characters each,
 # so one pasted document cannot blow up the cost of a reply.
 PROMPT_TEXT_LIMIT = 4000
+# The whole history shown to Gemini; older lines are left out first. With the template, the knowledge
+# chunks and the new message this keeps every prompt well under 30 000 characters.
+HISTORY_CHAR_LIMIT = 10_000
+HISTORY_OMITTED = "(более ранние сообщения не показаны)"
 _ATTACHMENT_LABELS = {
     "image": "изображение",
     "document": "документ",
@@ -46,17 +50,24 @@ def shown_text(message: Message) -> str:
     return text
 
 
-def format_history(messages: Sequence[Message]) -> str:
-    """ "[YYYY-MM-DD HH:MM] Клиент: text" / "... Бот: text" lines, oldest first, Astana time."""
+def format_history(messages: Sequence[Message], char_limit: int = HISTORY_CHAR_LIMIT) -> str:
+    """ "[YYYY-MM-DD HH:MM] Клиент: text" / "... Бот: text" lines, oldest first, Astana time,
+    the newest that fit into `char_limit`."""
     if not messages:
         return "(переписки пока нет)"
-    lines = []
-    for message in messages:
+    kept: list[str] = []
+    size = 0
+    for message in reversed(messages):
         role = "Бот" if message.is_from_bot else "Клиент"
         # One line per message keeps the "[time] Role: text" shape even for multi-line texts.
         text = " ".join(shown_text(message).split())
-        lines.append(f"[{format_astana(message.timestamp)}] {role}: {text}")
-    return "\n".join(lines)
+        line = f"[{format_astana(message.timestamp)}] {role}: {text}"
+        size += len(line) + 1
+        if kept and size > char_limit:
+            kept.append(HISTORY_OMITTED)
+            break
+        kept.append(line)
+    return "\n".join(reversed(kept))
 
 
 async def recent_messages(

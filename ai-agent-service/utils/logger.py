@@ -23,15 +23,17 @@ def setup_logging(level: str, secrets: list[str], log_dir: Path = Path("logs")) 
             if secret in record["message"]:
                 record["message"] = record["message"].replace(secret, MASK)
         if record["exception"] is not None:
-            exc = record["exception"].value
-            if exc is not None and any(secret in str(exc) for secret in masked):
-                # Tracebacks print str(exc); a secret inside the exception text must not reach a sink.
+            texts = _exception_chain_texts(record["exception"].value)
+            if any(secret in text for text in texts for secret in masked):
+                # Tracebacks print every chained exception's text; a secret in one must not reach a sink.
                 record["exception"] = None
                 record["message"] += " [exception text withheld: it contained a secret]"
 
     logger.remove()
     logger.configure(patcher=mask_secrets)
-    logger.add(sys.stdout, format=LOG_FORMAT, level=level)
+    # diagnose=False: loguru would otherwise print the values of variables in every traceback frame,
+    # among them HTTP headers with the Gemini key.
+    logger.add(sys.stdout, format=LOG_FORMAT, level=level, diagnose=False)
     logger.add(
         str(log_dir / "app_{time:YYYY-MM-DD}.log"),
         rotation="00:00",
@@ -39,4 +41,15 @@ def setup_logging(level: str, secrets: list[str], log_dir: Path = Path("logs")) 
         level="DEBUG",
         encoding="utf-8",
         enqueue=True,
+        diagnose=False,
     )
+
+
+def _exception_chain_texts(exc: BaseException | None) -> list[str]:
+    texts: list[str] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        texts.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    return texts
