@@ -8,7 +8,7 @@ REQUIREMENTS := whatsapp-gateway/requirements.txt ai-agent-service/requirements.
 FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 PG_URL ?= postgresql://postgres@127.0.0.1:5432
 
-.PHONY: install infra db run demo test lint
+.PHONY: install infra db run demo test reliability bench lint
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ test: install infra
 	cd whatsapp-gateway && ../$(BIN)/pytest -q
 	cd ai-agent-service && ../$(BIN)/pytest -q
 	cd e2e && ../$(BIN)/pytest -q
+
+# Speed, cost and scale figures, each beside its baseline measured in the same run (bench/run.py).
+bench: install infra
+	$(BIN)/python -m bench.run
 
 lint: install
 	$(BIN)/ruff check .
