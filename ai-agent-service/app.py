@@ -56,7 +56,9 @@ def create_app(
         engine = create_engine(settings.DATABASE_URL)
         session_factory = create_session_factory(engine)
         names = QueueNames.from_settings(settings)
-        broker = await Broker.connect(settings.RABBITMQ_URL, names)
+        broker = await Broker.connect(
+            settings.RABBITMQ_URL, names, max_attempts=settings.MAX_DELIVERY_ATTEMPTS
+        )
         llm = GeminiClient(
             api_key=settings.GEMINI_API_KEY.get_secret_value(),
             model=settings.GEMINI_MODEL,
@@ -74,6 +76,7 @@ def create_app(
             max_context_messages=settings.MAX_CONTEXT_MESSAGES,
             hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
             clock=clock,
+            concurrency=settings.AGENT_CONCURRENCY,
         )
         app.state.settings = settings
         app.state.engine = engine
@@ -90,10 +93,14 @@ def create_app(
             intervals=tuple(settings.FOLLOW_UP_INTERVALS),
             hours=agent.hours,
             max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+            knowledge=knowledge,
         )
         if settings.ENABLE_FOLLOW_UPS:
             app.state.workers["follow_ups"] = asyncio.create_task(
-                run_follow_up_scheduler(app.state.follow_ups, clock=clock), name="follow_ups"
+                run_follow_up_scheduler(
+                    app.state.follow_ups, clock=clock, interval=settings.FOLLOW_UP_CHECK_INTERVAL_SECONDS
+                ),
+                name="follow_ups",
             )
         logger.info(
             "{} started: model {}, consuming {}",

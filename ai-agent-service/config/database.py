@@ -7,10 +7,11 @@ import zlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-# A reply holds its contact's transaction open while Gemini answers, so the pool must cover the
-# consumer's prefetch (32) plus the API and the outbox loop.
+# No connection is held while Gemini answers (services/message_consumer.py), only for the milliseconds of a
+# read or a commit, so a small pool serves hundreds of messages in flight. It stays well under
+# PostgreSQL's default max_connections (100), which the gateway and the migrations share.
 POOL_SIZE = 10
-MAX_OVERFLOW = 40
+MAX_OVERFLOW = 10
 # Two-key advisory locks: the first key keeps contact locks apart from any other lock in the database.
 _LOCK_NAMESPACE = 7201
 
@@ -20,7 +21,9 @@ def create_engine(database_url: str) -> AsyncEngine:
         database_url,
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
-        pool_pre_ping=True,
+        # No pre-ping: it adds two round trips to every checkout, several per message. A connection a
+        # database restart left stale fails once, the pool is invalidated and the delivery retried.
+        pool_pre_ping=False,
         pool_timeout=60,
     )
 

@@ -29,7 +29,6 @@ QUEUE_LIMITS = {
     "voice_transcription": (7_200_000, 1_000),
 }
 RETRY_DELAY_MS = 5_000
-MAX_ATTEMPTS = 5
 # Repo root's contracts/: ../contracts next to the service here, /app/contracts in Docker.
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
@@ -91,17 +90,24 @@ async def declare_topology(channel: AbstractChannel, names: QueueNames) -> None:
 class Broker:
     """One robust connection; a confirming channel for publishing, a channel per consumer."""
 
-    def __init__(self, connection: AbstractRobustConnection, channel: AbstractChannel, names: QueueNames):
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        channel: AbstractChannel,
+        names: QueueNames,
+        max_attempts: int,
+    ):
         self.connection = connection
         self.names = names
+        self.max_attempts = max_attempts  # deliveries of a transiently failing message before its DLQ
         self._channel = channel
 
     @classmethod
-    async def connect(cls, url: str, names: QueueNames) -> Broker:
+    async def connect(cls, url: str, names: QueueNames, *, max_attempts: int) -> Broker:
         connection = await aio_pika.connect_robust(url)
         channel = await connection.channel(publisher_confirms=True)
         await declare_topology(channel, names)
-        return cls(connection, channel, names)
+        return cls(connection, channel, names, max_attempts)
 
     @property
     def is_connected(self) -> bool:
@@ -143,7 +149,9 @@ class Broker:
         await channel.set_qos(prefetch_count=prefetch)
         queue = await channel.get_queue(queue_name, ensure=True)
         dlx = await channel.get_exchange(f"{queue_name}.dlx", ensure=True)
-        consumer = _Consumer(queue_name, load_validator(contract), handler, transient, channel, dlx)
+        consumer = _Consumer(
+            queue_name, load_validator(contract), handler, transient, channel, dlx, self.max_attempts
+        )
         tag = await queue.consume(consumer.on_message, no_ack=False)
         return ConsumerHandle(queue, tag, channel)
 
@@ -181,6 +189,7 @@ class _Consumer:
         transient: tuple[type[BaseException], ...],
         channel: AbstractChannel,
         dlx: AbstractExchange,
+        max_attempts: int,
     ):
         self.queue = queue
         self.validator = validator
@@ -188,6 +197,7 @@ class _Consumer:
         self.transient = transient
         self.channel = channel
         self.dlx = dlx
+        self.max_attempts = max_attempts
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         # Acks when the block ends; an error while dead-lettering (broker gone) requeues instead.
@@ -200,7 +210,7 @@ class _Consumer:
             try:
                 await self.handler(body)
             except self.transient as exc:
-                if attempts + 1 >= MAX_ATTEMPTS:
+                if attempts + 1 >= self.max_attempts:
                     await self._dead_letter(
                         message, f"gave up after {attempts + 1} attempts: {exc}", attempts + 1
                     )

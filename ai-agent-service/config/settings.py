@@ -46,10 +46,16 @@ class Settings(DatabaseSettings):
     QUEUE_INCOMING_MESSAGES: str = Field(default="incoming_messages", min_length=1)
     QUEUE_OUTGOING_MESSAGES: str = Field(default="outgoing_messages", min_length=1)
     QUEUE_VOICE_TRANSCRIPTION: str = Field(default="voice_transcription", min_length=1)
+    # A message that fails transiently (Gemini or the database down) comes back every 5 s through the
+    # retry queue; 40 deliveries ride out an outage of about four minutes before it is parked in the DLQ.
+    MAX_DELIVERY_ATTEMPTS: int = Field(default=40, ge=1, le=1000)
 
     MAX_CONTEXT_MESSAGES: int = Field(default=20, ge=1, le=200)
+    AGENT_CONCURRENCY: int = Field(default=300, ge=1, le=2000)
     ENABLE_FOLLOW_UPS: bool = True
     FOLLOW_UP_INTERVALS: Annotated[list[int], NoDecode] = [24, 72, 168, 336, 720]
+    # How often the scheduler looks for silent clients and due touches.
+    FOLLOW_UP_CHECK_INTERVAL_SECONDS: float = Field(default=30, gt=0, le=3600)
     TIMEZONE: str = "Asia/Almaty"
     WORKING_HOURS_START: int = Field(default=10, ge=0, le=23)
     WORKING_HOURS_END: int = Field(default=18, ge=1, le=24)

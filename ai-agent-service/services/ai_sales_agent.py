@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -55,37 +56,66 @@ class KnowledgeSearch:
         return "\n\n".join(chunk.text for chunk in self.knowledge_base.chunks)
 
 
-async def answer_client(
-    session: AsyncSession,
-    contact: Contact,
-    trigger: Message,
+@dataclass(frozen=True)
+class SalesContext:
+    """What the reply is written from: the unanswered client messages and the conversation before them."""
+
+    pending: Sequence[Message]  # every unanswered client message, oldest first; the reply covers them all
+    quoted: Sequence[Message]  # the newest of them, quoted to Gemini as the new message
+    history: list[Message]
+
+
+async def read_sales_context(
+    session: AsyncSession, contact_id: int, max_context_messages: int
+) -> SalesContext:
+    pending = await unanswered_client_messages(session, contact_id)
+    quoted = pending[-NEW_MESSAGE_LIMIT:]
+    history = await recent_messages(
+        session, contact_id, max_context_messages, exclude_ids=[m.id for m in quoted]
+    )
+    return SalesContext(pending=pending, quoted=quoted, history=history)
+
+
+async def draft_answer(
+    context: SalesContext,
     *,
     llm: GeminiClient,
     prompt: PromptTemplate,
     knowledge: KnowledgeSearch,
-    max_context_messages: int,
+    now: datetime,
+    phone_number: str,
+) -> SalesAnswer:
+    """Gemini's answer to the context; touches no database session, so no connection waits on Gemini."""
+    earlier_client_texts = [_query_text(m) for m in context.history if not m.is_from_bot][-QUERY_LOOKBACK:]
+    query = " ".join([*(_query_text(m) for m in context.quoted), *earlier_client_texts])
+    text = prompt.render(
+        knowledge_base=await knowledge.relevant_text(query),
+        conversation_history=format_history(context.history),
+        new_message=truncate_for_prompt(
+            "\n".join(shown_text(m) for m in context.quoted), NEW_MESSAGE_CHAR_LIMIT
+        ),
+        current_datetime=format_astana(now),
+    )
+    return await _ask(llm, text, phone_number)
+
+
+async def store_reply(
+    session: AsyncSession,
+    contact: Contact,
+    trigger: Message,
+    context: SalesContext,
+    answer: SalesAnswer,
+    *,
+    prompt: PromptTemplate,
+    knowledge: KnowledgeSearch,
     hours: WorkingHours,
     now: datetime,
 ) -> Message:
-    """Writes the reply as an unpublished bot message and marks the client messages it covers as answered.
+    """Books the call the answer agrees on, writes the reply as an unpublished bot message and marks the
+    client messages it covers as answered.
 
     Runs inside the contact's locked transaction; the caller publishes the reply after the commit.
     """
-    pending = await unanswered_client_messages(session, contact.id)
-    quoted = pending[-NEW_MESSAGE_LIMIT:]
-    history = await recent_messages(
-        session, contact.id, max_context_messages, exclude_ids=[m.id for m in quoted]
-    )
-    earlier_client_texts = [_query_text(m) for m in history if not m.is_from_bot][-QUERY_LOOKBACK:]
-    query = " ".join([*(_query_text(m) for m in quoted), *earlier_client_texts])
-
-    text = prompt.render(
-        knowledge_base=await knowledge.relevant_text(query),
-        conversation_history=format_history(history),
-        new_message=truncate_for_prompt("\n".join(shown_text(m) for m in quoted), NEW_MESSAGE_CHAR_LIMIT),
-        current_datetime=format_astana(now),
-    )
-    answer = await _ask(llm, text, contact.phone_number)
     decision = await decide_call(
         session,
         contact,
@@ -97,7 +127,6 @@ async def answer_client(
         hours=hours,
         source_message_id=trigger.message_id or "",
     )
-
     reply = Message(
         contact_id=contact.id,
         phone_number=contact.phone_number,
@@ -111,13 +140,16 @@ async def answer_client(
     )
     session.add(reply)
     await session.execute(
-        update(Message).where(Message.id.in_([m.id for m in pending])).values(answered_at=now)
+        update(Message).where(Message.id.in_([m.id for m in context.pending])).values(answered_at=now)
     )
     trigger.stance = answer.stance
     await session.flush()
     REPLIES.inc()
     logger.info(
-        "Reply to {} covers {} message(s), stance {}", contact.phone_number, len(pending), answer.stance
+        "Reply to {} covers {} message(s), stance {}",
+        contact.phone_number,
+        len(context.pending),
+        answer.stance,
     )
     return reply
 

@@ -57,7 +57,7 @@ async def arm_follow_ups(
     for contact_id, bot_id, silent_since, model_stance in await session.execute(
         _arming_candidates(now, oldest)
     ):
-        stance = model_stance or turn_stance(await _client_turn(session, contact_id, silent_since, bot_id))
+        stance = model_stance or turn_stance(await _client_turn(session, contact_id, bot_id))
         if stance in ("yes", "no"):
             continue  # a clear yes or no needs no chasing
         chain = FollowUp(
@@ -76,11 +76,15 @@ async def arm_follow_ups(
 
 
 def _arming_candidates(now: datetime, oldest: datetime) -> Select:
-    """Per silent client: contact id, the bot message's id and time, the model's stance on the last turn."""
+    """Per silent client: contact id, the bot message's id and time, the model's stance on the last turn.
+
+    Turns are ordered by row id, the order the agent stored them in: WhatsApp stamps a client's message to
+    the second, so "нет" written right after a reply can carry an earlier time than the reply itself.
+    """
     newest = (  # the newest message that is not a touch: silence is measured from the bot's own words
         select(Message.id, Message.timestamp, Message.is_from_bot, Message.published_at)
         .where(Message.contact_id == Contact.id, Message.sent_by.is_distinct_from(SENT_BY))
-        .order_by(Message.timestamp.desc(), Message.id.desc())
+        .order_by(Message.id.desc())
         .limit(1)
         .lateral("newest")
     )
@@ -90,8 +94,8 @@ def _arming_candidates(now: datetime, oldest: datetime) -> Select:
         .where(
             later_bot.contact_id == Contact.id,
             later_bot.is_from_bot,
-            later_bot.timestamp > client.timestamp,
-            later_bot.timestamp < newest.c.timestamp,
+            later_bot.id > client.id,
+            later_bot.id < newest.c.id,
         )
         .correlate_except(later_bot)
         .exists()
@@ -102,10 +106,10 @@ def _arming_candidates(now: datetime, oldest: datetime) -> Select:
             client.contact_id == Contact.id,
             client.is_from_bot.is_(False),
             client.stance.is_not(None),
-            client.timestamp < newest.c.timestamp,
+            client.id < newest.c.id,
             ~bot_in_between,
         )
-        .order_by(client.timestamp.desc(), client.id.desc())
+        .order_by(client.id.desc())
         .limit(1)
         .lateral("last_turn")
     )
@@ -144,12 +148,12 @@ def _arming_candidates(now: datetime, oldest: datetime) -> Select:
     )
 
 
-async def _client_turn(session: AsyncSession, contact_id: int, until: datetime, bot_id: int) -> list[Message]:
-    """The client's messages between the bot's two last messages up to `until`, oldest first."""
+async def _client_turn(session: AsyncSession, contact_id: int, bot_id: int) -> list[Message]:
+    """The client's messages stored between the bot's message `bot_id` and the one before it, oldest first."""
     rows = await session.scalars(
         select(Message)
-        .where(Message.contact_id == contact_id, Message.timestamp <= until, Message.id != bot_id)
-        .order_by(Message.timestamp.desc(), Message.id.desc())
+        .where(Message.contact_id == contact_id, Message.id < bot_id)
+        .order_by(Message.id.desc())
         .limit(20)
     )
     turn = []

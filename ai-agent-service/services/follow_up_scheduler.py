@@ -3,7 +3,8 @@
 Intervals count from the moment the client went silent (the bot's last message the client left unanswered;
 touches themselves never count), and a touch due outside working hours waits for the next working-hours
 start in Astana. Touches are written by Gemini, stored as bot messages and published through the outbox.
-Touches go out only within working hours, and after an outage overdue touches are spread a day apart.
+A touch found more than LATE_GRACE past its due time outside working hours (the service was down) waits for
+the next working-hours start, and after an outage overdue touches are spread a day apart.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.queue import Broker
 from models import Contact, FollowUp, Message
+from services.ai_sales_agent import KnowledgeSearch
 from services.call_booking import WorkingHours
 from services.client_stance import turn_stance
 from services.follow_up_arming import SENT_BY, arm_follow_ups, chain_length, touch_due_at
 from services.gemini_client import GeminiBadOutput, GeminiClient, GeminiError
 from services.outbox import publish_stored
+from services.reply_guard import check_reply
 from utils.helpers import Clock, format_history, recent_messages, shown_text
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import format_astana, next_working_start
@@ -37,7 +40,8 @@ FOLLOW_UP_PLACEHOLDERS = {
     "hours_since_last_message",
     "current_datetime",
 }
-LOOP_INTERVAL_SECONDS = 30.0
+# Due times are always inside working hours, so a touch this late at night was missed, not scheduled.
+LATE_GRACE = timedelta(minutes=15)
 # After an outage several touches can be overdue at once; they still go out at least this far apart.
 MIN_TOUCH_GAP = timedelta(hours=24)
 TOUCHES_PER_PASS = 100
@@ -61,6 +65,7 @@ class FollowUpDeps:
     intervals: tuple[int, ...]
     hours: WorkingHours
     max_context_messages: int
+    knowledge: KnowledgeSearch  # what the reply guard holds a touch's prices and discounts against
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,7 @@ async def stop_open_chain(session: AsyncSession, contact_id: int, stance: str | 
 async def send_due_touches(deps: FollowUpDeps, *, clock: Clock) -> list[SentTouch]:
     """Sends every touch that is due; rows are claimed with SKIP LOCKED, so replicas never send one twice."""
     now = clock()
-    if next_working_start(now, deps.hours.start_hour, deps.hours.end_hour) != now:
-        return []  # a touch that missed its working hours waits for the next ones
+    working_start = next_working_start(now, deps.hours.start_hour, deps.hours.end_hour)
     passed_over: set[int] = set()
     sent = []
     for _ in range(TOUCHES_PER_PASS):
@@ -112,6 +116,12 @@ async def send_due_touches(deps: FollowUpDeps, *, clock: Clock) -> list[SentTouc
             chain = await session.scalar(_claim_due(now, passed_over))
             if chain is None:
                 break
+            if working_start != now and now - chain.next_touch_at > LATE_GRACE:
+                logger.info(
+                    "Follow-up {} missed its working hours; next touch at {}", chain.id, working_start
+                )
+                chain.next_touch_at = working_start
+                continue
             touch = chain.touch_number
             try:
                 message = await _send_touch(deps, session, chain, now)
@@ -145,9 +155,7 @@ async def send_touch_now(deps: FollowUpDeps, follow_up_id: int, *, clock: Clock)
     return SentTouch(chain, touch, message, published)
 
 
-async def run_follow_up_scheduler(
-    deps: FollowUpDeps, *, clock: Clock, interval: float = LOOP_INTERVAL_SECONDS
-) -> None:
+async def run_follow_up_scheduler(deps: FollowUpDeps, *, clock: Clock, interval: float) -> None:
     while True:
         # Waiting first gives client messages queued during a restart the chance to stop their chains.
         await asyncio.sleep(interval)
@@ -257,4 +265,13 @@ async def _write_touch(
     message = answer.message.strip()
     if not message:
         raise GeminiBadOutput("follow_up: Gemini wrote an empty message")
-    return message
+    verdict = check_reply(message, deps.knowledge.full_text(), [deps.prompt.text])
+    if not verdict.ok:
+        logger.warning(
+            "Follow-up {} touch {} replaced by the safe fallback: {}; the model wrote {!r}",
+            chain.id,
+            chain.touch_number,
+            verdict.reason,
+            message[:300],
+        )
+    return verdict.text_or_fallback(message)

@@ -3,6 +3,7 @@ errors, and the tokens of every call recorded (llm_usage + Prometheus). Nothing 
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,8 @@ from utils.metrics import GEMINI_CALLS, GEMINI_TOKENS
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+# Connection pools the calls are spread over (see _PooledTransport); 8 keep each to a few dozen connections.
+HTTP_POOLS = 8
 
 
 class GeminiError(Exception):
@@ -77,8 +80,8 @@ class GeminiClient:
         self._session_factory = session_factory
         self._attempts = attempts
         self._backoff = (backoff_initial, backoff_max)
-        # Our own httpx client: one pool for the life of the service, and one transport everywhere.
-        self._http = httpx.AsyncClient()
+        # Our own httpx client: one set of pools for the life of the service, and one transport everywhere.
+        self._http = httpx.AsyncClient(transport=_PooledTransport(HTTP_POOLS))
         self._client = genai.Client(
             api_key=api_key,
             http_options=types.HttpOptions(
@@ -172,6 +175,28 @@ class GeminiClient:
 
     def _set_status(self, state: str, detail: str | None) -> None:
         self.status = GeminiStatus(state=state, detail=detail, at=utc_now())
+
+
+class _PooledTransport(httpx.AsyncBaseTransport):
+    """Requests spread round-robin over a few connection pools with no cap on connections.
+
+    No cap, because httpx's default of 100 would queue calls unseen (AGENT_CONCURRENCY bounds them); a few
+    pools, because httpcore scans its whole pool, idle connections squared, on every request and response,
+    which at hundreds of calls in flight costs more CPU than the calls themselves.
+    """
+
+    def __init__(self, pools: int):
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        ssl_context = httpx.create_ssl_context()  # the CA bundle loaded once, not once per pool
+        self._pools = [httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits) for _ in range(pools)]
+        self._next = itertools.cycle(self._pools)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await next(self._next).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -1,9 +1,19 @@
-"""The incoming_messages consumer: store the message, then moderator or sales agent under the contact lock."""
+"""The incoming_messages consumer: store the message, then the moderator and the sales agent answer it.
+
+No database connection is held while Gemini answers, so hundreds of conversations are worked on at once:
+- within this process, one contact's messages are answered one after another, in arrival order (ContactLocks);
+- a turn reads the conversation in a short session, asks Gemini with no session open, then commits in a
+  short transaction under the contact's advisory lock (shared with other replicas and the API) that first
+  re-reads the message: answered meanwhile → COVERED; the conversation changed (a newer client message, a
+  reply or touch stored elsewhere, a reclassification) → the turn is drafted again from the fresh
+  conversation, at most MAX_DRAFTS times, then the delivery is retried later (ConversationChanged).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
@@ -19,24 +29,39 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config.database import lock_contact
 from config.queue import Broker, ConsumerHandle
 from models import Contact, Message
-from services.ai_moderator import classify_contact
-from services.ai_sales_agent import KnowledgeSearch, answer_client
+from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
+from services.ai_sales_agent import (
+    KnowledgeSearch,
+    SalesAnswer,
+    SalesContext,
+    draft_answer,
+    read_sales_context,
+    store_reply,
+)
 from services.call_booking import WorkingHours
 from services.client_stance import turn_stance
 from services.follow_up_scheduler import stop_open_chain
 from services.gemini_client import GeminiBadOutput, GeminiClient, GeminiUnavailable
 from services.outbox import publish_stored
-from utils.helpers import Clock
+from utils.helpers import Clock, recent_messages
 from utils.metrics import MESSAGE_PROCESSING_SECONDS, MESSAGES_RECEIVED
 from utils.prompt_loader import PromptTemplate
 
-# Handlers wait on Gemini for seconds: the prefetch is how many messages are worked on at once.
-PREFETCH = 32
 VOICE_PREFIX = "[ТРАНСКРИБАЦИЯ] "
+# Drafts of one turn before giving the delivery back to the retry queue; only a conversation that another
+# replica keeps changing needs more than one.
+MAX_DRAFTS = 3
+
+
+class ConversationChanged(Exception):
+    """The conversation changed under every draft of a turn; worth another try a little later."""
+
+
 # Worth another try a little later (through the retry queue); anything else is dead-lettered.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     GeminiUnavailable,
     GeminiBadOutput,
+    ConversationChanged,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
@@ -76,6 +101,19 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # redelivery of a message that needs nothing more
 
 
+class ContactLocks:
+    """One asyncio.Lock per phone number, kept only while a handler holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def of(self, phone_number: str) -> asyncio.Lock:
+        lock = self._locks.get(phone_number)
+        if lock is None:
+            lock = self._locks[phone_number] = asyncio.Lock()
+        return lock
+
+
 @dataclass(frozen=True)
 class AgentDeps:
     session_factory: async_sessionmaker[AsyncSession]
@@ -87,6 +125,20 @@ class AgentDeps:
     max_context_messages: int
     hours: WorkingHours
     clock: Clock
+    # Messages worked on at once (the consumer's prefetch): mostly waiting on Gemini, holding nothing else.
+    concurrency: int = 300
+    contact_locks: ContactLocks = field(default_factory=ContactLocks)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What one draft is written from, read before Gemini is asked and checked again before the commit."""
+
+    contact: Contact
+    message: Message
+    message_count: int  # messages are only ever added, so an unchanged count means an unchanged conversation
+    history: list[Message]  # what the moderator sees
+    sales: SalesContext
 
 
 async def start_consumer(deps: AgentDeps) -> ConsumerHandle:
@@ -94,7 +146,7 @@ async def start_consumer(deps: AgentDeps) -> ConsumerHandle:
         "incoming_messages",
         partial(handle_incoming, deps=deps),
         transient=TRANSIENT_ERRORS,
-        prefetch=PREFETCH,
+        prefetch=deps.concurrency,
     )
 
 
@@ -116,40 +168,94 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
     if is_client is False:
         return Outcome.IGNORED
 
+    # Stored before the turn: the next messages of a burst land while this one is drafted, and the
+    # redraft answers them all in one reply (their own turns then find them COVERED).
+    async with deps.contact_locks.of(incoming.phone_number):
+        for _ in range(MAX_DRAFTS):
+            outcome = await _draft_and_commit(contact_id, message_pk, deps)
+            if outcome is not None:
+                return outcome
+            logger.info(
+                "Conversation of {} changed while Gemini answered; drafting again", incoming.phone_number
+            )
+    raise ConversationChanged(f"the conversation of {incoming.phone_number} kept changing")
+
+
+async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -> Outcome | None:
+    """One draft of the turn; None when the conversation changed before it could be committed."""
+    now = deps.clock()
+    async with deps.session_factory() as session:
+        seen = await read_conversation(session, contact_id, message_pk, deps.max_context_messages)
+    if seen.message.answered_at is not None:
+        return Outcome.COVERED
+    if seen.contact.is_client is False:
+        return Outcome.IGNORED
+
+    verdict: ModeratorVerdict | None = None
+    is_client = seen.contact.is_client
+    if is_client is None:
+        verdict = await ask_moderator(seen.contact, seen.history, llm=deps.llm, prompt=deps.moderator_prompt)
+        if verdict is None:
+            return Outcome.UNCLASSIFIED
+        is_client = verdict.isClient
+    answer: SalesAnswer | None = None
+    if is_client:
+        answer = await draft_answer(
+            seen.sales,
+            llm=deps.llm,
+            prompt=deps.sales_prompt,
+            knowledge=deps.knowledge,
+            now=now,
+            phone_number=seen.contact.phone_number,
+        )
+
     async with deps.session_factory.begin() as session:
-        # One contact at a time across all consumers, until this transaction ends.
-        await lock_contact(session, incoming.phone_number)
+        # One contact at a time across replicas and the API, until this short transaction ends.
+        await lock_contact(session, seen.contact.phone_number)
         contact = await session.get_one(Contact, contact_id, populate_existing=True)
         message = await session.get_one(Message, message_pk, populate_existing=True)
         if message.answered_at is not None:
             return Outcome.COVERED
-        if contact.is_client is None:
-            await classify_contact(
-                session,
-                contact,
-                llm=deps.llm,
-                prompt=deps.moderator_prompt,
-                max_context_messages=deps.max_context_messages,
-            )
-        if contact.is_client is None:
-            return Outcome.UNCLASSIFIED
-        if contact.is_client is False:
-            return Outcome.IGNORED
-        reply = await answer_client(
+        reclassified = contact.is_client != seen.contact.is_client
+        if reclassified or await _message_count(session, contact_id) != seen.message_count:
+            return None
+        if verdict is not None:
+            store_verdict(contact, verdict)
+        if answer is None:
+            return Outcome.IGNORED if is_client is False else Outcome.UNCLASSIFIED
+        reply = await store_reply(
             session,
             contact,
             message,
-            llm=deps.llm,
+            seen.sales,
+            answer,
             prompt=deps.sales_prompt,
             knowledge=deps.knowledge,
-            max_context_messages=deps.max_context_messages,
             hours=deps.hours,
-            now=deps.clock(),
+            now=now,
         )
         # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
-        await stop_open_chain(session, contact.id, turn_stance([message]), deps.clock())
+        await stop_open_chain(session, contact.id, turn_stance([message]), now)
     await publish_stored(deps.session_factory, deps.broker, reply)
     return Outcome.REPLIED
+
+
+async def read_conversation(
+    session: AsyncSession, contact_id: int, message_pk: int, max_context_messages: int
+) -> Conversation:
+    # Counted first: whatever the later reads see beyond it shows up as a changed count at the commit.
+    message_count = await _message_count(session, contact_id)
+    contact = await session.get_one(Contact, contact_id)
+    message = await session.get_one(Message, message_pk)
+    history = []
+    if contact.is_client is None:
+        history = await recent_messages(session, contact_id, max_context_messages)
+    sales = await read_sales_context(session, contact_id, max_context_messages)
+    return Conversation(contact, message, message_count, history, sales)
+
+
+async def _message_count(session: AsyncSession, contact_id: int) -> int:
+    return await session.scalar(select(func.count()).where(Message.contact_id == contact_id)) or 0
 
 
 async def store_incoming(

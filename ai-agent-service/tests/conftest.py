@@ -47,6 +47,7 @@ RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 GEMINI_URL = "https://gemini.test"
 ADMIN_KEY = "test-admin-key-1234"
 GEMINI_KEY = "test-gemini-key-5678"
+MAX_ATTEMPTS = 5  # deliveries before a failing message is dead-lettered; small so tests reach the DLQ
 # Wednesday 2026-11-25 15:00 in Astana.
 WEDNESDAY_3PM = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 TABLES = ("llm_usage", "scheduled_calls", "follow_ups", "messages", "contacts")
@@ -113,7 +114,7 @@ async def db(
 @pytest.fixture(scope="session")
 async def broker(settings: Settings) -> AsyncIterator[Broker]:
     names = QueueNames.from_settings(settings)
-    broker = await Broker.connect(RABBITMQ_URL, names)
+    broker = await Broker.connect(RABBITMQ_URL, names, max_attempts=MAX_ATTEMPTS)
     yield broker
     channel = await broker.connection.channel()
     for queue in names.by_contract().values():

@@ -48,12 +48,12 @@ def touch_text(prompt: str) -> dict:
 
 
 @pytest.fixture
-def follow_ups(settings, db, broker, llm, gemini, queues) -> FollowUpDeps:
+def follow_ups(settings, db, broker, llm, gemini, queues, knowledge) -> FollowUpDeps:
     gemini.sales = touch_text
-    return make_follow_ups(settings, db, broker, llm)
+    return make_follow_ups(settings, db, broker, llm, knowledge)
 
 
-def make_follow_ups(settings, db, broker, llm) -> FollowUpDeps:
+def make_follow_ups(settings, db, broker, llm, knowledge) -> FollowUpDeps:
     return FollowUpDeps(
         session_factory=db,
         broker=broker,
@@ -62,6 +62,7 @@ def make_follow_ups(settings, db, broker, llm) -> FollowUpDeps:
         intervals=tuple(settings.FOLLOW_UP_INTERVALS),
         hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
         max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+        knowledge=knowledge,
     )
 
 
@@ -166,6 +167,24 @@ async def test_a_touch_due_on_saturday_waits_for_monday_morning(follow_ups, db, 
     assert (await chains(db))[0].next_touch_at == astana(1, 10, month=12)
 
 
+async def test_a_touch_missed_while_the_service_was_down_waits_for_working_hours(follow_ups, db, queues):
+    await conversation(db, *price_talk(astana(25, 14)))
+    assert [s.touch_number for s in await one_pass(follow_ups, astana(26, 15))] == [1]
+    await set_next_touch(db, astana(27, 17))  # touch 2 due Friday 17:00; the service comes back at 03:00
+
+    assert await one_pass(follow_ups, astana(28, 3)) == []
+    assert [c.next_touch_at for c in await chains(db)] == [astana(30, 10)]
+
+    await set_next_touch(db, astana(28, 2, 55))  # due five minutes ago, e.g. moved by an operator
+    assert [s.touch_number for s in await one_pass(follow_ups, astana(28, 3))] == [2]
+    assert len(await queues.outgoing()) == 2
+
+
+async def set_next_touch(db, at: datetime) -> None:
+    async with db.begin() as session:
+        await session.execute(update(FollowUp).values(next_touch_at=at))
+
+
 async def test_intervals_count_from_the_silence_not_from_the_previous_touch(follow_ups, db):
     await conversation(db, *price_talk(astana(23, 14)))  # Monday
 
@@ -213,6 +232,20 @@ async def test_a_clear_yes_or_no_is_never_chased(follow_ups, db, client_text, st
     await conversation(db, *price_talk(astana(25, 14), client_text=client_text, stance=stance))
 
     assert await one_pass(follow_ups, astana(27, 15)) == []
+    assert await chains(db) == []
+
+
+async def test_a_no_stamped_in_the_same_second_as_the_reply_before_it_still_counts(follow_ups, db):
+    replied = astana(25, 14, 0) + timedelta(milliseconds=700)
+    await conversation(
+        db,
+        *price_talk(replied),
+        # WhatsApp stamps to the second: written 0.3 s after the reply, it carries an earlier time.
+        ("client", "Нет, не интересно", astana(25, 14, 0), "no"),
+        ("bot", "Понял вас, спасибо за ответ!", replied + timedelta(milliseconds=500)),
+    )
+
+    assert await one_pass(follow_ups, astana(26, 15)) == []
     assert await chains(db) == []
 
 
@@ -368,7 +401,7 @@ async def test_two_concurrent_passes_send_each_touch_once(follow_ups, db, queues
 
 async def test_a_failed_publish_is_left_to_the_outbox_and_never_sent_twice(follow_ups, db, broker, queues):
     await conversation(db, *price_talk(astana(25, 14)))
-    closed = await Broker.connect(RABBITMQ_URL, broker.names)
+    closed = await Broker.connect(RABBITMQ_URL, broker.names, max_attempts=broker.max_attempts)
     await closed.close()
 
     [sent] = await one_pass(dataclasses.replace(follow_ups, broker=closed), astana(26, 15))
@@ -411,13 +444,28 @@ async def test_the_loop_arms_and_sends_on_its_own(follow_ups, db, queues):
     assert published.message_id == f"follow-up-{(await chains(db))[0].id}-1"
 
 
+async def test_a_touch_promising_an_invented_discount_is_replaced_before_it_is_sent(
+    follow_ups, db, gemini, queues
+):
+    await conversation(db, *price_talk(astana(25, 14)))
+    gemini.sales = lambda prompt: {"message": "Только сегодня скидка 40% на тариф Старт — 9 000 ₸ в месяц!"}
+
+    await one_pass(follow_ups, astana(26, 15))
+
+    [body] = await queues.outgoing()
+    assert "40%" not in body["message_text"] and "9 000" not in body["message_text"]
+    assert "менеджер" in body["message_text"]
+    [stored] = await touches_stored(db)
+    assert stored.message_text == body["message_text"]
+
+
 async def test_the_sandbox_gemini_writes_the_touch_through_the_real_sdk(
-    settings, db, broker, queues, sandbox, sandbox_url
+    settings, db, broker, queues, sandbox, sandbox_url, knowledge
 ):
     await conversation(db, *price_talk(astana(25, 14)))
     llm = make_llm(settings, db, base_url=sandbox_url)
     try:
-        [sent] = await one_pass(make_follow_ups(settings, db, broker, llm), astana(26, 15))
+        [sent] = await one_pass(make_follow_ups(settings, db, broker, llm, knowledge), astana(26, 15))
     finally:
         await llm.aclose()
 
