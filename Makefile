@@ -40,6 +40,12 @@ test: install infra
 	cd whatsapp-gateway && ../$(BIN)/pytest -q
 	cd ai-agent-service && ../$(BIN)/pytest -q
 	cd e2e && ../$(BIN)/pytest -q
+	$(MAKE) --no-print-directory reliability
+
+# Faults (kill -9, broker and database restarts, Wappi and Gemini outages) during runs of customer
+# messages; prints a table of sent / answered / duplicates / lost / dead-lettered and fails on any loss.
+reliability: install infra
+	cd e2e/reliability && ../../$(BIN)/pytest -q
 
 # Speed, cost and scale figures, each beside its baseline measured in the same run (bench/run.py).
 bench: install infra

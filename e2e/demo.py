@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from system import ADMIN_KEY, Sandbox, System, fetch
+from system import ADMIN_KEY, Sandbox, System, fetch, follow_ups_of, make_touch_due, move_conversation_back
 
 ASTANA = ZoneInfo("Asia/Almaty")
 LEADS = {
@@ -76,6 +76,12 @@ async def play_morning(system: System, customer: Sandbox) -> None:
     await customer.wait_sent_to("77011230006", 1)
     await customer.write("77011230006", "Нет, не интересно, спасибо")
     await customer.wait_sent_to("77011230006", 2)
+    say("   …прошли сутки (время разговоров сдвинуто назад): Марату приходит первое касание follow-up")
+    for phone in ("77011230005", "77011230006"):
+        await move_conversation_back(system.agent.database_url, phone, hours=25)
+    [chain] = await follow_ups_of(system.agent.database_url, "77011230005")
+    await make_touch_due(system.agent.database_url, chain["id"])
+    await customer.wait_sent_to("77011230005", 2)
 
     say("6. Шлюз и агент перезапускаются посреди разговора")
     system.gateway.kill()
@@ -126,7 +132,8 @@ async def print_agent_view(system: System) -> None:
         say(f"  +{phones.get(call['contact_id'])}  {at} (Астана)  {call['status']}")
     say("\n════════ Follow-up ════════")
     for f in follow_ups:
-        say(f"  +{phones.get(f['contact_id'])}  касание {f['touch_number']}  следующее {f['next_touch_at']}")
+        due = datetime.fromisoformat(f["next_touch_at"]).astimezone(ASTANA).strftime("%d.%m.%Y %H:%M")
+        say(f"  +{phones.get(f['contact_id'])}  следующее касание №{f['touch_number']}: {due} (Астана)")
     if not follow_ups:
         say("  (активных цепочек нет)")
     forwarded = await fetch(

@@ -133,7 +133,8 @@ class System:
                 "WAPPI_PHONE_NUMBER": "77000000000",
                 "POLLING_INTERVAL": "0.5",
             },
-            "ai-agent-service": {},
+            # The follow-up scheduler looks every second, so a touch made due is sent at once.
+            "ai-agent-service": {"FOLLOW_UP_CHECK_INTERVAL_SECONDS": "1"},
         }
         for name in SERVICES:
             database = f"{name.split('-')[0]}_e2e_{self.suffix}"
@@ -232,6 +233,40 @@ async def fetch(database_url: str, sql: str, *args) -> list[asyncpg.Record]:
         return await connection.fetch(sql, *args)
     finally:
         await connection.close()
+
+
+async def move_conversation_back(database_url: str, phone: str, *, hours: int) -> None:
+    """As if the agent's conversation with `phone` had happened `hours` ago: the client now looks silent."""
+    await fetch(
+        database_url,
+        "UPDATE messages SET timestamp = timestamp - make_interval(hours => $2) WHERE phone_number = $1",
+        phone,
+        hours,
+    )
+
+
+async def follow_ups_of(database_url: str, phone: str, *, wait_seconds: float = 15) -> list[asyncpg.Record]:
+    """The contact's follow-up chains, waiting up to `wait_seconds` for the scheduler to arm one."""
+    sql = (
+        "SELECT f.* FROM follow_ups f JOIN contacts c ON c.id = f.contact_id "
+        "WHERE c.phone_number = $1 ORDER BY f.id"
+    )
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if rows := await fetch(database_url, sql, phone):
+            return rows
+        await asyncio.sleep(0.3)
+    return await fetch(database_url, sql, phone)
+
+
+async def make_touch_due(database_url: str, follow_up_id: int) -> None:
+    """Touch 1 of the chain falls due now instead of a day after the silence."""
+    await fetch(
+        database_url,
+        "UPDATE follow_ups SET next_touch_at = now() - interval '1 minute' "
+        "WHERE id = $1 AND touch_number = 1",
+        follow_up_id,
+    )
 
 
 if __name__ == "__main__":  # a quick manual look: python e2e/system.py

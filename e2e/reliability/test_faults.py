@@ -2,6 +2,7 @@
 Wappi and Gemini misbehave: every customer is answered exactly once, and nothing is lost."""
 
 import asyncio
+import json
 import random
 import subprocess
 import time
@@ -48,24 +49,31 @@ async def wait_answered(customer, written: dict[str, str], seconds: float) -> li
 
 
 async def dead_lettered(system) -> int:
+    return sum((await dead_letters(system)).values())
+
+
+async def dead_letters(system) -> dict[str, int]:
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
         channel = await connection.channel()
-        total = 0
+        counts = {}
         for name in system.queues.values():
             queue = await channel.declare_queue(f"{name}.dlq", passive=True)
-            total += queue.declaration_result.message_count
-        return total
+            counts[name] = queue.declaration_result.message_count
+        return counts
 
 
-async def run(system, customer, name: str, scenario: int, count: int, per_second: float, disrupt) -> None:
+async def run(
+    system, customer, name: str, scenario: int, count: int, per_second: float, disrupt, *, junk: int = 0
+) -> None:
+    """`junk`: how many unusable messages `disrupt` puts on the queues; each must be dead-lettered."""
     dlq_before = await dead_lettered(system)
     writing = asyncio.create_task(write_customers(customer, scenario, count, per_second))
     await disrupt()
     written = await writing
     sent = await wait_answered(customer, written, seconds=180)
     row = tally(name, written, sent, await dead_lettered(system) - dlq_before)
-    assert (row.lost, row.duplicates, row.in_dlq) == (0, 0, 0), row
+    assert (row.lost, row.duplicates, row.in_dlq) == (0, 0, junk), row
 
 
 async def test_kill_9_of_gateway_then_agent_mid_run(system, customer):
@@ -132,6 +140,35 @@ async def test_gemini_unavailable_for_a_minute(system, customer):
         await customer.http.delete("/sandbox/faults", params={"endpoint": "gemini"})
 
     await run(system, customer, "Gemini 503 for a minute", 5, 30, 2, outage)
+
+
+async def test_unusable_messages_are_dead_lettered_with_a_reason_and_the_rest_answered(system, customer):
+    junk = [
+        b"not json at all",
+        b'{"message_id": 42}',
+        json.dumps({"phone_number": "77015550000", "message_text": "x" * 200_000}).encode(),
+        b"\xff\xfe broken utf-8",
+    ]
+
+    async def poison_every_queue():
+        connection = await aio_pika.connect(RABBITMQ_URL)
+        async with connection:
+            channel = await connection.channel()
+            for queue in system.queues.values():
+                for body in junk:
+                    await channel.default_exchange.publish(aio_pika.Message(body), routing_key=queue)
+                    await asyncio.sleep(0.5)
+
+    await run(system, customer, "junk on every queue", 6, 60, 6, poison_every_queue, junk=len(junk) * 3)
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        for queue in system.queues.values():
+            dlq = await channel.declare_queue(f"{queue}.dlq", passive=True)
+            while (message := await dlq.get(fail=False)) is not None:
+                await message.ack()
+                assert message.headers["x-dlq-reason"], message.headers
+                assert "x-attempts" in message.headers, message.headers
 
 
 async def test_admin_endpoints_need_the_key(system):
