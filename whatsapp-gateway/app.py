@@ -33,7 +33,7 @@ from utils.liveness import Liveness
 from utils.logger import setup_logging
 from utils.metrics import GatewayMetrics
 
-SENDER_PREFETCH = 8
+SENDER_PREFETCH = 32
 VOICE_PREFETCH = 4  # downloads are serialised per profile anyway; this bounds parallel Gemini calls
 # A loop that has not completed a round for this many intervals (at least a minute) is stalled.
 STALL_ROUNDS = 10
@@ -117,6 +117,7 @@ async def _start_workers(rt: Runtime) -> None:
         handler=partial(handle_outgoing, deps=sender),
         publisher=rt.publisher,
         prefetch=SENDER_PREFETCH,
+        max_attempts=rt.settings.MAX_DELIVERY_ATTEMPTS,
         retry_delay=rt.settings.RETRY_DELAY_SECONDS,
     )
     rt.consumer_channels.append(channel)
@@ -137,6 +138,7 @@ async def _start_workers(rt: Runtime) -> None:
         handler=partial(handle_voice, deps=voice),
         publisher=rt.publisher,
         prefetch=VOICE_PREFETCH,
+        max_attempts=rt.settings.MAX_DELIVERY_ATTEMPTS,
         retry_delay=rt.settings.RETRY_DELAY_SECONDS,
     )
     rt.consumer_channels.append(channel)

@@ -9,10 +9,11 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 def create_engine(database_url: str) -> AsyncEngine:
     # pool_pre_ping: a restarted database must not surface as errors on the first requests after it.
+    # pool_size covers the sender's prefetch (each send holds a connection) beside the poller and the API.
     return create_async_engine(
         normalize_database_url(database_url),
-        pool_size=10,
-        max_overflow=20,
+        pool_size=40,
+        max_overflow=10,
         pool_pre_ping=True,
     )
 

@@ -22,7 +22,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from config.settings import RETRY_QUEUE_TTL_S, Settings
 
 RETRY_DELAY_MS = int(RETRY_QUEUE_TTL_S * 1000)
-MAX_ATTEMPTS = 5
 PUBLISH_TIMEOUT_S = 15
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
@@ -181,6 +180,11 @@ class Delivery:
     # The AMQP message_id, or one given to the message at its first delivery and kept on its retries.
     message_id: str
     attempt: int  # 1 on the first delivery
+    max_attempts: int  # the settings' MAX_DELIVERY_ATTEMPTS: after that many the message is dead-lettered
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
 
 
 Handler = Callable[[dict[str, Any], Delivery], Awaitable[None]]
@@ -201,11 +205,11 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
-def attempts_so_far(message: AbstractIncomingMessage) -> int:
+def attempts_so_far(message: AbstractIncomingMessage, max_attempts: int) -> int:
     """Our own x-attempts header; anything unreadable there counts as no attempt yet."""
     value = (message.headers or {}).get("x-attempts")
     try:
-        return min(max(int(value or 0), 0), MAX_ATTEMPTS)
+        return min(max(int(value or 0), 0), max_attempts)
     except (TypeError, ValueError, OverflowError):
         return 0
 
@@ -236,11 +240,14 @@ async def handle_delivery(
     contract: Contract,
     handler: Handler,
     publisher: Publisher,
+    max_attempts: int,
     retry_delay: float = RETRY_QUEUE_TTL_S,
 ) -> None:
     """Decode, validate, run the handler, then ack; failures go to Q.retry or Q.dlx, never back to Q."""
     # Without a message_id there is nothing to deduplicate on: this delivery gets a fresh one.
-    delivery = Delivery(message.message_id or uuid.uuid4().hex, attempts_so_far(message) + 1)
+    delivery = Delivery(
+        message.message_id or uuid.uuid4().hex, attempts_so_far(message, max_attempts) + 1, max_attempts
+    )
     attempt = delivery.attempt
     try:
         body = decode(message.body)
@@ -250,7 +257,7 @@ async def handle_delivery(
         raise
     except Exception as exc:
         try:
-            if is_transient(exc) and attempt < MAX_ATTEMPTS:
+            if is_transient(exc) and not delivery.is_last_attempt:
                 logger.warning(
                     "Attempt {} of {} on {} failed, retrying: {}",
                     attempt,
@@ -288,6 +295,7 @@ async def start_consumer(
     handler: Handler,
     publisher: Publisher,
     prefetch: int,
+    max_attempts: int,
     retry_delay: float = RETRY_QUEUE_TTL_S,
 ) -> AbstractChannel:
     """Consume Q on its own channel; close the returned channel to stop."""
@@ -302,6 +310,7 @@ async def start_consumer(
             contract=contract,
             handler=handler,
             publisher=publisher,
+            max_attempts=max_attempts,
             retry_delay=retry_delay,
         )
 

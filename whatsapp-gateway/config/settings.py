@@ -70,6 +70,8 @@ class Settings(DatabaseSettings):
     # the queue's .retry queue; each Wappi call itself is tried WAPPI_RETRY_ATTEMPTS times, waiting
     # WAPPI_RETRY_BACKOFF_SECONDS, then twice that, ... (with jitter) in between.
     RETRY_DELAY_SECONDS: float = Field(default=RETRY_QUEUE_TTL_S, gt=0, le=RETRY_QUEUE_TTL_S)
+    # With the 5 s retry delay, about 2.5+ minutes of retrying before a message is parked in its DLQ.
+    MAX_DELIVERY_ATTEMPTS: int = Field(default=30, ge=1, le=1000)
     WAPPI_RETRY_ATTEMPTS: int = Field(default=4, ge=1, le=10)
     WAPPI_RETRY_BACKOFF_SECONDS: float = Field(default=0.5, gt=0, le=10)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from loguru import logger
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from config.database import SessionFactory
 from config.queue import Publisher, QueueNames
@@ -39,6 +39,45 @@ async def publish_pending_row(
             return False
         await _publish_claimed(row, publisher, queues, clock)
     return True
+
+
+async def publish_pending_rows(
+    sessions: SessionFactory, publisher: Publisher, queues: QueueNames, row_ids: list[int], *, clock: Clock
+) -> int:
+    """Publish many pending rows in one transaction, their confirms awaited together; returns how many
+    went out. Rows someone else holds are skipped; a row whose publish fails stays pending for the loop."""
+    if not row_ids:
+        return 0
+    async with sessions() as session, session.begin():
+        rows = (
+            await session.execute(
+                select(MessageLog.id, MessageLog.message_id, MessageLog.target_queue, MessageLog.payload)
+                .where(MessageLog.id.in_(row_ids), MessageLog.queue_status == PENDING)
+                .order_by(MessageLog.id)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        # Started in row order on one channel: they reach the queue in the order the rows were written.
+        results = await asyncio.gather(
+            *(
+                publisher.publish(queues.name(r.target_queue), r.payload, message_id=r.message_id)
+                for r in rows
+            ),
+            return_exceptions=True,
+        )
+        confirmed = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.warning("Publishing row {} failed, left to the outbox: {}", row.id, result)
+            else:
+                confirmed.append(row.id)
+        if confirmed:
+            await session.execute(
+                update(MessageLog)
+                .where(MessageLog.id.in_(confirmed))
+                .values(queue_status=PUBLISHED, processed_at=clock())
+            )
+    return len(confirmed)
 
 
 async def republish_pending(

@@ -15,33 +15,23 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from loguru import logger
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from config.database import SessionFactory
 from config.queue import Publisher, QueueNames
-from models.message_log import (
-    INCOMING,
-    NOT_QUEUED,
-    OPERATOR,
-    OUTGOING,
-    PENDING,
-    SENDING,
-    UNCERTAIN,
-    MessageLog,
-)
 from models.poll_state import FIRST_START, LAST_POLL, ChatCursor, PollState
 from models.whitelist import whitelisted_numbers
 from services.message_mapping import (
     FUTURE_LIMIT,
-    Forward,
     customer_phone,
     message_time,
     skip_reason,
     to_forward,
 )
-from services.outbox import publish_pending_row
+from services.outbox import publish_pending_rows
+from services.poll_records import CycleFindings, record_operator_messages, save_cursors, store_forwards
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import Chat, WappiMessage
 from utils.helpers import from_unix, is_group_chat_id, is_valid_phone, phone_from_chat_id
@@ -51,9 +41,11 @@ Clock = Callable[[], datetime]
 POLLER_LOCK_KEY = 7_310_452_001  # pg_advisory_lock key of the poller lease
 CHATS_HIGH_WATER = "chats_high_water"  # newest chat activity fully processed by a completed cycle
 CHAT_PAGE = 100
-MAX_CHAT_PAGES = 10
+MAX_CHAT_PAGES = 10  # how deep the late-arrival band below the high water is read
+MAX_NEW_CHAT_PAGES = 100  # a bound on a cycle's paging even through new activity
 MESSAGE_PAGE = 50
 MAX_MESSAGE_PAGES = 4
+READ_CONCURRENCY = 8  # chats read from Wappi at once in a cycle
 # Messages can reach WhatsApp late with an earlier time; re-read chats this far below the high water.
 LATE_ARRIVAL = timedelta(minutes=2)
 
@@ -89,15 +81,19 @@ async def ensure_first_start(sessions: SessionFactory, now: datetime) -> datetim
         return await _state(session, FIRST_START)
 
 
-async def _recent_chats(wappi: WappiClient, floor: int) -> list[Chat]:
-    """Chats newest first, paging only until activity older than `floor` (unix seconds)."""
+async def _recent_chats(wappi: WappiClient, newer_than: int, floor: int) -> list[Chat]:
+    """Chats newest first: every page holding activity after `newer_than` (a burst of new chats must not
+    push older new ones out of reach), then on down to `floor` (unix seconds) within MAX_CHAT_PAGES."""
     chats: list[Chat] = []
-    for page in range(MAX_CHAT_PAGES):
+    for page in range(MAX_NEW_CHAT_PAGES):
         batch = await wappi.list_chats(limit=CHAT_PAGE, offset=page * CHAT_PAGE)
         chats.extend(batch)
         oldest = min((c.last_time for c in batch if c.last_time is not None), default=None)
         if len(batch) < CHAT_PAGE or (oldest is not None and oldest < floor):
-            break
+            return chats
+        if page + 1 >= MAX_CHAT_PAGES and (oldest is None or oldest < newer_than):
+            return chats
+    logger.warning("More than {} chats active since the last cycle: reading the newest only", len(chats))
     return chats
 
 
@@ -117,107 +113,34 @@ async def _messages_since(wappi: WappiClient, chat_id: str, since: int, now: dat
     )  # stable: same-second order kept
 
 
-async def _sent_by_bot(session, message: WappiMessage, phone: str) -> bool:
-    # While the sender has not yet stored the Wappi id (or never got it: a lost answer), its row with
-    # the same text counts too.
-    found = await session.scalar(
-        select(MessageLog.id)
-        .where(
-            MessageLog.direction == OUTGOING,
-            or_(
-                MessageLog.wappi_message_id == message.id,
-                (MessageLog.phone_number == phone)
-                & (MessageLog.queue_status.in_([SENDING, UNCERTAIN]))
-                & (MessageLog.message_text == (message.body or "")),
-            ),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def _record_operator_message(deps: PollerDeps, message: WappiMessage, chat_id: str, phone: str) -> None:
-    now = deps.clock()
-    async with deps.sessions() as session, session.begin():
-        if await _sent_by_bot(session, message, phone):
-            return
-        inserted = await session.scalar(
-            insert(MessageLog)
-            .values(
-                message_id=message.id,
-                chat_id=chat_id,
-                phone_number=phone[:20] or None,
-                direction=OPERATOR,
-                message_type=message.type,
-                message_text=message.body,
-                queue_status=NOT_QUEUED,
-                message_time=message_time(message, now),
-            )
-            .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(MessageLog.id)
-        )
-    if inserted is not None:
-        logger.info(
-            "Operator activity in chat {}: message {} typed on the business phone", chat_id, message.id
-        )
-
-
-async def _store_new(deps: PollerDeps, forwards: list[Forward]) -> list[int]:
-    """Insert the rows (pending); the ones that already existed are not forwarded again."""
-    new_ids = []
-    async with deps.sessions() as session, session.begin():
-        for fwd in forwards:
-            row_id = await session.scalar(
-                insert(MessageLog)
-                .values(
-                    message_id=fwd.message_id,
-                    chat_id=fwd.chat_id,
-                    phone_number=fwd.phone,
-                    direction=INCOMING,
-                    message_type=fwd.message_type,
-                    message_text=fwd.text,
-                    is_voice=fwd.is_voice,
-                    queue_status=PENDING,
-                    target_queue=fwd.target_queue,
-                    payload=fwd.body,
-                    message_time=fwd.sent_at,
-                )
-                .on_conflict_do_nothing(index_elements=["message_id"])
-                .returning(MessageLog.id)
-            )
-            if row_id is not None:
-                new_ids.append(row_id)
-                deps.metrics.messages_received.labels(fwd.message_type).inc()
-    return new_ids
-
-
-async def _process_chat(
-    deps: PollerDeps, chat: Chat, since: int, now: datetime
-) -> tuple[int, str | None] | None:
-    """Forward the chat's new customer messages; returns the chat's new cursor (time, id)."""
-    messages = await _messages_since(deps.wappi, chat.id, since, now)
-    if not messages:
-        return None
-    forwards = []
+def _sort_chat(
+    findings: CycleFindings, deps: PollerDeps, chat: Chat, messages: list[WappiMessage], now: datetime
+) -> None:
+    """Sort one chat's new messages into forwards and own messages; note its new cursor."""
     for message in messages:
         reason = skip_reason(message, chat.id)
         phone = customer_phone(message, chat.id)
         if reason == "own message":
-            await _record_operator_message(deps, message, chat.id, phone)
+            findings.own.append((message, chat.id, phone))
         elif reason is not None:
             logger.debug("Skipping message {} in {}: {}", message.id, chat.id, reason)
         elif not is_valid_phone(phone):
             logger.warning("Skipping message {} in {}: no customer phone number", message.id, chat.id)
         else:
-            forwards.append(to_forward(message, chat.id, phone, deps.tz, now))
-    for row_id in await _store_new(deps, forwards):
-        try:
-            await publish_pending_row(deps.sessions, deps.publisher, deps.queues, row_id, clock=deps.clock)
-        except Exception as exc:
-            # The row stays pending: the outbox loop publishes it once the broker is back.
-            logger.warning("Publishing row {} failed, left to the outbox: {}", row_id, exc)
+            findings.forwards.append(to_forward(message, chat.id, phone, deps.tz, now))
     newest = messages[-1]
-    return int(message_time(newest, now).timestamp()), newest.id
+    findings.cursors[chat.id] = (int(message_time(newest, now).timestamp()), newest.id)
+
+
+async def _read_chats(deps: PollerDeps, work: list[tuple[Chat, int]], now: datetime) -> list:
+    """Each chat's new messages (oldest first), or the exception reading it raised."""
+    slots = asyncio.Semaphore(READ_CONCURRENCY)
+
+    async def read(chat: Chat, since: int) -> list[WappiMessage]:
+        async with slots:
+            return await _messages_since(deps.wappi, chat.id, since, now)
+
+    return await asyncio.gather(*(read(chat, since) for chat, since in work), return_exceptions=True)
 
 
 def _read_from(chat: Chat, cursor: ChatCursor | None, first_start: int) -> int | None:
@@ -235,16 +158,6 @@ def _read_from(chat: Chat, cursor: ChatCursor | None, first_start: int) -> int |
     return None
 
 
-async def _save_cursor(sessions: SessionFactory, chat_id: str, cursor: tuple[int, str | None]) -> None:
-    values = {"last_message_time": from_unix(cursor[0]), "last_message_id": cursor[1]}
-    async with sessions() as session, session.begin():
-        await session.execute(
-            insert(ChatCursor)
-            .values(chat_id=chat_id, **values)
-            .on_conflict_do_update(index_elements=["chat_id"], set_=values)
-        )
-
-
 async def poll_once(deps: PollerDeps) -> int:
     """One polling cycle; returns how many chats had new activity."""
     now = deps.clock()
@@ -252,51 +165,64 @@ async def poll_once(deps: PollerDeps) -> int:
     async with deps.sessions() as session:
         whitelist = await whitelisted_numbers(session)
         high_water = await _state(session, CHATS_HIGH_WATER)
+    newer_than = first_start if high_water is None else max(int(high_water.timestamp()), first_start)
     floor = first_start if high_water is None else int((high_water - LATE_ARRIVAL).timestamp())
-    chats = await _recent_chats(deps.wappi, max(floor, first_start))
+    listed = await _recent_chats(deps.wappi, newer_than, max(floor, first_start))
     horizon = int((now + FUTURE_LIMIT).timestamp())
-    chats = [
-        c if c.last_time is None or c.last_time <= horizon else replace(c, last_time=None)
-        for c in chats
-        if c.chat_type != "group" and not is_group_chat_id(c.id) and phone_from_chat_id(c.id) not in whitelist
-    ]
+    chats: dict[str, Chat] = {}  # by id: a chat that moved up while paging is listed twice
+    for c in listed:
+        if c.id in chats or c.chat_type == "group" or is_group_chat_id(c.id):
+            continue
+        if phone_from_chat_id(c.id) in whitelist:
+            continue
+        chats[c.id] = c if c.last_time is None or c.last_time <= horizon else replace(c, last_time=None)
     async with deps.sessions() as session:
-        found = await session.scalars(select(ChatCursor).where(ChatCursor.chat_id.in_([c.id for c in chats])))
+        found = await session.scalars(select(ChatCursor).where(ChatCursor.chat_id.in_(list(chats))))
         cursors = {c.chat_id: c for c in found.all()}
 
-    active = 0
-    unread_left = False  # a chat to read again next cycle: the high water must not pass it
-    for chat in reversed(chats):  # oldest activity first: messages reach the agent in the order written
+    # Oldest activity first: messages reach the agent in the order written.
+    work = []
+    for chat in reversed(list(chats.values())):
         since = _read_from(chat, cursors.get(chat.id), first_start)
-        if since is None:
-            continue
-        active += 1
-        try:
-            new_cursor = await _process_chat(deps, chat, since, now)
-        except WappiError as exc:
-            if exc.transient and exc.status != 200:
-                raise  # Wappi itself is failing: the whole cycle is tried again later
-            # One unreadable chat must not stop polling for everybody else; its cursor stays put.
-            logger.warning("Skipping chat {} this cycle: {}", chat.id, exc)
-            unread_left = unread_left or exc.transient
-            continue
-        except (OperationalError, InterfaceError):
-            raise  # the database is gone: nothing else will work either
-        except Exception as exc:
-            logger.opt(exception=exc).error("Skipping chat {} this cycle: {}", chat.id, exc)
-            unread_left = True
-            continue
-        if new_cursor is None and chat.last_time is not None:
-            new_cursor = (max(chat.last_time, since), chat.last_message_id)
-        if new_cursor is not None:
-            await _save_cursor(deps.sessions, chat.id, new_cursor)
+        if since is not None:
+            work.append((chat, since))
 
+    findings = CycleFindings()
+    unread_left = False  # a chat to read again next cycle: the high water must not pass it
+    outage: WappiError | None = None
+    for (chat, since), read in zip(work, await _read_chats(deps, work, now), strict=True):
+        if isinstance(read, WappiError) and read.transient and read.status != 200:
+            outage = read  # Wappi itself is failing: the cycle is tried again later
+            continue
+        if isinstance(read, OperationalError | InterfaceError):
+            raise read  # the database is gone: nothing else will work either
+        if isinstance(read, WappiError):
+            # One unreadable chat must not stop polling for everybody else; its cursor stays put.
+            logger.warning("Skipping chat {} this cycle: {}", chat.id, read)
+            unread_left = unread_left or read.transient
+        elif isinstance(read, BaseException):
+            logger.opt(exception=read).error("Skipping chat {} this cycle: {}", chat.id, read)
+            unread_left = True
+        elif read:
+            _sort_chat(findings, deps, chat, read, now)
+        elif chat.last_time is not None:
+            findings.cursors[chat.id] = (max(chat.last_time, since), chat.last_message_id)
+
+    # One transaction for the cycle's rows and cursors: each row is written before it is published.
     async with deps.sessions() as session, session.begin():
-        newest = max((c.last_time for c in chats if c.last_time is not None), default=None)
-        if newest is not None and not unread_left:
-            await _set_state(session, CHATS_HIGH_WATER, from_unix(newest))
-        await _set_state(session, LAST_POLL, deps.clock())
-    return active
+        await record_operator_messages(session, findings.own, now)
+        new_ids = await store_forwards(session, deps.metrics, findings.forwards)
+        await save_cursors(session, findings.cursors)
+        if outage is None:
+            newest = max((c.last_time for c in chats.values() if c.last_time is not None), default=None)
+            if newest is not None and not unread_left:
+                await _set_state(session, CHATS_HIGH_WATER, from_unix(newest))
+            await _set_state(session, LAST_POLL, deps.clock())
+    # A row whose publish fails stays pending: the outbox loop publishes it once the broker is back.
+    await publish_pending_rows(deps.sessions, deps.publisher, deps.queues, new_ids, clock=deps.clock)
+    if outage is not None:
+        raise outage
+    return len(work)
 
 
 async def last_poll_time(sessions: SessionFactory) -> datetime | None:

@@ -12,9 +12,10 @@ from typing import Any
 from loguru import logger
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.database import SessionFactory
-from config.queue import MAX_ATTEMPTS, Delivery, PermanentError, TransientError
+from config.queue import Delivery, PermanentError, TransientError
 from models.message_log import FAILED, OUTGOING, REFUSED, SENDING, SENT, UNCERTAIN, MessageLog
 from models.whitelist import is_whitelisted
 from services.message_mapping import message_time
@@ -57,13 +58,12 @@ async def deliver(wappi: WappiClient, phone: str, text: str, reply_to: str | Non
     return await wappi.send_text(phone, text), "send"
 
 
-async def chat_phone_of(deps: SenderDeps, message_id: str) -> str | None:
+async def chat_phone_of(session: AsyncSession, wappi: WappiClient, message_id: str) -> str | None:
     """The phone whose one-to-one chat holds the message; None when unknown or in a group."""
-    async with deps.sessions() as session:
-        chat_id = await session.scalar(select(MessageLog.chat_id).where(MessageLog.message_id == message_id))
+    chat_id = await session.scalar(select(MessageLog.chat_id).where(MessageLog.message_id == message_id))
     if chat_id is None:
         try:
-            message = await deps.wappi.get_message(message_id)
+            message = await wappi.get_message(message_id)
         except WappiError as exc:
             if exc.transient:
                 raise
@@ -74,12 +74,14 @@ async def chat_phone_of(deps: SenderDeps, message_id: str) -> str | None:
     return phone_from_chat_id(chat_id) or None
 
 
-async def reply_target(deps: SenderDeps, reply_to: str | None, phone: str) -> str | None:
+async def reply_target(
+    session: AsyncSession, wappi: WappiClient, reply_to: str | None, phone: str
+) -> str | None:
     """reply_to when it is a message of this customer's chat: a reply (or read receipt) lands in the chat
     of the message replied to, which must not be another (e.g. whitelisted) number's."""
     if not reply_to:
         return None
-    owner = await chat_phone_of(deps, reply_to)
+    owner = await chat_phone_of(session, wappi, reply_to)
     if owner != phone:
         logger.warning(
             "Message {} is not in {}'s chat (it is in {}); sending a new message instead of a reply",
@@ -104,38 +106,37 @@ async def already_in_chat(deps: SenderDeps, phone: str, text: str, since: dateti
     return None
 
 
-async def _record(deps: SenderDeps, key: str, body: dict[str, Any], status: str) -> None:
+async def _record(session: AsyncSession, key: str, body: dict[str, Any], status: str) -> None:
     phone = body["phone_number"]
-    async with deps.sessions() as session, session.begin():
-        await session.execute(
-            insert(MessageLog)
-            .values(
-                outgoing_id=key,
-                chat_id=f"{phone}@c.us",
-                phone_number=phone,
-                direction=OUTGOING,
-                message_type="text",
-                message_text=body["message_text"],
-                reply_to_message_id=body.get("reply_to_message_id"),
-                sent_by=body.get("sent_by"),
-                queue_status=status,
-                payload=body,
-            )
-            .on_conflict_do_nothing(index_elements=["outgoing_id"])
+    await session.execute(
+        insert(MessageLog)
+        .values(
+            outgoing_id=key,
+            chat_id=f"{phone}@c.us",
+            phone_number=phone,
+            direction=OUTGOING,
+            message_type="text",
+            message_text=body["message_text"],
+            reply_to_message_id=body.get("reply_to_message_id"),
+            sent_by=body.get("sent_by"),
+            queue_status=status,
+            payload=body,
         )
+        .on_conflict_do_nothing(index_elements=["outgoing_id"])
+    )
 
 
 async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: SenderDeps) -> None:
     phone, text = body["phone_number"], body["message_text"]
     key = outgoing_key(body, delivery)
 
-    async with deps.sessions() as session:
+    async with deps.sessions() as session, session.begin():
         refused = await is_whitelisted(session, phone)
+        # Committed before the send: the poller then takes the echo of this text for the bot's own.
+        await _record(session, key, body, REFUSED if refused else SENDING)
     if refused:
-        await _record(deps, key, body, REFUSED)
         logger.warning("Refusing to send {} to whitelisted number {}", key, phone)
         raise PermanentError(f"recipient {phone} is whitelisted: the gateway never sends to it")
-    await _record(deps, key, body, SENDING)
 
     failure: WappiError | None = None
     async with deps.sessions() as session, session.begin():
@@ -158,7 +159,7 @@ async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: Sen
                 return
         row.attempts += 1
         row.queue_status = SENDING
-        reply_to = await reply_target(deps, body.get("reply_to_message_id"), phone)
+        reply_to = await reply_target(session, deps.wappi, body.get("reply_to_message_id"), phone)
         if body.get("mark_as_read") and reply_to:
             try:
                 await deps.wappi.mark_read(reply_to)
@@ -172,7 +173,7 @@ async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: Sen
             row.wappi_status = f"error {exc.status}" if exc.status else "error"
             if exc.maybe_done:
                 row.queue_status = UNCERTAIN
-            elif not exc.transient or delivery.attempt >= MAX_ATTEMPTS:
+            elif not exc.transient or delivery.is_last_attempt:
                 row.queue_status = FAILED
         else:
             # row.error keeps the last failure: the log then shows why a send needed several attempts.

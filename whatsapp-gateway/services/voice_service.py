@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from config.database import SessionFactory
-from config.queue import MAX_ATTEMPTS, Delivery, Publisher, QueueNames
+from config.queue import Delivery, Publisher, QueueNames
 from models.message_log import INCOMING, PENDING, TO_INCOMING, MessageLog
 from services.outbox import publish_pending_row
 from services.transcriber import Transcriber, TranscriptionError
@@ -86,7 +86,7 @@ async def handle_voice(body: dict[str, Any], delivery: Delivery, *, deps: VoiceD
         await publish_pending_row(deps.sessions, deps.publisher, deps.queues, done, clock=deps.clock)
         return
 
-    text, outcome = await transcript_of(deps, body, last_attempt=delivery.attempt >= MAX_ATTEMPTS)
+    text, outcome = await transcript_of(deps, body, last_attempt=delivery.is_last_attempt)
     result = incoming_body(body, text)
     now = deps.clock()
     fields = {

@@ -29,6 +29,9 @@ from services.wappi_models import (
 from utils.metrics import GatewayMetrics
 
 TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+# Wappi requests in flight at once; more wait on a semaphore, not in httpcore's pool, whose queue costs
+# CPU that grows with its length (every waiting request is checked each time a connection frees up).
+MAX_CONNECTIONS = 8
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
 
@@ -102,7 +105,12 @@ class WappiClient:
         self._profile_id = profile_id
         self._metrics = metrics
         # The read timeout stays well above slow answers: a send that times out may have gone out anyway.
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout, connect=5.0))
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+        )
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._attempts = attempts
         self._backoff = (backoff_initial, backoff_max)
         self._retry_budget = retry_budget
@@ -113,6 +121,7 @@ class WappiClient:
         await self._http.aclose()
 
     async def _call_once(self, endpoint: str, method: str, path: str, params: dict, json: Any) -> Any:
+        await self._slots.acquire()
         started = time.perf_counter()
         try:
             response = await self._http.request(
@@ -133,6 +142,7 @@ class WappiClient:
                 maybe_done=not isinstance(exc, _NOT_SENT),
             ) from exc
         finally:
+            self._slots.release()
             self._metrics.wappi_latency.labels(endpoint).observe(time.perf_counter() - started)
         detail, data = _detail(response)
         status = response.status_code

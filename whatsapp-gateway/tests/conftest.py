@@ -117,6 +117,8 @@ def settings(database_url: str, sandbox_url: str) -> Settings:
         POLLING_INTERVAL=0.2,
         # Production counts and shapes, shorter waits: a retried message comes back in half a second.
         RETRY_DELAY_SECONDS=0.5,
+        # Fewer deliveries than production's 30: the give-up scenarios reach the DLQ in seconds.
+        MAX_DELIVERY_ATTEMPTS=5,
         WAPPI_RETRY_BACKOFF_SECONDS=0.05,
     )
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from models.message_log import MessageLog
-from services.outbox import publish_pending_row, republish_pending
+from services.outbox import publish_pending_row, publish_pending_rows, republish_pending
 from tests.conftest import collect, without_amqp
 from utils.helpers import utc_now
 
@@ -74,3 +74,30 @@ async def test_the_running_gateway_repairs_pending_rows_by_itself(settings, sess
     async with running_gateway(settings):
         found = await collect(broker, queues.incoming, expect=1, wait_s=8, settle=0.5)
     assert [b["message_id"] for b in found] == ["CRASH0001"]
+
+
+async def test_a_batch_of_pending_rows_goes_out_once_in_the_order_written(
+    sessions, broker, publisher, queues
+):
+    ids = []
+    async with sessions() as session, session.begin():
+        for n in range(3):
+            row = MessageLog(
+                message_id=f"BATCH{n}",
+                chat_id=BODY["chat_id"],
+                phone_number=BODY["phone_number"],
+                direction="incoming",
+                message_type="text",
+                message_text=f"сообщение {n}",
+                queue_status="pending",
+                target_queue="incoming",
+                payload={**BODY, "message_id": f"BATCH{n}", "message_text": f"сообщение {n}"},
+            )
+            session.add(row)
+            await session.flush()
+            ids.append(row.id)
+    first = await publish_pending_rows(sessions, publisher, queues, ids, clock=utc_now)
+    again = await publish_pending_rows(sessions, publisher, queues, ids, clock=utc_now)
+    found = await collect(broker, queues.incoming, expect=3, settle=0.5)
+    assert (first, again) == (3, 0)
+    assert [b["message_text"] for b in found] == ["сообщение 0", "сообщение 1", "сообщение 2"]

@@ -159,3 +159,34 @@ async def test_two_replicas_poll_one_at_a_time(settings, sessions, broker, queue
             )
     assert sorted(b["message_text"] for b in found) == ["клиент 0", "клиент 1", "клиент 2"]
     assert holders == 1
+
+
+async def test_many_chats_active_in_one_cycle_are_each_forwarded_once_in_the_order_written(
+    settings, sessions, broker, queues, sandbox
+):
+    phones = [f"770155501{n:02d}" for n in range(40)]
+    async with running_gateway(settings):
+        await wait_first_poll(sessions)
+        for phone in phones:
+            await inject(sandbox, phone=phone, text=f"вопрос от {phone}")
+        found = await collect(broker, queues.incoming, expect=len(phones), wait_s=15, settle=1.0)
+        async with sessions() as session:
+            statuses = set(await session.scalars(select(MessageLog.queue_status)))
+    assert [b["phone_number"] for b in found] == phones
+    assert statuses == {"published"}
+
+
+async def test_a_burst_of_new_chats_longer_than_the_paging_limit_is_forwarded_whole(
+    settings, sessions, broker, queues, sandbox, monkeypatch
+):
+    from services import polling_service
+
+    # 5 chats a page, 2 pages of late-arrival band: 25 new chats at once are far beyond that band.
+    monkeypatch.setattr(polling_service, "CHAT_PAGE", 5)
+    monkeypatch.setattr(polling_service, "MAX_CHAT_PAGES", 2)
+    phones = [f"770155502{n:02d}" for n in range(25)]
+    async with running_gateway(settings):
+        await wait_first_poll(sessions)
+        await asyncio.gather(*(inject(sandbox, phone=phone, text="много нас") for phone in phones))
+        found = await collect(broker, queues.incoming, expect=len(phones), wait_s=10, settle=1.0)
+    assert sorted(b["phone_number"] for b in found) == phones

@@ -87,7 +87,7 @@ async def _deliver_once(broker, queue: str, handler, contract: Contract, publish
         message = await target.get(no_ack=False, fail=False)
         if message:
             await handle_delivery(
-                message, queue=queue, contract=contract, handler=handler, publisher=publisher
+                message, queue=queue, contract=contract, handler=handler, publisher=publisher, max_attempts=5
             )
             return
         await asyncio.sleep(0.05)

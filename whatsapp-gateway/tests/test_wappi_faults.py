@@ -186,13 +186,13 @@ async def test_a_send_whose_answer_never_came_is_checked_before_it_is_sent_again
     await fault(sandbox, "message/send", latency_ms=800)
     try:
         with pytest.raises(WappiError) as caught:
-            await handle_outgoing(body, Delivery(body["outgoing_id"], 1), deps=deps)
+            await handle_outgoing(body, Delivery(body["outgoing_id"], 1, 5), deps=deps)
         assert caught.value.maybe_done and caught.value.transient
         assert (await settled_row(sessions, body["outgoing_id"])).queue_status == "uncertain"
         await sandbox.delete("/sandbox/faults")
         # The sandbox drops a request whose caller hung up; had Wappi sent it, the chat would show it so:
         echo = await inject(sandbox, phone=CUSTOMER, text="один раз", from_me=True) if went_out else None
-        await handle_outgoing(body, Delivery(body["outgoing_id"], 2), deps=deps)
+        await handle_outgoing(body, Delivery(body["outgoing_id"], 2, 5), deps=deps)
     finally:
         await wappi.close()
     sent = (await sandbox.get("/sandbox/sent")).json()["messages"]

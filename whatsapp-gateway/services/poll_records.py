@@ -1,0 +1,146 @@
+"""What a poll cycle writes, in the caller's one transaction: operator rows, the pending rows of the
+messages to forward (the outbox publishes them after the commit) and the chats' new cursors."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from loguru import logger
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.message_log import (
+    INCOMING,
+    NOT_QUEUED,
+    OPERATOR,
+    OUTGOING,
+    PENDING,
+    SENDING,
+    UNCERTAIN,
+    MessageLog,
+)
+from models.poll_state import ChatCursor
+from services.message_mapping import Forward, message_time
+from services.wappi_models import WappiMessage
+from utils.helpers import from_unix
+from utils.metrics import GatewayMetrics
+
+
+@dataclass
+class CycleFindings:
+    """What a cycle's reads found, stored together in one transaction."""
+
+    forwards: list[Forward] = field(default_factory=list)
+    own: list[tuple[WappiMessage, str, str]] = field(default_factory=list)  # (message, chat id, phone)
+    cursors: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # chat id -> (time, id)
+
+
+async def sent_by_bot(session: AsyncSession, message: WappiMessage, phone: str) -> bool:
+    # While the sender has not yet stored the Wappi id (or never got it: a lost answer), its row with
+    # the same text counts too.
+    found = await session.scalar(
+        select(MessageLog.id)
+        .where(
+            MessageLog.direction == OUTGOING,
+            or_(
+                MessageLog.wappi_message_id == message.id,
+                (MessageLog.phone_number == phone)
+                & (MessageLog.queue_status.in_([SENDING, UNCERTAIN]))
+                & (MessageLog.message_text == (message.body or "")),
+            ),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def record_operator_messages(
+    session: AsyncSession, own: list[tuple[WappiMessage, str, str]], now: datetime
+) -> None:
+    """Own messages the bot did not send were typed on the business phone: logged, never forwarded."""
+    if not own:
+        return
+    ids = [message.id for message, _, _ in own]
+    bots = set(
+        await session.scalars(
+            select(MessageLog.wappi_message_id).where(
+                MessageLog.direction == OUTGOING, MessageLog.wappi_message_id.in_(ids)
+            )
+        )
+    )
+    rows = []
+    for message, chat_id, phone in own:
+        if message.id in bots or await sent_by_bot(session, message, phone):
+            continue
+        rows.append(
+            {
+                "message_id": message.id,
+                "chat_id": chat_id,
+                "phone_number": phone[:20] or None,
+                "direction": OPERATOR,
+                "message_type": message.type,
+                "message_text": message.body,
+                "queue_status": NOT_QUEUED,
+                "message_time": message_time(message, now),
+            }
+        )
+    if not rows:
+        return
+    inserted = await session.execute(
+        insert(MessageLog)
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(MessageLog.chat_id, MessageLog.message_id),
+        rows,
+    )
+    for chat_id, message_id in inserted:
+        logger.info(
+            "Operator activity in chat {}: message {} typed on the business phone", chat_id, message_id
+        )
+
+
+async def store_forwards(
+    session: AsyncSession, metrics: GatewayMetrics, forwards: list[Forward]
+) -> list[int]:
+    """Insert the rows (pending); the ones that already existed are not forwarded again."""
+    if not forwards:
+        return []
+    rows = [
+        {
+            "message_id": fwd.message_id,
+            "chat_id": fwd.chat_id,
+            "phone_number": fwd.phone,
+            "direction": INCOMING,
+            "message_type": fwd.message_type,
+            "message_text": fwd.text,
+            "is_voice": fwd.is_voice,
+            "queue_status": PENDING,
+            "target_queue": fwd.target_queue,
+            "payload": fwd.body,
+            "message_time": fwd.sent_at,
+        }
+        for fwd in forwards
+    ]
+    stmt = insert(MessageLog).on_conflict_do_nothing(index_elements=["message_id"])
+    inserted = (await session.execute(stmt.returning(MessageLog.id, MessageLog.message_type), rows)).all()
+    for _, message_type in inserted:
+        metrics.messages_received.labels(message_type).inc()
+    return sorted(row_id for row_id, _ in inserted)  # ids follow the order written
+
+
+async def save_cursors(session: AsyncSession, cursors: dict[str, tuple[int, str | None]]) -> None:
+    if not cursors:
+        return
+    stmt = insert(ChatCursor)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["chat_id"],
+            set_={
+                "last_message_time": stmt.excluded.last_message_time,
+                "last_message_id": stmt.excluded.last_message_id,
+            },
+        ),
+        [
+            {"chat_id": chat_id, "last_message_time": from_unix(at), "last_message_id": message_id}
+            for chat_id, (at, message_id) in cursors.items()
+        ],
+    )
