@@ -159,7 +159,16 @@ async def test_unusable_messages_are_dead_lettered_with_a_reason_and_the_rest_an
                     await channel.default_exchange.publish(aio_pika.Message(body), routing_key=queue)
                     await asyncio.sleep(0.5)
 
-    await run(system, customer, "junk on every queue", 6, 60, 6, poison_every_queue, junk=len(junk) * 3)
+    await run(
+        system,
+        customer,
+        "junk on every queue (12 bodies, all to DLQ)",
+        6,
+        60,
+        6,
+        poison_every_queue,
+        junk=len(junk) * 3,
+    )
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
         channel = await connection.channel()
