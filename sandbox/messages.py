@@ -1,4 +1,4 @@
-"""Wappi message objects shaped like the real payloads in /work/shared/wappi-samples."""
+"""Wappi message objects shaped like the real payloads in whatsapp-gateway/tests/wappi_samples."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from aio_pika.exceptions import AMQPError
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from jsonschema import Draft202012Validator, FormatChecker
 from loguru import logger
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -282,9 +282,18 @@ async def handle_delivery(
         except Exception:
             # Could not park it elsewhere (broker trouble): let the broker deliver it again.
             logger.exception("Could not reroute message {} from {}; requeueing", delivery.message_id, queue)
-            await message.nack(requeue=True)
+            await _settle(message, requeue=True)
             return
-    await message.ack()
+    await _settle(message)
+
+
+async def _settle(message: AbstractIncomingMessage, *, requeue: bool = False) -> None:
+    """Acks (or requeues) the delivery; on a channel that closed meanwhile the broker redelivers it anyway."""
+    try:
+        await (message.nack(requeue=True) if requeue else message.ack())
+    except ChannelInvalidStateError:
+        # Shutdown or a broker restart while the handler ran; handlers are idempotent on message ids.
+        logger.warning("Channel closed before {} was settled; it will be redelivered", message.message_id)
 
 
 async def start_consumer(

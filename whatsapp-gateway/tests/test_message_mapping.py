@@ -1,4 +1,4 @@
-"""Real Wappi payloads (shared/wappi-samples) become contract bodies, or are skipped for a reason."""
+"""Real Wappi payloads (tests/wappi_samples) become contract bodies, or are skipped for a reason."""
 
 import json
 from datetime import UTC, datetime
@@ -11,7 +11,7 @@ from config.queue import Contract
 from services.message_mapping import customer_phone, skip_reason, to_forward
 from services.wappi_models import WappiMessage
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "wappi-samples"
+SAMPLES = Path(__file__).resolve().parent / "wappi_samples"  # copies of real Wappi payloads
 ALMATY = ZoneInfo("Asia/Almaty")
 NOW = datetime(2026, 8, 4, 12, 0, tzinfo=UTC)  # after every sample: later times are not believed
 

@@ -163,3 +163,29 @@ async def test_an_invalid_outgoing_body_is_dead_lettered_with_the_validation_err
     assert "does not match the contract" in reason and "message_text" in reason
     assert json.loads(found[0]["_amqp"].body) == {"phone_number": "+7 701", "text": "hi"}
     assert (await sandbox.get("/sandbox/sent")).json()["messages"] == []
+
+
+async def test_a_channel_closed_while_handling_leaves_the_message_for_redelivery(broker, publisher, scratch):
+    channel = await broker.channel()
+    await declare_queue_topology(channel, scratch, ttl_ms=60_000, max_length=100)
+    await publisher.publish(scratch, {"n": 7}, message_id="m7")
+    reader = await broker.channel()
+    queue = await reader.get_queue(scratch, ensure=False)
+    for _ in range(100):
+        if message := await queue.get(no_ack=False, fail=False):
+            break
+        await asyncio.sleep(0.05)
+
+    async def shutting_down(body, delivery):
+        await reader.close()  # as at shutdown or a broker restart, before the ack
+
+    await handle_delivery(
+        message,
+        queue=scratch,
+        contract=Contract({"type": "object"}),
+        handler=shutting_down,
+        publisher=publisher,
+        max_attempts=5,
+    )
+
+    assert [b["n"] for b in await collect(broker, scratch, expect=1)] == [7]
