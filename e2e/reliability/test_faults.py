@@ -73,7 +73,10 @@ async def run(
     written = await writing
     sent = await wait_answered(customer, written, seconds=180)
     row = tally(name, written, sent, await dead_lettered(system) - dlq_before)
-    assert (row.lost, row.duplicates, row.in_dlq) == (0, 0, junk), row
+    doubled = [
+        m for m in sent if m["recipient"] in written and sum(x["reply_to"] == m["reply_to"] for x in sent) > 1
+    ]
+    assert (row.lost, row.duplicates, row.in_dlq) == (0, 0, junk), (row, doubled)
 
 
 async def test_kill_9_of_gateway_then_agent_mid_run(system, customer):

@@ -17,7 +17,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from jsonschema import Draft202012Validator, FormatChecker
 from loguru import logger
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from config.settings import RETRY_QUEUE_TTL_S, Settings
 
@@ -198,7 +198,9 @@ def is_transient(exc: BaseException) -> bool:
     flagged = getattr(exc, "transient", None)
     if isinstance(flagged, bool):
         return flagged
-    return isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError | AMQPError)
+    # Any driver error: a database restart surfaces as several kinds (closed mid-operation, bad protocol
+    # state); a real bug is still dead-lettered once MAX_DELIVERY_ATTEMPTS run out.
+    return isinstance(exc, OSError | TimeoutError | DBAPIError | AMQPError)
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,8 +1,8 @@
 """The sender: outgoing_messages -> Wappi (reply or send, mark read), once per outgoing_id.
 
 Never to a whitelisted number: not as the recipient, and not through a reply or a read receipt in
-another chat. A send whose answer never came may have gone out: before it is tried again, the
-customer's chat is checked for it."""
+another chat. A send whose answer never came, or whose attempt died before its outcome was recorded, may
+have gone out: before it is tried again, the customer's chat is checked for it."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,9 +106,10 @@ async def already_in_chat(deps: SenderDeps, phone: str, text: str, since: dateti
     return None
 
 
-async def _record(session: AsyncSession, key: str, body: dict[str, Any], status: str) -> None:
+async def _record(session: AsyncSession, key: str, body: dict[str, Any], status: str) -> bool:
+    """Logs the outgoing message; False when it was logged already (a redelivery)."""
     phone = body["phone_number"]
-    await session.execute(
+    inserted = await session.scalar(
         insert(MessageLog)
         .values(
             outgoing_id=key,
@@ -123,7 +124,9 @@ async def _record(session: AsyncSession, key: str, body: dict[str, Any], status:
             payload=body,
         )
         .on_conflict_do_nothing(index_elements=["outgoing_id"])
+        .returning(MessageLog.id)
     )
+    return inserted is not None
 
 
 async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: SenderDeps) -> None:
@@ -133,7 +136,7 @@ async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: Sen
     async with deps.sessions() as session, session.begin():
         refused = await is_whitelisted(session, phone)
         # Committed before the send: the poller then takes the echo of this text for the bot's own.
-        await _record(session, key, body, REFUSED if refused else SENDING)
+        first_delivery = await _record(session, key, body, REFUSED if refused else SENDING)
     if refused:
         logger.warning("Refusing to send {} to whitelisted number {}", key, phone)
         raise PermanentError(f"recipient {phone} is whitelisted: the gateway never sends to it")
@@ -149,7 +152,9 @@ async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: Sen
         if row.queue_status == SENT:
             logger.info("Outgoing {} was already sent (Wappi id {}); skipping", key, row.wappi_message_id)
             return
-        if row.queue_status == UNCERTAIN:
+        # SENDING on a redelivery: an earlier attempt died (process killed, database gone) after it may have
+        # reached Wappi and before its outcome was committed.
+        if row.queue_status == UNCERTAIN or (row.queue_status == SENDING and not first_delivery):
             found = await already_in_chat(deps, phone, text, row.created_at)
             if found is not None:
                 row.queue_status, row.wappi_message_id, row.processed_at = SENT, found, deps.clock()

@@ -68,6 +68,26 @@ async def test_the_same_outgoing_id_twice_is_sent_once(sandbox, publisher, queue
     assert (await _row(sessions, "out-3")).attempts == 1
 
 
+async def test_a_send_whose_outcome_was_never_recorded_is_found_in_the_chat_not_sent_again(
+    sandbox, publisher, queues, sessions
+):
+    body = {"phone_number": CUSTOMER, "message_text": "Тариф Старт — 15 000 ₸", "outgoing_id": "out-crash"}
+    await publisher.publish(queues.outgoing, body)
+    [sent] = await sent_by_bot(sandbox, 1)
+    await settled_row(sessions, "out-crash")
+    # As a gateway killed between Wappi's answer and the commit leaves it: still "sending".
+    async with sessions() as session, session.begin():
+        row = await session.scalar(select(MessageLog).where(MessageLog.outgoing_id == "out-crash"))
+        row.queue_status, row.wappi_message_id, row.processed_at = "sending", None, None
+
+    await publisher.publish(queues.outgoing, body)  # the broker redelivers it after the restart
+
+    await asyncio.sleep(1.5)
+    assert len(await sent_by_bot(sandbox, 2, wait_s=0.5)) == 1
+    row = await _row(sessions, "out-crash")
+    assert (row.queue_status, row.wappi_message_id) == ("sent", sent["id"])
+
+
 async def test_a_whitelisted_recipient_is_refused_and_dead_lettered_with_the_reason(
     sandbox, publisher, queues, broker, sessions
 ):
