@@ -18,7 +18,7 @@ from services.call_booking import WorkingHours, decide_call
 from services.gemini_client import GeminiBadOutput, GeminiClient
 from services.knowledge_loader import KnowledgeBase, format_chunks
 from services.reply_guard import check_reply
-from utils.helpers import PROMPT_TEXT_LIMIT, format_history, recent_messages, shown_text, truncate_for_prompt
+from utils.helpers import PROMPT_TEXT_LIMIT, format_history, shown_text, truncate_for_prompt
 from utils.metrics import REPLIES, REPLIES_REPLACED
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import format_astana
@@ -46,14 +46,24 @@ class KnowledgeSearch:
 
     def __init__(self, knowledge_base: KnowledgeBase):
         self.knowledge_base = knowledge_base
+        self._full_text = ("", ())  # (text, the chunks it was joined from)
 
     async def relevant_text(self, query: str) -> str:
         chunks = await asyncio.to_thread(self.knowledge_base.search, query, KNOWLEDGE_CHUNKS)
         return format_chunks(chunks)
 
     def full_text(self) -> str:
-        """Everything the base says, one passage per chunk: the figures a reply may quote."""
-        return "\n\n".join(chunk.text for chunk in self.knowledge_base.chunks)
+        """Everything the base says, one passage per chunk: the figures a reply may quote.
+
+        Joined once per index build and handed out as the same string, so the reply guard's figures derived
+        from it are computed once too.
+        """
+        chunks = self.knowledge_base.chunks
+        text, joined_from = self._full_text
+        if chunks is not joined_from:
+            text = "\n\n".join(chunk.text for chunk in chunks)
+            self._full_text = (text, chunks)
+        return text
 
 
 @dataclass(frozen=True)
@@ -65,14 +75,17 @@ class SalesContext:
     history: list[Message]
 
 
-async def read_sales_context(
-    session: AsyncSession, contact_id: int, max_context_messages: int
+def sales_context(
+    pending: Sequence[Message], recent: Sequence[Message], max_context_messages: int
 ) -> SalesContext:
-    pending = await unanswered_client_messages(session, contact_id)
+    """The context from every unanswered client message and the contact's last messages, oldest first.
+
+    `recent` must reach back max_context_messages + NEW_MESSAGE_LIMIT messages (or to the first one): the
+    history is the last max_context_messages of them once the quoted ones are left out.
+    """
     quoted = pending[-NEW_MESSAGE_LIMIT:]
-    history = await recent_messages(
-        session, contact_id, max_context_messages, exclude_ids=[m.id for m in quoted]
-    )
+    quoted_ids = {m.id for m in quoted}
+    history = [m for m in recent if m.id not in quoted_ids][-max_context_messages:]
     return SalesContext(pending=pending, quoted=quoted, history=history)
 
 

@@ -3,6 +3,7 @@ errors, and the tokens of every call recorded (llm_usage + Prometheus). Nothing 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from google import genai
 from google.genai import errors, types
 from loguru import logger
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import (
     AsyncRetrying,
@@ -78,6 +80,9 @@ class GeminiClient:
         self.model = model
         self.status = GeminiStatus()
         self._session_factory = session_factory
+        # llm_usage rows waiting for the next group insert, and the lock that lets one insert run at a time.
+        self._pending_usage: list[dict[str, object]] = []
+        self._usage_lock = asyncio.Lock()
         self._attempts = attempts
         self._backoff = (backoff_initial, backoff_max)
         # Our own httpx client: one set of pools for the life of the service, and one transport everywhere.
@@ -163,15 +168,26 @@ class GeminiClient:
         )
         GEMINI_TOKENS.labels(purpose, "prompt").inc(prompt_tokens)
         GEMINI_TOKENS.labels(purpose, "output").inc(output_tokens)
-        async with self._session_factory.begin() as session:
-            session.add(
-                LlmUsage(
-                    purpose=purpose,
-                    model=self.model,
-                    prompt_tokens=prompt_tokens,
-                    output_tokens=output_tokens,
-                )
-            )
+        self._pending_usage.append(
+            {
+                "purpose": purpose,
+                "model": self.model,
+                "prompt_tokens": prompt_tokens,
+                "output_tokens": output_tokens,
+            }
+        )
+        # Group commit: every call returns only once its row is stored, but the calls that finish while
+        # an insert runs share the next one: hundreds of calls in flight cost a few transactions.
+        async with self._usage_lock:
+            rows, self._pending_usage = self._pending_usage, []
+            if not rows:  # an insert that ran meanwhile took this call's row too
+                return
+            try:
+                async with self._session_factory.begin() as session:
+                    await session.execute(insert(LlmUsage), rows)
+            except BaseException:
+                self._pending_usage[:0] = rows  # the tokens were spent: the next insert tries them again
+                raise
 
     def _set_status(self, state: str, detail: str | None) -> None:
         self.status = GeminiStatus(state=state, detail=detail, at=utc_now())

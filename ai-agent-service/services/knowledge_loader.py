@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import heapq
 import math
+import multiprocessing
 import re
 import textwrap
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from statistics import median
 
-import pdfplumber
 import snowballstemmer
 from loguru import logger
-from pdfminer.pdfdevice import PDFTextDevice
-from pdfminer.pdffont import PDFUnicodeNotDefined
-from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
 
 K1 = 1.5
 B = 0.75
@@ -54,6 +51,8 @@ _SYNONYMS = {
     "whatsapp": ("whatsapp", "ватсап", "вацап", "вотсап"),
 }
 _WORD = re.compile(r"[^\W_]+|₸")
+# (page number from 1, its (is_heading, text) paragraphs) for each page of a PDF
+_Pages = list[tuple[int, list[tuple[bool, str]]]]
 _STEMMER = snowballstemmer.stemmer("russian")
 _STEMMER_LOCK = threading.Lock()  # the stemmer keeps state between calls; searches may run in threads
 
@@ -107,8 +106,8 @@ class KnowledgeBase:
 
     @property
     def chunks(self) -> tuple[Chunk, ...]:
-        """Everything indexed, in file-name and page order."""
-        return tuple(self._index.chunks)
+        """Everything indexed, in file-name and page order; the same tuple until the base is re-indexed."""
+        return self._index.chunks
 
     def search(self, query: str, limit: int = 4) -> list[Chunk]:
         """Up to `limit` chunks sharing terms with `query`, best first; [] when no term matches."""
@@ -130,12 +129,10 @@ class KnowledgeBase:
         stamps = self._scan()
         if stamps == self._stamps:
             return False
-        current: dict[str, tuple[tuple[int, int], list[_Entry]]] = {}
-        for name, stamp in stamps.items():
-            cached = self._chunks_by_file.get(name)
-            # Unchanged files keep their chunks: adding one PDF does not re-read a large base.
-            chunks = cached[1] if cached and cached[0] == stamp else self._read_chunks(name)
-            current[name] = (stamp, chunks)
+        # Unchanged files keep their chunks: adding one PDF does not re-read a large base.
+        unchanged = {name: self._chunks_by_file[name][1] for name in stamps if self._is_cached(name, stamps)}
+        chunks = unchanged | self._read_files([name for name in stamps if name not in unchanged])
+        current = {name: (stamp, chunks[name]) for name, stamp in stamps.items()}
         index = _Bm25Index([entry for name in sorted(current) for entry in current[name][1]])
         self._chunks_by_file, self._stamps, self._index = current, stamps, index
         logger.info(
@@ -162,10 +159,22 @@ class KnowledgeBase:
                 stamps[entry.name] = (stat.st_mtime_ns, stat.st_size)
         return stamps
 
-    def _read_chunks(self, name: str) -> list[_Entry]:
+    def _is_cached(self, name: str, stamps: dict[str, tuple[int, int]]) -> bool:
+        cached = self._chunks_by_file.get(name)
+        return cached is not None and cached[0] == stamps[name]
+
+    def _read_files(self, names: list[str]) -> dict[str, list[_Entry]]:
+        if not names:
+            return {}
+        # In a short-lived child process, so pdfminer never stays in the service's memory (it is ~25 MB).
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+            pages = {name: pool.submit(_read_pdf_pages, self.path / name) for name in names}
+            return {name: self._chunks_of(name, future) for name, future in pages.items()}
+
+    def _chunks_of(self, name: str, pages_read: Future[_Pages]) -> list[_Entry]:
         started = time.perf_counter()
         try:
-            pages = _read_pdf_pages(self.path / name)
+            pages = pages_read.result()
         except Exception as exc:  # pdfminer raises many unrelated types for damaged files
             logger.warning("Knowledge base: skipping {}, it cannot be read as a PDF ({!r})", name, exc)
             return []
@@ -183,6 +192,13 @@ class KnowledgeBase:
         return chunks
 
 
+def _read_pdf_pages(path: Path) -> _Pages:
+    """(page number from 1, paragraphs) for each page; runs in the reading child process."""
+    from services.pdf_text import read_pdf_pages
+
+    return read_pdf_pages(path)
+
+
 @dataclass(frozen=True)
 class _Entry:
     chunk: Chunk
@@ -193,7 +209,7 @@ class _Entry:
 
 class _Bm25Index:
     def __init__(self, entries: list[_Entry]) -> None:
-        self.chunks = [entry.chunk for entry in entries]
+        self.chunks = tuple(entry.chunk for entry in entries)
         self._postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
         lengths = []
         for number, entry in enumerate(entries):
@@ -264,95 +280,3 @@ def _units(paragraph: str, limit: int) -> list[str]:
     for line in paragraph.split("\n"):
         units.extend(textwrap.wrap(line, limit, break_on_hyphens=False) if len(line) > limit else [line])
     return units
-
-
-# (position along the line, position across lines, end along the line, font size, text)
-_Glyph = tuple[float, float, float, float, str]
-
-
-class _GlyphCollector(PDFTextDevice):
-    """Records each glyph's position and text.
-
-    pdfplumber's own extract_text builds a rich object per character and takes ~0.1 s per page; this
-    keeps only what line assembly needs and is about ten times faster, which matters for hundreds of pages.
-    """
-
-    def __init__(self, resources: PDFResourceManager) -> None:
-        super().__init__(resources)
-        self.glyphs: list[_Glyph] = []
-
-    def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate) -> float:
-        advance = font.char_width(cid) * fontsize * scaling
-        try:
-            text = font.to_unichr(cid)
-        except PDFUnicodeNotDefined:
-            return advance
-        a, b, c, d, x, y = matrix
-        # Measured in the text's own direction, so pages with /Rotate or turned text read like upright ones.
-        scale = math.hypot(a, b) or 1.0
-        along_x, along_y = a / scale, b / scale
-        along = x * along_x + y * along_y
-        across = y * along_x - x * along_y
-        self.glyphs.append((along, across, along + advance * scale, fontsize * math.hypot(c, d) or 1.0, text))
-        return advance
-
-
-def _read_pdf_pages(path: Path) -> list[tuple[int, list[tuple[bool, str]]]]:
-    """(page number from 1, paragraphs) for each page."""
-    pages = []
-    with pdfplumber.open(path) as pdf:
-        resources = PDFResourceManager(caching=True)
-        for number, page in enumerate(pdf.pages, start=1):
-            collector = _GlyphCollector(resources)
-            PDFPageInterpreter(resources, collector).process_page(page.page_obj)
-            pages.append((number, _paragraphs(collector.glyphs)))
-    return pages
-
-
-def _paragraphs(glyphs: list[_Glyph]) -> list[tuple[bool, str]]:
-    """Glyphs in drawing order → lines (by baseline) → (is_heading, text) paragraphs.
-
-    A paragraph ends at a larger than usual gap between lines or where the font size changes; lines set in
-    a larger font than the page's body text are headings.
-    """
-    lines = _lines(glyphs)
-    if not lines:
-        return []
-    body_size = median(size for _, size, _ in lines)
-    baselines = [y for y, _, _ in lines]
-    gaps = [above - below for above, below in zip(baselines, baselines[1:], strict=False) if above > below]
-    usual_gap = median(gaps) if gaps else 0.0
-    paragraphs: list[tuple[bool, list[str]]] = []
-    previous_y = 0.0
-    for y, size, text in lines:
-        is_heading = size > body_size * 1.1
-        gap = previous_y - y
-        if not paragraphs or paragraphs[-1][0] != is_heading or gap <= 0 or gap > usual_gap * 1.3:
-            paragraphs.append((is_heading, []))
-        paragraphs[-1][1].append(text)
-        previous_y = y
-    return [(is_heading, "\n".join(texts)) for is_heading, texts in paragraphs]
-
-
-def _lines(glyphs: list[_Glyph]) -> list[tuple[float, float, str]]:
-    """(baseline y, font size, text) per line; a gap wider than a fifth of the font size is a space."""
-    lines: list[tuple[float, float, str]] = []
-    parts: list[str] = []
-    line_y = line_size = 0.0
-    previous_end: float | None = None
-
-    def end_line() -> None:
-        text = " ".join("".join(parts).split())
-        if text:
-            lines.append((line_y, line_size, text))
-
-    for x, y, end, size, text in glyphs:
-        if previous_end is None or abs(y - line_y) > max(size, line_size) / 2:
-            end_line()
-            parts, line_y, line_size = [], y, size
-        elif x - previous_end > size * 0.2:
-            parts.append(" ")
-        parts.append(text)
-        previous_end, line_size = end, max(line_size, size)
-    end_line()
-    return lines

@@ -23,20 +23,22 @@ import sqlalchemy.exc
 from loguru import logger
 from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.database import lock_contact
+from config.database import autocommit_session, lock_contact
 from config.queue import Broker, ConsumerHandle
 from models import Contact, Message
 from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
 from services.ai_sales_agent import (
+    NEW_MESSAGE_LIMIT,
     KnowledgeSearch,
     SalesAnswer,
     SalesContext,
     draft_answer,
-    read_sales_context,
+    sales_context,
     store_reply,
+    unanswered_client_messages,
 )
 from services.call_booking import WorkingHours
 from services.client_stance import turn_stance
@@ -62,8 +64,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     GeminiUnavailable,
     GeminiBadOutput,
     ConversationChanged,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
+    # Any driver error: a database restart surfaces as several kinds (closed mid-operation, a connection left
+    # in a bad protocol state); a real bug is still dead-lettered once MAX_DELIVERY_ATTEMPTS run out.
+    sqlalchemy.exc.DBAPIError,
     sqlalchemy.exc.TimeoutError,
     OSError,
     asyncio.TimeoutError,
@@ -184,7 +187,7 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
 async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -> Outcome | None:
     """One draft of the turn; None when the conversation changed before it could be committed."""
     now = deps.clock()
-    async with deps.session_factory() as session:
+    async with autocommit_session(deps.session_factory) as session:
         seen = await read_conversation(session, contact_id, message_pk, deps.max_context_messages)
     if seen.message.answered_at is not None:
         return Outcome.COVERED
@@ -212,12 +215,11 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
     async with deps.session_factory.begin() as session:
         # One contact at a time across replicas and the API, until this short transaction ends.
         await lock_contact(session, seen.contact.phone_number)
-        contact = await session.get_one(Contact, contact_id, populate_existing=True)
-        message = await session.get_one(Message, message_pk, populate_existing=True)
+        contact, message, message_count = await _turn_rows(session, contact_id, message_pk)
         if message.answered_at is not None:
             return Outcome.COVERED
         reclassified = contact.is_client != seen.contact.is_client
-        if reclassified or await _message_count(session, contact_id) != seen.message_count:
+        if reclassified or message_count != seen.message_count:
             return None
         if verdict is not None:
             store_verdict(contact, verdict)
@@ -244,18 +246,46 @@ async def read_conversation(
     session: AsyncSession, contact_id: int, message_pk: int, max_context_messages: int
 ) -> Conversation:
     # Counted first: whatever the later reads see beyond it shows up as a changed count at the commit.
-    message_count = await _message_count(session, contact_id)
-    contact = await session.get_one(Contact, contact_id)
-    message = await session.get_one(Message, message_pk)
-    history = []
-    if contact.is_client is None:
-        history = await recent_messages(session, contact_id, max_context_messages)
-    sales = await read_sales_context(session, contact_id, max_context_messages)
+    contact, message, message_count = await _turn_rows(session, contact_id, message_pk)
+    pending = await unanswered_client_messages(session, contact_id)
+    # One read serves both: the moderator's history and the sales history without the quoted messages.
+    recent = await recent_messages(session, contact_id, max_context_messages + NEW_MESSAGE_LIMIT)
+    history = recent[-max_context_messages:] if contact.is_client is None else []
+    sales = sales_context(pending, recent, max_context_messages)
     return Conversation(contact, message, message_count, history, sales)
 
 
-async def _message_count(session: AsyncSession, contact_id: int) -> int:
-    return await session.scalar(select(func.count()).where(Message.contact_id == contact_id)) or 0
+async def _turn_rows(session: AsyncSession, contact_id: int, message_pk: int) -> tuple[Contact, Message, int]:
+    """The contact, the message and how many messages the contact has, in one round trip."""
+    count = select(func.count()).where(Message.contact_id == contact_id).scalar_subquery()
+    row = (
+        await session.execute(
+            select(Contact, Message, count)
+            .join(Message, Message.contact_id == Contact.id)
+            .where(Contact.id == contact_id, Message.id == message_pk)
+        )
+    ).one()
+    return row[0], row[1], row[2]
+
+
+def _upsert_contact() -> Insert:
+    upsert = insert(Contact)
+    fresh = upsert.excluded
+    return upsert.on_conflict_do_update(
+        index_elements=[Contact.phone_number],
+        set_={
+            "name": func.coalesce(fresh.name, Contact.name),
+            "full_name": func.coalesce(fresh.full_name, Contact.full_name),
+            "business_name": func.coalesce(fresh.business_name, Contact.business_name),
+            "last_message_at": func.greatest(Contact.last_message_at, fresh.last_message_at),
+            "updated_at": func.now(),
+        },
+    ).returning(Contact.id, Contact.is_client)
+
+
+# Built once, executed with each message's values: building them per message cost more than running them.
+_UPSERT_CONTACT = _upsert_contact()
+_INSERT_MESSAGE = insert(Message).on_conflict_do_nothing(index_elements=["message_id"]).returning(Message.id)
 
 
 async def store_incoming(
@@ -273,40 +303,20 @@ async def store_incoming(
         "business_name": info.BusinessName,
         "last_message_at": incoming.timestamp,
     }
-    upsert = insert(Contact).values(**contact_values)
-    fresh = upsert.excluded
-    contact_id, is_client = (
-        await session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[Contact.phone_number],
-                set_={
-                    "name": func.coalesce(fresh.name, Contact.name),
-                    "full_name": func.coalesce(fresh.full_name, Contact.full_name),
-                    "business_name": func.coalesce(fresh.business_name, Contact.business_name),
-                    "last_message_at": func.greatest(Contact.last_message_at, fresh.last_message_at),
-                    "updated_at": func.now(),
-                },
-            ).returning(Contact.id, Contact.is_client)
-        )
-    ).one()
-
+    contact_id, is_client = (await session.execute(_UPSERT_CONTACT, contact_values)).one()
     text = incoming.message_text
-    message_pk = await session.scalar(
-        insert(Message)
-        .values(
-            contact_id=contact_id,
-            phone_number=incoming.phone_number,
-            message_id=incoming.message_id,
-            message_text=text,
-            is_from_bot=False,
-            is_voice=incoming.is_voice,
-            voice_transcription=text.removeprefix(VOICE_PREFIX) if incoming.is_voice else None,
-            timestamp=incoming.timestamp,
-            message_type=incoming.message_type or ("voice" if incoming.is_voice else "text"),
-        )
-        .on_conflict_do_nothing(index_elements=["message_id"])
-        .returning(Message.id)
-    )
+    message_values = {
+        "contact_id": contact_id,
+        "phone_number": incoming.phone_number,
+        "message_id": incoming.message_id,
+        "message_text": text,
+        "is_from_bot": False,
+        "is_voice": incoming.is_voice,
+        "voice_transcription": text.removeprefix(VOICE_PREFIX) if incoming.is_voice else None,
+        "timestamp": incoming.timestamp,
+        "message_type": incoming.message_type or ("voice" if incoming.is_voice else "text"),
+    }
+    message_pk = await session.scalar(_INSERT_MESSAGE, message_values)
     if message_pk is not None:
         return contact_id, message_pk, is_client
 

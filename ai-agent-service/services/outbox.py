@@ -11,6 +11,7 @@ from loguru import logger
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from config.database import autocommit_session
 from config.queue import Broker
 from models import Message
 
@@ -44,7 +45,7 @@ async def publish_stored(
     except Exception as exc:
         logger.warning("Publishing {} failed, the outbox will retry: {}", message.outgoing_id, exc)
         return False
-    async with session_factory.begin() as session:
+    async with autocommit_session(session_factory) as session:
         await session.execute(
             update(Message)
             .where(Message.id == message.id, Message.published_at.is_(None))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 DISCOUNT_FALLBACK = (
     "Скидки и специальные условия обсуждает наш менеджер — он подберёт для вас лучший вариант. "
@@ -65,17 +66,21 @@ def check_reply(text: str, knowledge_text: str, prompt_texts: Iterable[str]) -> 
     return GuardResult(True)
 
 
-def prompt_headers(prompt: str) -> list[str]:
+# Prompt and knowledge texts change rarely and are handed in as the same string objects until they do, so
+# what is derived from them is computed once per version (a cache hit on the same object is O(1)).
+@lru_cache(maxsize=8)
+def prompt_headers(prompt: str) -> tuple[str, ...]:
     """Upper-case section titles of two or more words ("ВАЖНЫЕ ПРАВИЛА"), matched case-sensitively."""
     headers = []
     for line in prompt.splitlines():
         match = _HEADER.match(line)
         if match:
             headers.append(match.group(1))
-    return headers
+    return tuple(headers)
 
 
-def prompt_fingerprints(prompt: str) -> list[str]:
+@lru_cache(maxsize=8)
+def prompt_fingerprints(prompt: str) -> tuple[str, ...]:
     """The prompt's own instruction wording, quoted example phrases left out, as lower-cased word runs."""
     fingerprints = []
     for line in prompt.splitlines():
@@ -90,15 +95,12 @@ def prompt_fingerprints(prompt: str) -> list[str]:
             letters = sum(char.isalpha() for char in words)
             if words.count(" ") + 1 >= _MIN_FINGERPRINT_WORDS and letters >= _MIN_FINGERPRINT_LETTERS:
                 fingerprints.append(words)
-    return fingerprints
+    return tuple(fingerprints)
 
 
 def _invented_figure(text: str, knowledge_text: str) -> GuardResult | None:
     """Any percentage, and any amount next to a discount word, must be one the knowledge base states."""
-    allowed_percents = {_number(value) for value in _PERCENT.findall(knowledge_text)}
-    # Only amounts the knowledge base gives in a passage about discounts; a price elsewhere is no discount.
-    discount_passages = [part for part in _PASSAGE_END.split(knowledge_text) if _DISCOUNT_WORD.search(part)]
-    allowed_amounts = {_number(value) for part in discount_passages for value in _MONEY.findall(part)}
+    allowed_percents, allowed_amounts = _knowledge_figures(knowledge_text)
     for sentence in _SENTENCE_END.split(text):
         about_discount = bool(_DISCOUNT_WORD.search(sentence))
         fallback = DISCOUNT_FALLBACK if about_discount else NEUTRAL_FALLBACK
@@ -111,6 +113,16 @@ def _invented_figure(text: str, knowledge_text: str) -> GuardResult | None:
             if _number(value) not in allowed_amounts:
                 return GuardResult(False, f"discount amount {value} is not in the knowledge base", fallback)
     return None
+
+
+@lru_cache(maxsize=2)
+def _knowledge_figures(knowledge_text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The percentages the knowledge base states, and the amounts it gives in passages about discounts."""
+    percents = frozenset(_number(value) for value in _PERCENT.findall(knowledge_text))
+    # Only amounts the knowledge base gives in a passage about discounts; a price elsewhere is no discount.
+    discount_passages = [part for part in _PASSAGE_END.split(knowledge_text) if _DISCOUNT_WORD.search(part)]
+    amounts = frozenset(_number(value) for part in discount_passages for value in _MONEY.findall(part))
+    return percents, amounts
 
 
 def _number(value: str) -> str:

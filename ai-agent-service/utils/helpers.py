@@ -70,13 +70,9 @@ def format_history(messages: Sequence[Message], char_limit: int = HISTORY_CHAR_L
     return "\n".join(reversed(kept))
 
 
-async def recent_messages(
-    session: AsyncSession, contact_id: int, limit: int, *, exclude_ids: Sequence[int] = ()
-) -> list[Message]:
+async def recent_messages(session: AsyncSession, contact_id: int, limit: int) -> list[Message]:
     """The contact's last `limit` messages, oldest first."""
     query = select(Message).where(Message.contact_id == contact_id)
-    if exclude_ids:
-        query = query.where(Message.id.not_in(exclude_ids))
     query = query.order_by(Message.timestamp.desc(), Message.id.desc()).limit(limit)
     newest_first = (await session.scalars(query)).all()
     return list(reversed(newest_first))
