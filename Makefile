@@ -53,3 +53,4 @@ bench: install infra
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -187,7 +187,10 @@ class KnowledgeBase:
             logger.warning("Knowledge base: {} has no extractable text (scanned images?)", name)
         logger.debug(
             "Knowledge base: {} read, {} pages, {} chunks, {:.2f}s",
-            name, len(pages), len(chunks), time.perf_counter() - started,
+            name,
+            len(pages),
+            len(chunks),
+            time.perf_counter() - started,
         )
         return chunks
 

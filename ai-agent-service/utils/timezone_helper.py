@@ -30,7 +30,7 @@ def format_astana(dt: datetime) -> str:
 
 
 def format_slot_ru(dt: datetime) -> str:
-    """"16.03.2026 в 10:30 (понедельник)" — the form the bot writes a call slot in."""
+    """ "16.03.2026 в 10:30 (понедельник)" — the form the bot writes a call slot in."""
     local = to_astana(dt)
     return f"{local:%d.%m.%Y в %H:%M} ({_WEEKDAYS_RU[local.weekday()]})"
 
