@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from loguru import logger
 from pydantic import ValidationError
 
-from api import contacts, health
+from api import contacts, dead_letters, health
 from api.rate_limit import RateLimitMiddleware
 from config.database import create_engine, create_session_factory
 from config.queue import Broker, QueueNames
@@ -125,6 +125,7 @@ def create_app(
     app.add_middleware(RateLimitMiddleware, per_minute=settings.RATE_LIMIT_PER_MINUTE)
     app.include_router(health.router)
     app.include_router(contacts.router)
+    app.include_router(dead_letters.router)
     return app
 
 

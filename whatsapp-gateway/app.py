@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
-from api import health
+from api import dead_letters, health
 from api.deps import Runtime
 from api.rate_limit import SlidingWindowLimiter, install_rate_limit
 from config.database import create_engine, create_session_factory
@@ -189,6 +189,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
         title=settings.PROJECT_NAME, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.include_router(health.router)
+    app.include_router(dead_letters.router)
     install_rate_limit(app, SlidingWindowLimiter(settings.RATE_LIMIT_PER_MINUTE))
     return app
 

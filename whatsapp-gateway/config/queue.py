@@ -133,6 +133,47 @@ async def queue_sizes(connection: AbstractRobustConnection, names: QueueNames) -
         await channel.close()
 
 
+# Headers of a finished delivery history: a replayed message starts with a fresh retry budget.
+SPENT_HEADERS = {"x-attempts", "x-dlq-reason", "x-original-queue", "x-death"}
+
+
+async def replay_dead_letters(
+    connection: AbstractRobustConnection, queue: str, limit: int
+) -> tuple[int, int]:
+    """Move up to `limit` messages from Q.dlq back to Q; returns (moved, left in Q.dlq).
+
+    Each is published with confirms before its DLQ copy is acked: a crash in between leaves it in both
+    (the consumers are idempotent on message ids), never in neither."""
+    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+    try:
+        dlq = await channel.get_queue(f"{queue}.dlq", ensure=False)
+        moved = 0
+        while moved < limit:
+            message = await dlq.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            headers = {
+                key: value
+                for key, value in (message.headers or {}).items()
+                if key not in SPENT_HEADERS and not key.startswith(("x-first-death", "x-last-death"))
+            }
+            replayed = aio_pika.Message(
+                body=message.body,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                content_type=message.content_type or "application/json",
+                message_id=message.message_id,
+                headers=headers,
+            )
+            # A failed publish leaves the message unacked: closing the channel returns it to the DLQ.
+            await channel.default_exchange.publish(replayed, routing_key=queue, timeout=PUBLISH_TIMEOUT_S)
+            await message.ack()
+            moved += 1
+        left = await channel.declare_queue(f"{queue}.dlq", passive=True)
+        return moved, left.declaration_result.message_count or 0
+    finally:
+        await channel.close()
+
+
 class Publisher:
     """Persistent JSON messages, each awaited until the broker confirms it."""
 
