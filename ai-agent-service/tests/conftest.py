@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import create_app
 from config.database import create_engine, create_session_factory
 from config.queue import Broker, QueueNames
 from config.settings import Settings
@@ -278,3 +279,17 @@ def incoming(
     }
     body["voice_url" if not is_voice else "original_voice_url"] = None if not is_voice else "https://x/f.ogg"
     return body
+
+
+@pytest.fixture
+async def api(settings, db, broker, gemini, queues) -> AsyncIterator[httpx.AsyncClient]:
+    """The whole app (consumer, workers, HTTP API) with its lifespan, and a client for its API."""
+    app = create_app(
+        settings,
+        clock=fixed_clock(),
+        gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agent.test") as client:
+            yield client

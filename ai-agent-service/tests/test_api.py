@@ -14,19 +14,6 @@ AUTH = {"X-API-Key": ADMIN_KEY}
 
 
 @pytest.fixture
-async def api(settings, db, broker, gemini, queues):
-    app = create_app(
-        settings,
-        clock=fixed_clock(),
-        gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://agent.test") as client:
-            yield client
-
-
-@pytest.fixture
 async def seeded(db) -> list[Contact]:
     async with db.begin() as session:
         contacts = [

@@ -8,26 +8,12 @@ import aio_pika
 import httpx
 import pytest
 
-from app import create_app
-from tests.conftest import ADMIN_KEY, fixed_clock, incoming
+from tests.conftest import ADMIN_KEY, incoming
 
 AUTH = {"X-API-Key": ADMIN_KEY}
 GEMINI_DOWN = httpx.Response(503, json={"error": {"code": 503, "status": "UNAVAILABLE"}})
 PRICE_QUESTION = "Добрый день! Сколько стоит ваша CRM для отдела продаж на 10 человек?"
 REPLAY = "/dead-letters/incoming_messages/replay"
-
-
-@pytest.fixture
-async def api(settings, db, broker, gemini, queues):
-    app = create_app(
-        settings,
-        clock=fixed_clock(),
-        gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://agent.test") as client:
-            yield client
 
 
 async def dlq_size(queues) -> int:
