@@ -1,25 +1,5 @@
-import pytest
+from fixtures import customer, system  # noqa: F401 (pytest finds fixtures by name)
 from ledger import ROWS, table
-
-from system import Sandbox, System
-
-
-@pytest.fixture(scope="session")
-def system():
-    system = System()
-    try:
-        system.start()
-        yield system
-    finally:
-        system.stop()
-
-
-@pytest.fixture
-async def customer(system):
-    sandbox = Sandbox(system.sandbox_url)
-    yield sandbox
-    await sandbox.http.delete("/sandbox/faults")
-    await sandbox.http.aclose()
 
 
 def pytest_terminal_summary(terminalreporter):
