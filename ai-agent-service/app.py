@@ -16,22 +16,22 @@ from fastapi import FastAPI
 from loguru import logger
 from pydantic import ValidationError
 
-from api import contacts, dead_letters, health
+from api import api_docs, contacts, dead_letters, health
 from api.rate_limit import RateLimitMiddleware
 from config.database import create_engine, create_session_factory
 from config.queue import Broker, QueueNames
 from config.settings import Settings, configuration_errors
 from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
-from services.call_booking import WorkingHours
 from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps, run_follow_up_scheduler
 from services.gemini_client import GeminiClient
 from services.knowledge_loader import KnowledgeBase
 from services.message_consumer import AgentDeps, start_consumer
 from services.outbox import run_outbox_loop
-from utils.helpers import Clock, utc_now
+from utils.helpers import Clock, offset_clock
 from utils.logger import setup_logging
 from utils.prompt_loader import PromptError, PromptTemplate
+from utils.timezone_helper import WorkingHours
 
 
 def load_prompts(settings: Settings) -> dict[str, PromptTemplate]:
@@ -45,11 +45,14 @@ def load_prompts(settings: Settings) -> dict[str, PromptTemplate]:
 
 
 def create_app(
-    settings: Settings, *, clock: Clock = utc_now, gemini_options: dict[str, Any] | None = None
+    settings: Settings, *, clock: Clock | None = None, gemini_options: dict[str, Any] | None = None
 ) -> FastAPI:
     """The app; raises PromptError here (before serving) when a prompt file is broken."""
     prompts = load_prompts(settings)
-    knowledge = KnowledgeSearch(KnowledgeBase(settings.KNOWLEDGE_BASE_PATH))
+    knowledge = KnowledgeSearch(
+        KnowledgeBase(settings.KNOWLEDGE_BASE_PATH, cache_enabled=settings.PDF_CACHE_ENABLED)
+    )
+    clock = clock or offset_clock(settings.CLOCK_OFFSET_SECONDS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,11 +124,15 @@ def create_app(
             await engine.dispose()
             logger.info("{} stopped", settings.PROJECT_NAME)
 
-    app = FastAPI(title=settings.PROJECT_NAME, lifespan=lifespan)
+    # The API's map is behind the key like the API itself (api/api_docs.py serves it).
+    app = FastAPI(
+        title=settings.PROJECT_NAME, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.add_middleware(RateLimitMiddleware, per_minute=settings.RATE_LIMIT_PER_MINUTE)
     app.include_router(health.router)
     app.include_router(contacts.router)
     app.include_router(dead_letters.router)
+    app.include_router(api_docs.router)
     return app
 
 

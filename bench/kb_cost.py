@@ -62,17 +62,17 @@ async def run_kb_cost(page_counts: tuple[int, ...]) -> dict[str, Any]:
     from services.reply_guard import check_reply
     from utils.helpers import format_history
     from utils.prompt_loader import PromptTemplate
-    from utils.timezone_helper import format_astana
+    from utils.timezone_helper import ASTANA, format_local
 
     logger.disable("services")  # the knowledge base reports each file it indexes
     template = PromptTemplate(AGENT / "prompts" / "sales_agent_prompt.txt", SALES_PLACEHOLDERS)
     transport = httpx.ASGITransport(app=create_app())
-    now = format_astana(datetime.now(UTC))
+    now = format_local(datetime.now(UTC), ASTANA)
 
     def render(knowledge: str, question: str) -> str:
         return template.render(
             knowledge_base=knowledge,
-            conversation_history=format_history([]),
+            conversation_history=format_history([], ASTANA),
             new_message=question,
             current_datetime=now,
         )

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from api.deps import AgentDep, ApiKey, PageDep, SessionDep
 from config.database import lock_contact
-from models import Contact, FollowUp, Message, ScheduledCall
+from models import Contact, Decision, FollowUp, Message, ScheduledCall
 from services.ai_moderator import classify_contact
 from services.follow_up_scheduler import (
     FollowUpBusy,
@@ -22,7 +23,7 @@ from services.follow_up_scheduler import (
     FollowUpNotFound,
     send_touch_now,
 )
-from services.gemini_client import GeminiError, GeminiUnavailable
+from services.gemini_client import GeminiError, GeminiUnavailable, GeminiUnusableAnswer
 
 router = APIRouter(dependencies=[ApiKey])
 ItemT = TypeVar("ItemT")
@@ -113,6 +114,20 @@ class PageOut(BaseModel, Generic[ItemT]):
     offset: int
 
 
+class DecisionOut(BaseModel):
+    """What the product did with one client message, and why; for a guarded reply, what the model wanted
+    to send (`model_text`) and what went instead (`sent_text`)."""
+
+    id: int
+    kind: str
+    reason: str | None
+    created_at: datetime
+    message_id: str | None
+    client_text: str | None
+    model_text: str | None
+    sent_text: str | None
+
+
 class ClassificationOut(BaseModel):
     contact: ContactOut
     isClient: bool | None
@@ -148,6 +163,33 @@ async def get_contact(session: SessionDep, phone: PhonePath) -> dict:
         "message_count": message_count or 0,
         "scheduled_calls": calls.all(),
     }
+
+
+@router.get("/contacts/{phone}/decisions", response_model=PageOut[DecisionOut])
+async def list_decisions(session: SessionDep, page: PageDep, phone: PhonePath) -> dict:
+    """The contact's decision log, newest first."""
+    contact = await _contact_or_404(session, phone)
+    client, reply = aliased(Message), aliased(Message)
+    query = (
+        select(
+            Decision.id,
+            Decision.kind,
+            Decision.reason,
+            Decision.created_at,
+            client.message_id,
+            client.message_text.label("client_text"),
+            Decision.model_text,
+            reply.message_text.label("sent_text"),
+        )
+        .outerjoin(client, client.id == Decision.message_id)
+        .outerjoin(reply, reply.id == Decision.reply_id)
+        .where(Decision.contact_id == contact.id)
+        .order_by(Decision.created_at.desc(), Decision.id.desc())
+    )
+    total = await session.scalar(select(func.count()).where(Decision.contact_id == contact.id))
+    rows = await session.execute(query.limit(page.limit).offset(page.offset))
+    items = [dict(row._mapping) for row in rows]
+    return {"items": items, "total": total or 0, "limit": page.limit, "offset": page.offset}
 
 
 @router.get("/messages/{contact_id}", response_model=PageOut[MessageOut])
@@ -237,16 +279,17 @@ async def reclassify_contact(session: SessionDep, agent: AgentDep, phone: PhoneP
                 llm=agent.llm,
                 prompt=agent.moderator_prompt,
                 max_context_messages=agent.max_context_messages,
+                tz=agent.hours.tz,
             )
         except GeminiUnavailable as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
-        except GeminiError as exc:
-            raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from exc
-        if verdict is None:
+        except GeminiUnusableAnswer as exc:
             raise HTTPException(
                 status.HTTP_502_BAD_GATEWAY,
-                detail="Gemini answered invalid JSON twice; the contact is unchanged",
-            )
+                detail=f"Gemini gave no usable answer twice ({exc.reason}); the contact is unchanged",
+            ) from exc
+        except GeminiError as exc:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from exc
     return {"contact": contact, **verdict.model_dump()}
 
 

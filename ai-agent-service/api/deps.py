@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Query, Request, Security, status
+from fastapi.security import APIKeyHeader
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,10 +34,14 @@ def get_broker(request: Request) -> Broker:
     return request.app.state.agent.broker
 
 
+# Declared as a security scheme, so the OpenAPI docs show an Authorize button for it.
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
 def require_api_key(
     request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
-    x_api_key: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
 ) -> None:
     expected = settings.ADMIN_API_KEY.get_secret_value().encode()
     # compare_digest: the time taken does not tell how much of a guessed key was right.

@@ -16,9 +16,9 @@ from starlette.datastructures import State
 from api.deps import AgentDep, ApiKey, BrokerDep, SessionDep
 from config.database import database_is_up
 from config.queue import Broker
-from models import Contact, FollowUp, LlmUsage, Message, ScheduledCall
+from models import Contact, Decision, FollowUp, LlmUsage, Message, ScheduledCall
+from models.decision import GUARDED, HOLDING, NOT_A_CLIENT, REPLIED, UNCLASSIFIED
 from utils.metrics import FOLLOW_UPS_ACTIVE, QUEUE_MESSAGES
-from utils.timezone_helper import to_astana
 
 router = APIRouter()
 HEALTH_CHECK_TIMEOUT_SECONDS = 3.0
@@ -69,7 +69,7 @@ def _worker_states(state: State) -> dict[str, str]:
 
 @router.get("/stats", dependencies=[ApiKey])
 async def stats(session: SessionDep, agent: AgentDep, broker: BrokerDep) -> dict[str, Any]:
-    day_start = _astana_day_start(agent.clock())
+    day_start = agent.hours.day_start(agent.clock())
     classified = (
         await session.execute(
             select(
@@ -105,6 +105,9 @@ async def stats(session: SessionDep, agent: AgentDep, broker: BrokerDep) -> dict
         "calls_booked": await session.scalar(
             select(func.count()).where(ScheduledCall.status.in_(("scheduled", "completed")))
         ),
+        # What happened to today's client messages: guarded = the code's safe text replaced the model's,
+        # holding = Gemini gave no usable answer.
+        "decisions_today": await _decisions_since(session, day_start),
         "gemini_tokens": {
             "today": {"prompt": int(tokens[0]), "output": int(tokens[1])},
             "total": {"prompt": int(tokens[2]), "output": int(tokens[3])},
@@ -122,6 +125,15 @@ async def metrics(session: SessionDep, broker: BrokerDep) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+async def _decisions_since(session: AsyncSession, since: datetime) -> dict[str, int]:
+    rows = await session.execute(
+        select(Decision.kind, func.count()).where(Decision.created_at >= since).group_by(Decision.kind)
+    )
+    counts = {kind: 0 for kind in (REPLIED, GUARDED, HOLDING, UNCLASSIFIED, NOT_A_CLIENT)}
+    counts.update({kind: count for kind, count in rows})
+    return counts
+
+
 async def _active_follow_ups(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).where(FollowUp.is_completed.is_(False))) or 0
 
@@ -132,8 +144,3 @@ async def _queue_sizes(broker: Broker) -> dict[str, int | None]:
     except Exception as exc:
         logger.warning("Queue sizes unavailable: {}", exc)
         return {}
-
-
-def _astana_day_start(now: datetime) -> datetime:
-    local = to_astana(now)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -64,6 +64,9 @@ class Settings(DatabaseSettings):
     PDF_CACHE_ENABLED: bool = True
     PROMPTS_PATH: Path = Path("./prompts/")
 
+    # Rehearsing another moment (a Monday morning, a holiday) on the sandbox; 0 in production.
+    CLOCK_OFFSET_SECONDS: float = 0
+
     LOG_LEVEL: str = "INFO"
     ADMIN_API_KEY: SecretStr = Field(min_length=1)
     PORT: int = Field(default=8002, ge=1, le=65535)

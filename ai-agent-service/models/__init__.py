@@ -1,8 +1,9 @@
 from models.base import Base
 from models.contact import Contact
+from models.decision import Decision
 from models.follow_up import FollowUp
 from models.llm_usage import LlmUsage
 from models.message import Message
 from models.scheduled_call import ScheduledCall
 
-__all__ = ["Base", "Contact", "FollowUp", "LlmUsage", "Message", "ScheduledCall"]
+__all__ = ["Base", "Contact", "Decision", "FollowUp", "LlmUsage", "Message", "ScheduledCall"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from loguru import logger
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, Message
-from services.gemini_client import GeminiBadOutput, GeminiClient
+from services.gemini_client import GeminiClient, GeminiUnusableAnswer
 from utils.helpers import format_history, recent_messages
 from utils.metrics import CLASSIFICATIONS
 from utils.prompt_loader import PromptTemplate
@@ -31,42 +32,44 @@ async def classify_contact(
     llm: GeminiClient,
     prompt: PromptTemplate,
     max_context_messages: int,
-) -> ModeratorVerdict | None:
-    """Asks Gemini (one retry on a broken answer) and stores the verdict on the contact.
-
-    Returns None, leaving the contact as it was, when Gemini twice answers something unusable.
-    """
+    tz: ZoneInfo,
+) -> ModeratorVerdict:
+    """Asks Gemini and stores its verdict; on GeminiUnusableAnswer the contact stays as it was."""
     history = await recent_messages(session, contact.id, max_context_messages)
-    verdict = await ask_moderator(contact, history, llm=llm, prompt=prompt)
-    if verdict is not None:
-        store_verdict(contact, verdict)
-        await session.flush()
+    verdict = await ask_moderator(contact, history, llm=llm, prompt=prompt, tz=tz)
+    store_verdict(contact, verdict)
+    await session.flush()
     return verdict
 
 
 async def ask_moderator(
-    contact: Contact, history: Sequence[Message], *, llm: GeminiClient, prompt: PromptTemplate
-) -> ModeratorVerdict | None:
-    """Gemini's verdict on the conversation (one retry on a broken answer); None when both were unusable.
-
-    Touches no database session, so no connection is held while Gemini thinks.
+    contact: Contact,
+    history: Sequence[Message],
+    *,
+    llm: GeminiClient,
+    prompt: PromptTemplate,
+    tz: ZoneInfo,
+) -> ModeratorVerdict:
+    """Gemini's verdict on the conversation, asked twice when the first answer is unusable (blocked, cut
+    off, off-schema); the second failure is raised, and the contact stays unclassified until its next
+    message. Touches no database session, so no connection is held while Gemini thinks.
     """
     text = prompt.render(
         contact_name=contact.name or NOT_GIVEN,
         full_name=contact.full_name or NOT_GIVEN,
         business_name=contact.business_name or NOT_GIVEN,
-        conversation_history=format_history(history),
+        conversation_history=format_history(history, tz),
     )
-    for attempt in (1, 2):
-        try:
-            return await llm.generate_json(text, ModeratorVerdict, purpose="moderator")
-        except GeminiBadOutput as exc:
-            logger.warning(
-                "Moderator answer for {} unusable (attempt {}): {}", contact.phone_number, attempt, exc
-            )
-    logger.error("Contact {} stays unclassified: Gemini twice answered invalid JSON", contact.phone_number)
-    CLASSIFICATIONS.labels("failed").inc()
-    return None
+    try:
+        return await llm.generate_json(text, ModeratorVerdict, purpose="moderator")
+    except GeminiUnusableAnswer as exc:
+        logger.warning("Moderator answer for {} unusable, asking again: {}", contact.phone_number, exc)
+    try:
+        return await llm.generate_json(text, ModeratorVerdict, purpose="moderator")
+    except GeminiUnusableAnswer as exc:
+        logger.error("Contact {} stays unclassified: {}", contact.phone_number, exc.reason)
+        CLASSIFICATIONS.labels("failed").inc()
+        raise
 
 
 def store_verdict(contact: Contact, verdict: ModeratorVerdict) -> None:

@@ -1,4 +1,9 @@
-"""The AI sales agent: one reply to everything the client wrote since the bot last answered."""
+"""The AI sales agent: one reply to everything the client wrote since the bot last answered.
+
+The model proposes, the code decides: a call time is booked or offered by services/call_booking.py, every
+figure and call time in the model's text is checked, and a text that fails goes out as the code's safe
+text instead, recorded as a guarded decision. When Gemini gives no usable answer after a few tries, the
+client gets the code's holding reply."""
 
 from __future__ import annotations
 
@@ -13,15 +18,16 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Contact, Message
-from services.call_booking import WorkingHours, decide_call
-from services.gemini_client import GeminiBadOutput, GeminiClient
+from models import Contact, Decision, Message
+from models.decision import GUARDED, HOLDING, REPLIED
+from services.call_booking import CallDecision, decide_call
+from services.gemini_client import GeminiClient, GeminiTruncated, GeminiUnusableAnswer
 from services.knowledge_loader import KnowledgeBase, format_chunks
 from services.reply_guard import check_reply
 from utils.helpers import PROMPT_TEXT_LIMIT, format_history, shown_text, truncate_for_prompt
 from utils.metrics import REPLIES, REPLIES_REPLACED
 from utils.prompt_loader import PromptTemplate
-from utils.timezone_helper import format_astana
+from utils.timezone_helper import WorkingHours
 
 SALES_PLACEHOLDERS = {"knowledge_base", "conversation_history", "new_message", "current_datetime"}
 # At most this many unanswered messages are quoted as the new message; older ones stay in the history.
@@ -31,6 +37,9 @@ NEW_MESSAGE_CHAR_LIMIT = 6_000
 # The knowledge-base query also looks back at this many earlier client messages ("а сколько это стоит?").
 QUERY_LOOKBACK = 3
 KNOWLEDGE_CHUNKS = 4
+# Tries at a usable answer before the holding reply; after a cut-off answer the next try gets less context.
+DRAFT_ATTEMPTS = 3
+HOLDING_REPLY = "Спасибо! Уточню детали и вернусь к вам в ближайшее время 😊"
 
 
 class SalesAnswer(BaseModel):
@@ -48,8 +57,8 @@ class KnowledgeSearch:
         self.knowledge_base = knowledge_base
         self._full_text = ("", ())  # (text, the chunks it was joined from)
 
-    async def relevant_text(self, query: str) -> str:
-        chunks = await asyncio.to_thread(self.knowledge_base.search, query, KNOWLEDGE_CHUNKS)
+    async def relevant_text(self, query: str, limit: int = KNOWLEDGE_CHUNKS) -> str:
+        chunks = await asyncio.to_thread(self.knowledge_base.search, query, limit)
         return format_chunks(chunks)
 
     def full_text(self) -> str:
@@ -96,20 +105,33 @@ async def draft_answer(
     prompt: PromptTemplate,
     knowledge: KnowledgeSearch,
     now: datetime,
+    hours: WorkingHours,
     phone_number: str,
 ) -> SalesAnswer:
-    """Gemini's answer to the context; touches no database session, so no connection waits on Gemini."""
+    """Gemini's answer to the context, asked up to DRAFT_ATTEMPTS times while it is unusable (blocked, cut
+    off, off-schema); the last GeminiUnusableAnswer is raised. Touches no database session."""
     earlier_client_texts = [_query_text(m) for m in context.history if not m.is_from_bot][-QUERY_LOOKBACK:]
     query = " ".join([*(_query_text(m) for m in context.quoted), *earlier_client_texts])
-    text = prompt.render(
-        knowledge_base=await knowledge.relevant_text(query),
-        conversation_history=format_history(context.history),
-        new_message=truncate_for_prompt(
-            "\n".join(shown_text(m) for m in context.quoted), NEW_MESSAGE_CHAR_LIMIT
-        ),
-        current_datetime=format_astana(now),
+    new_message = truncate_for_prompt(
+        "\n".join(shown_text(m) for m in context.quoted), NEW_MESSAGE_CHAR_LIMIT
     )
-    return await _ask(llm, text, phone_number)
+    history, chunks = context.history, KNOWLEDGE_CHUNKS
+    for attempt in range(1, DRAFT_ATTEMPTS + 1):
+        text = prompt.render(
+            knowledge_base=await knowledge.relevant_text(query, chunks),
+            conversation_history=format_history(history, hours.tz),
+            new_message=new_message,
+            current_datetime=hours.format(now),
+        )
+        try:
+            return await llm.generate_json(text, SalesAnswer, purpose="sales_agent")
+        except GeminiUnusableAnswer as exc:
+            if attempt == DRAFT_ATTEMPTS:
+                raise
+            logger.warning("Sales answer for {} unusable ({}), asking again", phone_number, exc.reason)
+            if isinstance(exc, GeminiTruncated):  # half the history and knowledge may fit
+                history, chunks = history[len(history) // 2 :], max(1, chunks // 2)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 async def store_reply(
@@ -124,39 +146,40 @@ async def store_reply(
     hours: WorkingHours,
     now: datetime,
 ) -> Message:
-    """Books the call the answer agrees on, writes the reply as an unpublished bot message and marks the
-    client messages it covers as answered.
+    """Books the call the answer agrees on, writes the checked reply as an unpublished bot message, records
+    the decision and marks the client messages it covers as answered.
 
     Runs inside the contact's locked transaction; the caller publishes the reply after the commit.
     """
-    decision = await decide_call(
+    call = await decide_call(
         session,
         contact,
-        proposed_call_time=answer.proposed_call_time
-        if answer.agreed_to_call or answer.confirmed_call_time
-        else None,
+        agreed=answer.agreed_to_call,
+        proposed_call_time=answer.proposed_call_time,
         confirmed=answer.confirmed_call_time,
         now=now,
         hours=hours,
         source_message_id=trigger.message_id or "",
     )
-    reply = Message(
-        contact_id=contact.id,
-        phone_number=contact.phone_number,
-        message_text=decision.reply or _checked_reply(answer.reply, knowledge, prompt, contact.phone_number),
-        is_from_bot=True,
-        timestamp=now,
-        message_type="text",
-        sent_by="reply",
-        outgoing_id=f"reply-{trigger.message_id}",
-        reply_to_message_id=trigger.message_id,
-    )
-    session.add(reply)
-    await session.execute(
-        update(Message).where(Message.id.in_([m.id for m in context.pending])).values(answered_at=now)
-    )
+    text, problem = _checked_text(answer, call, context, knowledge, prompt, hours, now)
+    if problem is not None:
+        REPLIES_REPLACED.inc()
+        logger.warning("Reply to {} replaced by the code's text: {}", contact.phone_number, problem)
+    reply = _add_reply(session, contact, trigger, text, now)
+    await _cover_pending(session, context, now)
     trigger.stance = answer.stance
     await session.flush()
+    session.add(
+        Decision(
+            contact_id=contact.id,
+            message_id=trigger.id,
+            reply_id=reply.id,
+            kind=REPLIED if problem is None else GUARDED,
+            reason=problem or call.note,
+            model_text=answer.reply if problem is not None else None,
+            created_at=now,
+        )
+    )
     REPLIES.inc()
     logger.info(
         "Reply to {} covers {} message(s), stance {}",
@@ -165,6 +188,81 @@ async def store_reply(
         answer.stance,
     )
     return reply
+
+
+async def store_holding_reply(
+    session: AsyncSession,
+    contact: Contact,
+    trigger: Message,
+    context: SalesContext,
+    reason: str,
+    now: datetime,
+) -> Message:
+    """The code's holding reply when Gemini gave no usable answer; recorded with why."""
+    reply = _add_reply(session, contact, trigger, HOLDING_REPLY, now)
+    await _cover_pending(session, context, now)
+    await session.flush()
+    session.add(
+        Decision(
+            contact_id=contact.id,
+            message_id=trigger.id,
+            reply_id=reply.id,
+            kind=HOLDING,
+            reason=reason,
+            created_at=now,
+        )
+    )
+    logger.warning("Holding reply to {}: {}", contact.phone_number, reason)
+    return reply
+
+
+def _add_reply(
+    session: AsyncSession, contact: Contact, trigger: Message, text: str, now: datetime
+) -> Message:
+    reply = Message(
+        contact_id=contact.id,
+        phone_number=contact.phone_number,
+        message_text=text,
+        is_from_bot=True,
+        timestamp=now,
+        message_type="text",
+        sent_by="reply",
+        outgoing_id=f"reply-{trigger.message_id}",
+        reply_to_message_id=trigger.message_id,
+    )
+    session.add(reply)
+    return reply
+
+
+async def _cover_pending(session: AsyncSession, context: SalesContext, now: datetime) -> None:
+    await session.execute(
+        update(Message).where(Message.id.in_([m.id for m in context.pending])).values(answered_at=now)
+    )
+
+
+def _checked_text(
+    answer: SalesAnswer,
+    call: CallDecision,
+    context: SalesContext,
+    knowledge: KnowledgeSearch,
+    prompt: PromptTemplate,
+    hours: WorkingHours,
+    now: datetime,
+) -> tuple[str, str | None]:
+    """The text to send and, when it is not the model's own, why the model's text was not sent."""
+    if call.reply is not None:
+        # The code booked, offered or asked: its text answers, whatever the model wrote.
+        return call.reply, call.guard
+    client_texts = [
+        m.voice_transcription or m.message_text or "" for m in (*context.history, *context.pending)
+    ]
+    verdict = check_reply(answer.reply, knowledge.full_text(), [prompt.text], client_texts)
+    if not verdict.ok:
+        return verdict.text_or_fallback(answer.reply), verdict.reason
+    problem = call.check_model_text(answer.reply, hours, now)
+    if problem is not None:
+        return call.safe_reply, problem
+    return answer.reply, None
 
 
 async def unanswered_client_messages(session: AsyncSession, contact_id: int) -> Sequence[Message]:
@@ -176,28 +274,6 @@ async def unanswered_client_messages(session: AsyncSession, contact_id: int) -> 
         .order_by(Message.timestamp, Message.id)
     )
     return rows.all()
-
-
-async def _ask(llm: GeminiClient, text: str, phone_number: str) -> SalesAnswer:
-    try:
-        return await llm.generate_json(text, SalesAnswer, purpose="sales_agent")
-    except GeminiBadOutput as exc:
-        logger.warning("Sales answer for {} unusable, asking again: {}", phone_number, exc)
-    return await llm.generate_json(text, SalesAnswer, purpose="sales_agent")
-
-
-def _checked_reply(text: str, knowledge: KnowledgeSearch, prompt: PromptTemplate, phone_number: str) -> str:
-    """The model's text, or a safe fallback when it invents a discount or quotes the prompt."""
-    verdict = check_reply(text, knowledge.full_text(), [prompt.text])
-    if not verdict.ok:
-        REPLIES_REPLACED.inc()
-        logger.warning(
-            "Reply to {} replaced by the safe fallback: {}; the model wrote {!r}",
-            phone_number,
-            verdict.reason,
-            text[:300],
-        )
-    return verdict.text_or_fallback(text)
 
 
 def _query_text(message: Message) -> str:

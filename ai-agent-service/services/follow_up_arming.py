@@ -16,10 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import Contact, FollowUp, Message, ScheduledCall
-from services.call_booking import WorkingHours
 from services.client_stance import turn_stance
 from utils.helpers import Clock
-from utils.timezone_helper import next_working_start
+from utils.timezone_helper import WorkingHours
 
 MAX_TOUCHES = 5  # the spec's chain; the follow_ups.touch_number check allows no more
 # "Never while the conversation is active": the bot's last message must be at least this old.
@@ -38,7 +37,7 @@ def touch_due_at(
     silent_since: datetime, touch: int, intervals: Sequence[int], hours: WorkingHours
 ) -> datetime:
     moment = silent_since + timedelta(hours=intervals[touch - 1])
-    return next_working_start(moment, hours.start_hour, hours.end_hour)
+    return hours.next_working_start(moment)
 
 
 async def arm_follow_ups(

@@ -21,15 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config.queue import Broker
 from models import Contact, FollowUp, Message
 from services.ai_sales_agent import KnowledgeSearch
-from services.call_booking import WorkingHours
 from services.client_stance import turn_stance
 from services.follow_up_arming import SENT_BY, arm_follow_ups, chain_length, touch_due_at
-from services.gemini_client import GeminiBadOutput, GeminiClient, GeminiError
+from services.gemini_client import GeminiClient, GeminiError, GeminiUnusableAnswer
 from services.outbox import publish_stored
 from services.reply_guard import check_reply
 from utils.helpers import Clock, format_history, recent_messages, shown_text
 from utils.prompt_loader import PromptTemplate
-from utils.timezone_helper import format_astana, next_working_start
+from utils.timezone_helper import WorkingHours
 
 FOLLOW_UP_PLACEHOLDERS = {
     "touch_number",
@@ -48,6 +47,12 @@ TOUCHES_PER_PASS = 100
 REASONS = {
     "no_response": "Клиент не ответил на наше последнее сообщение.",
     "vague_answer": "Клиент ответил неопределённо (например, «подумаю», «посмотрю») и больше не писал.",
+}
+# Written by code for when Gemini gives no usable touch: the chain goes on, politely.
+SAFE_TOUCHES = {
+    1: "Добрый день! 😊 Напоминаю о нашем разговоре. Если остались вопросы — я на связи.",
+    5: "Здравствуйте! Понимаю, что сейчас, возможно, не самое подходящее время. "
+    "Если в будущем понадобится помощь — всегда рады помочь! 😊",
 }
 _STOP_REASONS = {"yes": "client_said_yes", "no": "client_said_no"}
 
@@ -108,7 +113,7 @@ async def stop_open_chain(session: AsyncSession, contact_id: int, stance: str | 
 async def send_due_touches(deps: FollowUpDeps, *, clock: Clock) -> list[SentTouch]:
     """Sends every touch that is due; rows are claimed with SKIP LOCKED, so replicas never send one twice."""
     now = clock()
-    working_start = next_working_start(now, deps.hours.start_hour, deps.hours.end_hour)
+    working_start = deps.hours.next_working_start(now)
     passed_over: set[int] = set()
     sent = []
     for _ in range(TOUCHES_PER_PASS):
@@ -213,7 +218,7 @@ async def _send_touch(
         chain.next_touch_at = None
     else:
         chain.touch_number = touch + 1
-        earliest = next_working_start(now + MIN_TOUCH_GAP, deps.hours.start_hour, deps.hours.end_hour)
+        earliest = deps.hours.next_working_start(now + MIN_TOUCH_GAP)
         chain.next_touch_at = max(touch_due_at(silent_since, touch + 1, deps.intervals, deps.hours), earliest)
     await session.flush()
     logger.info("Follow-up {} touch {} to {}", chain.id, touch, contact.phone_number)
@@ -254,18 +259,22 @@ async def _write_touch(
     last_client = next((m for m in reversed(history) if not m.is_from_bot), None)
     prompt = deps.prompt.render(
         touch_number=chain.touch_number,
-        conversation_history=format_history(history),
+        conversation_history=format_history(history, deps.hours.tz),
         last_bot_message=shown_text(last_bot) if last_bot else "(нет)",
         last_client_message=shown_text(last_client) if last_client else "(клиент ещё не писал)",
         follow_up_reason=REASONS.get(chain.reason or "", REASONS["no_response"]),
         hours_since_last_message=int((now - silent_since).total_seconds() // 3600),
-        current_datetime=format_astana(now),
+        current_datetime=deps.hours.format(now),
     )
-    answer = await deps.llm.generate_json(prompt, FollowUpText, purpose="follow_up")
-    message = answer.message.strip()
-    if not message:
-        raise GeminiBadOutput("follow_up: Gemini wrote an empty message")
-    verdict = check_reply(message, deps.knowledge.full_text(), [deps.prompt.text])
+    try:
+        message = (await deps.llm.generate_json(prompt, FollowUpText, purpose="follow_up")).message.strip()
+    except GeminiUnusableAnswer as exc:
+        message = ""
+        logger.warning("Follow-up {} touch {}: {}", chain.id, chain.touch_number, exc.reason)
+    if not message:  # blocked, cut off or empty: the code's own touch goes out instead of none
+        return SAFE_TOUCHES.get(chain.touch_number, SAFE_TOUCHES[1])
+    client_texts = [m.voice_transcription or m.message_text or "" for m in history if not m.is_from_bot]
+    verdict = check_reply(message, deps.knowledge.full_text(), [deps.prompt.text], client_texts)
     if not verdict.ok:
         logger.warning(
             "Follow-up {} touch {} replaced by the safe fallback: {}; the model wrote {!r}",

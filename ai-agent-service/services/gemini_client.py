@@ -51,7 +51,26 @@ class GeminiRejected(GeminiError):
     """Gemini refused the request (bad key, bad request): retrying the same request will not help."""
 
 
-class GeminiBadOutput(GeminiError):
+class GeminiUnusableAnswer(GeminiError):
+    """Gemini answered, but with nothing a client can be sent: asking again may help, waiting will not.
+
+    `reason` says why in a few words ("blocked: SAFETY", "cut off at MAX_TOKENS", "off-schema").
+    """
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class GeminiBlocked(GeminiUnusableAnswer):
+    """No text: the prompt or the candidate was blocked (SAFETY, RECITATION, ...), or no candidate at all."""
+
+
+class GeminiTruncated(GeminiUnusableAnswer):
+    """The text was cut off at MAX_TOKENS, so its JSON does not parse: a shorter prompt may fit."""
+
+
+class GeminiBadOutput(GeminiUnusableAnswer):
     """The answer was not JSON of the requested schema."""
 
 
@@ -104,13 +123,11 @@ class GeminiClient:
             raise
         await self._record_usage(purpose, response.usage_metadata)
         try:
-            result = schema.model_validate_json(response.text or "")
-        except ValidationError as exc:
-            GEMINI_CALLS.labels(purpose, "GeminiBadOutput").inc()
-            self._set_status("bad_output", f"{purpose}: answer did not match {schema.__name__}")
-            raise GeminiBadOutput(
-                f"{purpose}: Gemini's answer is not a valid {schema.__name__}: {exc}"
-            ) from exc
+            result = _parsed(response, schema, purpose)
+        except GeminiUnusableAnswer as exc:
+            GEMINI_CALLS.labels(purpose, type(exc).__name__).inc()
+            self._set_status("bad_output", f"{purpose}: {exc.reason}")
+            raise
         GEMINI_CALLS.labels(purpose, "ok").inc()
         self._set_status("ok", None)
         logger.debug("Gemini {} answered in {:.2f}s", purpose, time.monotonic() - started)
@@ -213,6 +230,30 @@ class _PooledTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for pool in self._pools:
             await pool.aclose()
+
+
+def _parsed(response: types.GenerateContentResponse, schema: type[SchemaT], purpose: str) -> SchemaT:
+    """The answer as `schema`, or GeminiUnusableAnswer saying why there is none."""
+    candidate = response.candidates[0] if response.candidates else None
+    finish = candidate.finish_reason.value if candidate and candidate.finish_reason else None
+    text = response.text
+    if candidate is None:
+        feedback = response.prompt_feedback
+        blocked_by = feedback.block_reason.value if feedback and feedback.block_reason else "no candidates"
+        message = f"{purpose}: Gemini gave no answer (prompt {blocked_by})"
+        raise GeminiBlocked(message, f"blocked: {blocked_by}")
+    if not text:
+        raise GeminiBlocked(f"{purpose}: Gemini's answer has no text ({finish})", f"blocked: {finish}")
+    try:
+        return schema.model_validate_json(text)
+    except ValidationError as exc:
+        if finish == "MAX_TOKENS":
+            raise GeminiTruncated(
+                f"{purpose}: Gemini's answer was cut off at MAX_TOKENS", "cut off at MAX_TOKENS"
+            ) from exc
+        raise GeminiBadOutput(
+            f"{purpose}: Gemini's answer is not a valid {schema.__name__}: {exc}", "off-schema"
+        ) from exc
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -2,12 +2,15 @@
 
 A reply's prompt carries only the few chunks relevant to the conversation, so its size stays flat however
 large the base grows. The folder is watched (at most one stat per second): adding, replacing or removing a
-PDF takes effect without a restart.
+PDF takes effect without a restart. With the cache on (PDF_CACHE_ENABLED), each PDF's extracted text is
+kept in `.cache/` beside the PDFs under its content hash, so a restart reads no PDF it has read before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 import math
 import multiprocessing
 import re
@@ -28,6 +31,8 @@ K1 = 1.5
 B = 0.75
 REFRESH_INTERVAL_S = 1.0
 NOTHING_FOUND = "(нет подходящих сведений в базе знаний)"
+CACHE_DIR = ".cache"
+CACHE_VERSION = 1  # bump when read_pdf_pages changes what it extracts
 
 # Function words, question words and greetings: they say nothing about which chunk answers a question.
 _STOPWORDS = frozenset(
@@ -90,9 +95,10 @@ def format_chunks(chunks: Iterable[Chunk]) -> str:
 
 
 class KnowledgeBase:
-    def __init__(self, path: Path, chunk_chars: int = 800) -> None:
+    def __init__(self, path: Path, chunk_chars: int = 800, *, cache_enabled: bool = False) -> None:
         self.path = Path(path)
         self.chunk_chars = chunk_chars
+        self.cache = _PageCache(self.path / CACHE_DIR) if cache_enabled else None
         self._lock = threading.Lock()
         self._stamps: dict[str, tuple[int, int]] | None = None
         self._chunks_by_file: dict[str, tuple[tuple[int, int], list[_Entry]]] = {}
@@ -164,20 +170,30 @@ class KnowledgeBase:
         return cached is not None and cached[0] == stamps[name]
 
     def _read_files(self, names: list[str]) -> dict[str, list[_Entry]]:
-        if not names:
-            return {}
+        cached = {name: self.cache.get(self.path / name) for name in names} if self.cache else {}
+        to_read = [name for name in names if cached.get(name) is None]
+        found = {name: self._chunks_of(name, pages) for name, pages in cached.items() if pages is not None}
+        if not to_read:
+            return found
         # In a short-lived child process, so pdfminer never stays in the service's memory (it is ~25 MB).
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-            pages = {name: pool.submit(_read_pdf_pages, self.path / name) for name in names}
-            return {name: self._chunks_of(name, future) for name, future in pages.items()}
+            futures = {name: pool.submit(_read_pdf_pages, self.path / name) for name in to_read}
+            for name, future in futures.items():
+                pages = self._pages_of(name, future)
+                if pages is not None and self.cache:
+                    self.cache.put(self.path / name, pages)
+                found[name] = self._chunks_of(name, pages or [])
+        return found
 
-    def _chunks_of(self, name: str, pages_read: Future[_Pages]) -> list[_Entry]:
-        started = time.perf_counter()
+    def _pages_of(self, name: str, pages_read: Future[_Pages]) -> _Pages | None:
         try:
-            pages = pages_read.result()
+            return pages_read.result()
         except Exception as exc:  # pdfminer raises many unrelated types for damaged files
             logger.warning("Knowledge base: skipping {}, it cannot be read as a PDF ({!r})", name, exc)
-            return []
+            return None
+
+    def _chunks_of(self, name: str, pages: _Pages) -> list[_Entry]:
+        started = time.perf_counter()
         chunks = [
             _Entry(Chunk(name, number, text), headings)
             for number, paragraphs in pages
@@ -193,6 +209,44 @@ class KnowledgeBase:
             time.perf_counter() - started,
         )
         return chunks
+
+
+class _PageCache:
+    """Extracted pages per PDF content hash, as JSON files; a folder that cannot be written disables it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._warned = False
+
+    def get(self, pdf: Path) -> _Pages | None:
+        try:
+            stored = json.loads(self._file(pdf).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if stored.get("version") != CACHE_VERSION:
+            return None
+        return [
+            (number, [(bool(h), text) for h, text in paragraphs]) for number, paragraphs in stored["pages"]
+        ]
+
+    def put(self, pdf: Path, pages: _Pages) -> None:
+        try:
+            self.folder.mkdir(exist_ok=True)
+            target = self._file(pdf)
+            partial = target.with_suffix(".tmp")
+            partial.write_text(json.dumps({"version": CACHE_VERSION, "pages": pages}, ensure_ascii=False))
+            partial.replace(target)  # a reader never sees half a file
+        except OSError as exc:
+            if not self._warned:
+                logger.warning(
+                    "Knowledge base: PDF cache {} cannot be written ({}); reading PDFs each start",
+                    self.folder,
+                    exc,
+                )
+                self._warned = True
+
+    def _file(self, pdf: Path) -> Path:
+        return self.folder / f"{hashlib.sha256(pdf.read_bytes()).hexdigest()}.json"
 
 
 def _read_pdf_pages(path: Path) -> _Pages:

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.database import autocommit_session, lock_contact
 from config.queue import Broker, ConsumerHandle
-from models import Contact, Message
+from models import Contact, Decision, Message
+from models.decision import NOT_A_CLIENT, UNCLASSIFIED
 from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
 from services.ai_sales_agent import (
     NEW_MESSAGE_LIMIT,
@@ -37,17 +38,18 @@ from services.ai_sales_agent import (
     SalesContext,
     draft_answer,
     sales_context,
+    store_holding_reply,
     store_reply,
     unanswered_client_messages,
 )
-from services.call_booking import WorkingHours
 from services.client_stance import turn_stance
 from services.follow_up_scheduler import stop_open_chain
-from services.gemini_client import GeminiBadOutput, GeminiClient, GeminiUnavailable
+from services.gemini_client import GeminiClient, GeminiUnavailable, GeminiUnusableAnswer
 from services.outbox import publish_stored
 from utils.helpers import Clock, recent_messages
 from utils.metrics import MESSAGE_PROCESSING_SECONDS, MESSAGES_RECEIVED
 from utils.prompt_loader import PromptTemplate
+from utils.timezone_helper import WorkingHours
 
 VOICE_PREFIX = "[ТРАНСКРИБАЦИЯ] "
 # Drafts of one turn before giving the delivery back to the retry queue; only a conversation that another
@@ -62,7 +64,6 @@ class ConversationChanged(Exception):
 # Worth another try a little later (through the retry queue); anything else is dead-lettered.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     GeminiUnavailable,
-    GeminiBadOutput,
     ConversationChanged,
     # Any driver error: a database restart surfaces as several kinds (closed mid-operation, a connection left
     # in a bad protocol state); a real bug is still dead-lettered once MAX_DELIVERY_ATTEMPTS run out.
@@ -194,24 +195,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
     if seen.contact.is_client is False:
         return Outcome.IGNORED
 
-    verdict: ModeratorVerdict | None = None
-    is_client = seen.contact.is_client
-    if is_client is None:
-        verdict = await ask_moderator(seen.contact, seen.history, llm=deps.llm, prompt=deps.moderator_prompt)
-        if verdict is None:
-            return Outcome.UNCLASSIFIED
-        is_client = verdict.isClient
-    answer: SalesAnswer | None = None
-    if is_client:
-        answer = await draft_answer(
-            seen.sales,
-            llm=deps.llm,
-            prompt=deps.sales_prompt,
-            knowledge=deps.knowledge,
-            now=now,
-            phone_number=seen.contact.phone_number,
-        )
-
+    turn = await _draft(seen, deps, now)
     async with deps.session_factory.begin() as session:
         # One contact at a time across replicas and the API, until this short transaction ends.
         await lock_contact(session, seen.contact.phone_number)
@@ -221,25 +205,71 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
         reclassified = contact.is_client != seen.contact.is_client
         if reclassified or message_count != seen.message_count:
             return None
-        if verdict is not None:
-            store_verdict(contact, verdict)
-        if answer is None:
-            return Outcome.IGNORED if is_client is False else Outcome.UNCLASSIFIED
-        reply = await store_reply(
-            session,
-            contact,
-            message,
-            seen.sales,
-            answer,
-            prompt=deps.sales_prompt,
-            knowledge=deps.knowledge,
-            hours=deps.hours,
-            now=now,
-        )
+        if turn.verdict is not None:
+            store_verdict(contact, turn.verdict)
+        if turn.answer is not None:
+            reply = await store_reply(
+                session,
+                contact,
+                message,
+                seen.sales,
+                turn.answer,
+                prompt=deps.sales_prompt,
+                knowledge=deps.knowledge,
+                hours=deps.hours,
+                now=now,
+            )
+        elif turn.holding_reason is not None:
+            reply = await store_holding_reply(session, contact, message, seen.sales, turn.holding_reason, now)
+        else:
+            kind = NOT_A_CLIENT if contact.is_client is False else UNCLASSIFIED
+            session.add(
+                Decision(
+                    contact_id=contact.id, message_id=message.id, kind=kind, reason=turn.why, created_at=now
+                )
+            )
+            return Outcome.IGNORED if kind == NOT_A_CLIENT else Outcome.UNCLASSIFIED
         # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
         await stop_open_chain(session, contact.id, turn_stance([message]), now)
     await publish_stored(deps.session_factory, deps.broker, reply)
     return Outcome.REPLIED
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What Gemini made of a turn: the moderator's verdict (if asked) and the sales answer, or why none."""
+
+    verdict: ModeratorVerdict | None = None
+    answer: SalesAnswer | None = None
+    holding_reason: str | None = None  # the sales model gave no usable answer: the holding reply goes out
+    why: str | None = None  # why nothing is sent (not a client, not classified yet)
+
+
+async def _draft(seen: Conversation, deps: AgentDeps, now: datetime) -> Turn:
+    """Asks the moderator (for an unclassified contact) and the sales agent, holding no database session."""
+    verdict = None
+    if seen.contact.is_client is None:
+        try:
+            verdict = await ask_moderator(
+                seen.contact, seen.history, llm=deps.llm, prompt=deps.moderator_prompt, tz=deps.hours.tz
+            )
+        except GeminiUnusableAnswer as exc:
+            return Turn(why=f"moderator gave no usable answer: {exc.reason}")
+        if not verdict.isClient:
+            return Turn(verdict=verdict, why=verdict.reasoning)
+    try:
+        answer = await draft_answer(
+            seen.sales,
+            llm=deps.llm,
+            prompt=deps.sales_prompt,
+            knowledge=deps.knowledge,
+            now=now,
+            hours=deps.hours,
+            phone_number=seen.contact.phone_number,
+        )
+    except GeminiUnusableAnswer as exc:
+        return Turn(verdict=verdict, holding_reason=f"sales agent gave no usable answer: {exc.reason}")
+    return Turn(verdict=verdict, answer=answer)
 
 
 async def read_conversation(

@@ -1,5 +1,6 @@
-"""The last check on what the model wrote before a client sees it: no invented discounts or percentages,
-no quoting of our own instructions. A failing text is replaced by a safe fallback.
+"""The last check on what the model wrote before a client sees it: every money amount and percentage must be
+one the knowledge base states (or the client wrote), no invented discounts, no quoting of our own
+instructions. A failing text is replaced by a safe fallback.
 
 Pure functions over text, so the sales agent and the follow-up chain use the same rules.
 """
@@ -9,11 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 
 DISCOUNT_FALLBACK = (
     "Скидки и специальные условия обсуждает наш менеджер — он подберёт для вас лучший вариант. "
     "Хотите, я запишу вас на короткий созвон с ним? 📞"
+)
+PRICE_FALLBACK = (
+    "Точную стоимость для вашего случая подтвердит наш менеджер 😊 "
+    "Хотите, я запишу вас на короткий созвон с ним?"
 )
 NEUTRAL_FALLBACK = (
     "Я консультант «СкладПро» и с радостью помогу с вопросами о складском учёте 😊 "
@@ -21,9 +27,15 @@ NEUTRAL_FALLBACK = (
 )
 
 _PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)[\s-]*(?:%|процент)", re.I)
+_NUMBER = r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?"
+_MULTIPLIER = r"тыс(?:\.|яч[аиу]?(?![а-яё]))?|млн\.?|миллион(?:а|ов)?"
+_CURRENCY = r"₸|тенге|тг(?![а-яё])|kzt|руб(?:\.|л[а-яё]*)?|р\.|\$|usd|долл[а-яё]*|€|евро"
+# An amount is a number with a currency (before or after it) or a "тыс."/"млн" multiplier.
 _MONEY = re.compile(
-    r"(\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+(?:[.,]\d+)?)\s*(?:₸|тенге|тг(?![а-яё])|руб|\$|€)", re.I
+    rf"(?:({_CURRENCY})\s*)?(?<![\d.,])({_NUMBER})(?:\s*({_MULTIPLIER}))?(?:\s*({_CURRENCY}))?", re.I
 )
+# Every number in a client's text, with its multiplier: a sum the client named may be repeated back.
+_ANY_NUMBER = re.compile(rf"(?<![\d.,])({_NUMBER})(?:\s*({_MULTIPLIER}))?", re.I)
 _DISCOUNT_WORD = re.compile(r"скидк|дисконт|промокод|акци[яиюей]|распродаж", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 _PASSAGE_END = re.compile(r"\n\s*\n")
@@ -46,13 +58,16 @@ class GuardResult:
         return text if self.ok else (self.fallback or NEUTRAL_FALLBACK)
 
 
-def check_reply(text: str, knowledge_text: str, prompt_texts: Iterable[str]) -> GuardResult:
+def check_reply(
+    text: str, knowledge_text: str, prompt_texts: Iterable[str], client_texts: Iterable[str] = ()
+) -> GuardResult:
     """Whether `text` may go to the client as it is.
 
     `knowledge_text` is everything the knowledge base says, passages separated by blank lines;
-    `prompt_texts` are the prompt templates the model was given.
+    `prompt_texts` are the prompt templates the model was given; `client_texts` what the client wrote (a
+    sum the client named may be repeated back).
     """
-    invented = _invented_figure(text, knowledge_text)
+    invented = _invented_figure(text, knowledge_text, client_texts)
     if invented is not None:
         return invented
     words = f" {_words(text)} "
@@ -98,35 +113,81 @@ def prompt_fingerprints(prompt: str) -> tuple[str, ...]:
     return tuple(fingerprints)
 
 
-def _invented_figure(text: str, knowledge_text: str) -> GuardResult | None:
-    """Any percentage, and any amount next to a discount word, must be one the knowledge base states."""
-    allowed_percents, allowed_amounts = _knowledge_figures(knowledge_text)
+def _invented_figure(text: str, knowledge_text: str, client_texts: Iterable[str]) -> GuardResult | None:
+    """Every percentage must be one the knowledge base states, and every money amount one it states or the
+    client wrote (a budget may be repeated back); an amount next to a discount word must be one the knowledge
+    base gives about discounts. A client naming a discount does not make it ours."""
+    known = _knowledge_figures(knowledge_text)
+    said = frozenset(value for client_text in client_texts for value in _numbers_in(client_text))
     for sentence in _SENTENCE_END.split(text):
         about_discount = bool(_DISCOUNT_WORD.search(sentence))
-        fallback = DISCOUNT_FALLBACK if about_discount else NEUTRAL_FALLBACK
         for value in _PERCENT.findall(sentence):
-            if _number(value) not in allowed_percents:
+            if _number(value) not in known.percents:
+                fallback = DISCOUNT_FALLBACK if about_discount else NEUTRAL_FALLBACK
                 return GuardResult(False, f"percentage {value}% is not in the knowledge base", fallback)
-        if not about_discount:
-            continue
-        for value in _MONEY.findall(sentence):
-            if _number(value) not in allowed_amounts:
-                return GuardResult(False, f"discount amount {value} is not in the knowledge base", fallback)
+        for written, amount in _amounts_in(sentence):
+            if about_discount and amount not in known.discount_amounts:
+                return GuardResult(
+                    False, f"discount amount {written} is not in the knowledge base", DISCOUNT_FALLBACK
+                )
+            if amount not in known.amounts and amount not in said:
+                return GuardResult(False, f"amount {written} is not in the knowledge base", PRICE_FALLBACK)
     return None
 
 
+@dataclass(frozen=True)
+class _Figures:
+    percents: frozenset[str]
+    amounts: frozenset[str]  # every money amount the base states, "49 тыс. ₸" as 49000
+    discount_amounts: frozenset[str]  # the amounts of passages about discounts
+
+
 @lru_cache(maxsize=2)
-def _knowledge_figures(knowledge_text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """The percentages the knowledge base states, and the amounts it gives in passages about discounts."""
+def _knowledge_figures(knowledge_text: str) -> _Figures:
+    """Computed once per knowledge-base build (the text arrives as the same string until it changes)."""
     percents = frozenset(_number(value) for value in _PERCENT.findall(knowledge_text))
     # Only amounts the knowledge base gives in a passage about discounts; a price elsewhere is no discount.
     discount_passages = [part for part in _PASSAGE_END.split(knowledge_text) if _DISCOUNT_WORD.search(part)]
-    amounts = frozenset(_number(value) for part in discount_passages for value in _MONEY.findall(part))
-    return percents, amounts
+    discount_amounts = frozenset(amount for part in discount_passages for _, amount in _amounts_in(part))
+    amounts = frozenset(amount for _, amount in _amounts_in(knowledge_text))
+    return _Figures(percents, amounts, discount_amounts)
+
+
+def _amounts_in(text: str) -> list[tuple[str, str]]:
+    """(as written, normalised value) of each money amount in `text`."""
+    found = []
+    for match in _MONEY.finditer(text):
+        currency_before, number, multiplier, currency_after = match.groups()
+        if currency_before or multiplier or currency_after:
+            found.append((match.group(0).strip(), _value(number, multiplier)))
+    return found
+
+
+def _numbers_in(text: str) -> set[str]:
+    """Every number a client wrote, normalised; with a multiplier both "49 тыс." forms (49000, 49) count."""
+    values = set()
+    for number, multiplier in _ANY_NUMBER.findall(text):
+        values.add(_number(number))
+        if multiplier:
+            values.add(_value(number, multiplier))
+    return values
+
+
+def _value(number: str, multiplier: str | None) -> str:
+    """49 000 / 49000 / "49 тыс." → "49000"; "1,5 млн" → "1500000"."""
+    value = Decimal(_number(number))
+    lowered = (multiplier or "").casefold()
+    if lowered.startswith("тыс"):
+        value *= 1000
+    elif lowered.startswith(("млн", "миллион")):
+        value *= 1_000_000
+    return _number(format(value.normalize(), "f"))
 
 
 def _number(value: str) -> str:
     digits = re.sub(r"[ \u00a0\u202f]", "", value).replace(",", ".")
+    if "." in digits:
+        digits = digits.rstrip("0").rstrip(".")
     return digits.lstrip("0") or "0"
 
 

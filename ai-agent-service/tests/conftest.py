@@ -31,14 +31,13 @@ from config.queue import Broker, QueueNames
 from config.settings import Settings
 from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
-from services.call_booking import WorkingHours
 from services.gemini_client import GeminiClient
 from services.knowledge_loader import KnowledgeBase
 from services.message_consumer import AgentDeps
 from tests.gemini_stub import GeminiStub
 from tests.queue_reader import QueueReader
 from utils.prompt_loader import PromptTemplate
-from utils.timezone_helper import ASTANA
+from utils.timezone_helper import ASTANA, WorkingHours
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 REPO_DIR = SERVICE_DIR.parent
@@ -86,6 +85,7 @@ def settings(database_url: str) -> Settings:
         QUEUE_OUTGOING_MESSAGES=f"outgoing_messages_{RUN_ID}",
         QUEUE_VOICE_TRANSCRIPTION=f"voice_transcription_{RUN_ID}",
         KNOWLEDGE_BASE_PATH=SERVICE_DIR / "knowledge_base",
+        PDF_CACHE_ENABLED=False,  # nothing written into the source tree
         PROMPTS_PATH=SERVICE_DIR / "prompts",
     )
 

@@ -77,3 +77,47 @@ class GeminiStub:
 
 def _kind(prompt: str) -> str:
     return "moderator" if "Название компании:" in prompt else "sales"
+
+
+def blocked_answer(finish_reason: str = "SAFETY") -> httpx.Response:
+    """A candidate stopped for SAFETY / RECITATION: no content at all, as Gemini answers it."""
+    return httpx.Response(
+        200,
+        json={
+            "candidates": [
+                {
+                    "finishReason": finish_reason,
+                    "index": 0,
+                    "safetyRatings": [
+                        {"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH", "blocked": True}
+                    ],
+                }
+            ],
+            "usageMetadata": {"promptTokenCount": 120, "totalTokenCount": 120},
+            "modelVersion": "gemini-2.5-pro",
+        },
+    )
+
+
+def no_candidates() -> httpx.Response:
+    """The prompt itself blocked: no candidates, only promptFeedback."""
+    return httpx.Response(
+        200,
+        json={
+            "promptFeedback": {
+                "blockReason": "SAFETY",
+                "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH"}],
+            },
+            "usageMetadata": {"promptTokenCount": 120, "totalTokenCount": 120},
+            "modelVersion": "gemini-2.5-pro",
+        },
+    )
+
+
+def truncated(payload: dict[str, Any]) -> httpx.Response:
+    """The JSON cut off half-way at MAX_TOKENS."""
+    text = json.dumps(payload, ensure_ascii=False)
+    answer = gemini_answer(text[: len(text) // 2])
+    body = json.loads(answer.content)
+    body["candidates"][0]["finishReason"] = "MAX_TOKENS"
+    return httpx.Response(200, json=body)

@@ -94,6 +94,10 @@ async def test_health_needs_no_key_and_reports_every_dependency(api):
         "/follow-ups/pending",
         "/scheduled-calls",
         "/metrics",
+        "/contacts/77020000000/decisions",
+        "/docs",
+        "/redoc",
+        "/openapi.json",
     ],
 )
 async def test_every_other_endpoint_needs_the_api_key(api, path):
@@ -101,6 +105,20 @@ async def test_every_other_endpoint_needs_the_api_key(api, path):
     wrong = await api.get(path, headers={"X-API-Key": "wrong"})
     assert wrong.status_code == 401 and wrong.json()["detail"] == "Missing or invalid X-API-Key header"
     assert (await api.post("/contacts/77020000000/classify")).status_code == 401
+
+
+async def test_the_api_docs_open_with_the_key_and_offer_it_as_the_authorize_scheme(api):
+    spec = (await api.get("/openapi.json", headers=AUTH)).json()
+
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    assert "/contacts/{phone}/decisions" in spec["paths"] and "/docs" not in spec["paths"]
+    for page in ("/docs", "/redoc"):
+        answer = await api.get(page, headers=AUTH)
+        assert answer.status_code == 200 and "/contacts/{phone}/decisions" in answer.text
 
 
 async def test_unknown_phone_and_contact_are_404_with_a_message(api, seeded):
@@ -217,3 +235,19 @@ async def test_health_is_503_when_the_database_is_gone(settings, broker, gemini,
 
     assert response.status_code == 503
     assert (response.json()["database"], response.json()["broker"]) == ("down", "ok")
+
+
+async def test_clock_offset_runs_the_service_as_if_it_were_another_day(settings, db, broker, gemini, queues):
+    async with db.begin() as session:
+        contact = Contact(phone_number="77020000009", is_client=True)
+        session.add(contact)
+        await session.flush()
+        due_in_two_days = datetime.now(UTC) + timedelta(days=2)
+        session.add(FollowUp(contact_id=contact.id, touch_number=1, next_touch_at=due_in_two_days))
+    three_days_ahead = settings.model_copy(update={"CLOCK_OFFSET_SECONDS": 3 * 86400})
+    app = create_app(three_days_ahead)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client:
+            pending = (await client.get("/follow-ups/pending", headers=AUTH)).json()
+
+    assert [item["contact_id"] for item in pending["items"]] == [contact.id]

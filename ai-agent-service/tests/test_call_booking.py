@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from models import Contact, ScheduledCall
-from services.call_booking import WorkingHours, book_call, decide_call
+from services.call_booking import book_call, decide_call
 from services.message_consumer import handle_incoming
 from tests.conftest import WEDNESDAY_3PM, incoming
-from utils.timezone_helper import ASTANA
+from utils.timezone_helper import ASTANA, WorkingHours
 
 HOURS = WorkingHours(10, 18, "Asia/Almaty")
 
@@ -29,6 +29,7 @@ async def decide(db, contact, proposed: str | None, confirmed: bool = True):
         return await decide_call(
             session,
             contact,
+            agreed=True,
             proposed_call_time=proposed,
             confirmed=confirmed,
             now=WEDNESDAY_3PM,

@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 from app import create_app
 from config.queue import Broker
 from models import Contact, FollowUp, Message, ScheduledCall
-from services.call_booking import WorkingHours
 from services.client_stance import keyword_stance
 from services.follow_up_arming import arm_follow_ups
 from services.follow_up_scheduler import (
@@ -27,7 +26,7 @@ from services.outbox import republish_pending
 from tests.conftest import ADMIN_KEY, RABBITMQ_URL, contract_validator, fixed_clock, incoming, make_llm
 from tests.gemini_stub import default_sales
 from utils.prompt_loader import PromptTemplate
-from utils.timezone_helper import ASTANA
+from utils.timezone_helper import ASTANA, WorkingHours
 
 PHONE = "77012223344"
 AUTH = {"X-API-Key": ADMIN_KEY}

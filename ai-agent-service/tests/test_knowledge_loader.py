@@ -22,7 +22,7 @@ START_PRICE = "Тариф Старт — 15 000 ₸ в месяц"
 @pytest.fixture
 def kb_dir(tmp_path):
     folder = tmp_path / "kb"
-    shutil.copytree(SHIPPED, folder)
+    shutil.copytree(SHIPPED, folder, ignore=shutil.ignore_patterns(".cache"))
     return folder
 
 
@@ -184,7 +184,7 @@ def test_missing_folder_is_empty_until_it_appears(tmp_path, warnings):
     assert kb.search(PRICE_QUESTION) == []
     assert any("later" in message for message in warnings)
 
-    shutil.copytree(SHIPPED, folder)
+    shutil.copytree(SHIPPED, folder, ignore=shutil.ignore_patterns(".cache"))
     wait_for_refresh_window()
     assert kb.search(PRICE_QUESTION)[0].source == "pricing.pdf"
 
@@ -210,3 +210,25 @@ def test_300_pages_index_in_seconds_and_prompt_size_stays_flat(large_base):
     large = format_chunks(kb.search(long_query))
     bound = 4 * (kb.chunk_chars + len("[articles.pdf, стр. 300]\n\n"))
     assert len(small) <= bound and len(large) <= bound
+
+
+def test_with_the_cache_on_a_restart_reads_no_pdf_again(kb_dir, monkeypatch):
+    write_pdf(kb_dir / "tariffs.pdf", "Тариф Старт — 15 000 ₸ в месяц")
+    first = KnowledgeBase(kb_dir, cache_enabled=True)
+    assert "Тариф Старт — 15 000 ₸ в месяц" in [c.text for c in first.chunks]
+    assert len(list((kb_dir / ".cache").glob("*.json"))) == len(list(kb_dir.glob("*.pdf")))
+
+    def no_pdf_reading(*args, **kwargs):
+        raise AssertionError("a cached PDF was read again")
+
+    monkeypatch.setattr("services.knowledge_loader._read_pdf_pages", no_pdf_reading)
+    again = KnowledgeBase(kb_dir, cache_enabled=True)
+    assert again.chunks == first.chunks
+
+
+def test_with_the_cache_off_nothing_is_written_beside_the_pdfs(kb_dir):
+    write_pdf(kb_dir / "tariffs.pdf", "Тариф Старт — 15 000 ₸ в месяц")
+
+    KnowledgeBase(kb_dir, cache_enabled=False)
+
+    assert not (kb_dir / ".cache").exists()

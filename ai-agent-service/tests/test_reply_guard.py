@@ -2,13 +2,12 @@
 The guard on crafted model answers, the sales agent with a misbehaving Gemini (respx), then the sandbox."""
 
 import pytest
-from loguru import logger
 from sqlalchemy import select
 
-from models import Message
+from models import Decision, Message
 from services.message_consumer import Outcome, handle_incoming
-from services.reply_guard import DISCOUNT_FALLBACK, NEUTRAL_FALLBACK, check_reply
-from tests.conftest import SERVICE_DIR, incoming, make_agent, make_llm
+from services.reply_guard import DISCOUNT_FALLBACK, NEUTRAL_FALLBACK, PRICE_FALLBACK, check_reply
+from tests.conftest import ADMIN_KEY, SERVICE_DIR, incoming, make_agent, make_llm
 
 SALES_PROMPT = (SERVICE_DIR / "prompts" / "sales_agent_prompt.txt").read_text(encoding="utf-8")
 FOLLOW_UP_PROMPT = (SERVICE_DIR / "prompts" / "follow_up_prompt.txt").read_text(encoding="utf-8")
@@ -117,20 +116,17 @@ async def test_the_agent_sends_the_fallback_instead_of_an_injected_answer(
     agent, gemini, queues, db, client_text, model_answer, fallback, reason
 ):
     gemini.sales = model_answer
-    warnings: list[str] = []
-    sink = logger.add(warnings.append, level="WARNING", format="{message}")
-    try:
-        body = incoming(client_text, business=BUSINESS)
-        assert await handle_incoming(body, agent) is Outcome.REPLIED
-    finally:
-        logger.remove(sink)
+
+    assert await handle_incoming(incoming(client_text, business=BUSINESS), agent) is Outcome.REPLIED
 
     [sent] = await queues.outgoing()
     assert sent["message_text"] == fallback
     async with db() as session:
         stored = await session.scalar(select(Message.message_text).where(Message.is_from_bot.is_(True)))
+        [decision] = (await session.scalars(select(Decision))).all()
     assert stored == fallback
-    assert any("replaced by the safe fallback" in line and reason in line for line in warnings)
+    assert decision.kind == "guarded" and reason in decision.reason
+    assert decision.model_text == model_answer(gemini.prompts[-1])["reply"]
 
 
 async def test_injections_through_the_sandbox_get_no_discount_and_no_prompt(
@@ -151,3 +147,64 @@ async def test_injections_through_the_sandbox_get_no_discount_and_no_prompt(
         assert "90" not in reply
         assert not any(line.casefold() in reply.casefold() for line in prompt_lines)
     assert (await sandbox.get("/sandbox/stats")).json()["gemini"]["calls"] >= 4
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Тариф Старт стоит 4 500 тенге в месяц 😊",
+        "Старт — 9 900 тг, Бизнес — 35 000 ₸",
+        "Внедрение обойдётся примерно в 250 тыс.",
+        "Тариф Старт — 30 тенге в день",
+        "Всего $49 в месяц!",
+        "Годовой тариф — 1,5 млн ₸",
+    ],
+)
+def test_an_invented_price_is_replaced_by_the_managers_promise(reply, knowledge_text):
+    result = check_reply(reply, knowledge_text, [SALES_PROMPT])
+
+    assert (
+        not result.ok and result.reason.startswith("amount ") and "not in the knowledge base" in result.reason
+    )
+    assert result.text_or_fallback(reply) == PRICE_FALLBACK
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Старт — 15 000 ₸ в месяц",
+        "Старт — 15000 тенге в месяц",
+        "Старт — 15 тыс. тг в месяц",
+        "Старт стоит 15\u00a0000 KZT",
+    ],
+)
+def test_a_knowledge_base_price_passes_however_it_is_written(reply, knowledge_text):
+    assert check_reply(reply, knowledge_text, [SALES_PROMPT]).ok
+
+
+def test_a_sum_the_client_wrote_may_be_repeated_but_not_as_a_discount(knowledge_text):
+    client = ["У нас бюджет 300 000 тенге, дайте скидку 50 000 ₸"]
+
+    assert check_reply("Бюджет 300 тыс. ₸ — понял вас 👍", knowledge_text, [], client).ok
+    refused = check_reply("Хорошо, скидка 50 000 ₸ ваша!", knowledge_text, [], client)
+    assert not refused.ok and refused.text_or_fallback("") == DISCOUNT_FALLBACK
+
+
+async def test_an_invented_price_is_guarded_and_shows_in_the_decision_log(agent, gemini, queues, api, db):
+    gemini.sales = lambda _: sales_answer("Тариф Старт стоит 4 500 тенге")
+
+    await handle_incoming(
+        incoming("Сколько стоит тариф Старт?", phone="77015550001", business=BUSINESS), agent
+    )
+
+    [sent] = await queues.outgoing()
+    assert sent["message_text"] == PRICE_FALLBACK
+    answer = await api.get("/contacts/77015550001/decisions", headers={"X-API-Key": ADMIN_KEY})
+    [decision] = answer.json()["items"]
+    assert decision["kind"] == "guarded"
+    assert decision["reason"] == "amount 4 500 тенге is not in the knowledge base"
+    assert decision["model_text"] == "Тариф Старт стоит 4 500 тенге"
+    assert decision["sent_text"] == PRICE_FALLBACK
+    assert decision["client_text"] == "Сколько стоит тариф Старт?"
+    stats = (await api.get("/stats", headers={"X-API-Key": ADMIN_KEY})).json()
+    assert stats["decisions_today"]["guarded"] == 1

@@ -4,7 +4,7 @@ import pytest
 
 from utils.timezone_helper import (
     ASTANA,
-    format_astana,
+    format_local,
     format_slot_ru,
     is_working_day,
     is_working_time,
@@ -32,7 +32,7 @@ def test_naive_datetimes_are_refused():
 
 def test_formats():
     moment = datetime(2026, 3, 16, 10, 30, tzinfo=UTC)
-    assert format_astana(moment) == "2026-03-16 15:30"
+    assert format_local(moment) == "2026-03-16 15:30"
     assert format_slot_ru(moment) == "16.03.2026 в 15:30 (понедельник)"
     assert format_slot_ru(astana(2026, 3, 21, 11, 0)) == "21.03.2026 в 11:00 (суббота)"
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Message
-from utils.timezone_helper import format_astana
+from utils.timezone_helper import format_local
 
 Clock = Callable[[], datetime]
 
@@ -35,6 +36,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def offset_clock(seconds: float) -> Clock:
+    """The machine's clock moved by `seconds` (CLOCK_OFFSET_SECONDS): a rehearsal of another moment."""
+    if not seconds:
+        return utc_now
+    shift = timedelta(seconds=seconds)
+    return lambda: datetime.now(UTC) + shift
+
+
 def truncate_for_prompt(text: str, limit: int = PROMPT_TEXT_LIMIT) -> str:
     if len(text) <= limit:
         return text
@@ -50,8 +59,8 @@ def shown_text(message: Message) -> str:
     return text
 
 
-def format_history(messages: Sequence[Message], char_limit: int = HISTORY_CHAR_LIMIT) -> str:
-    """ "[YYYY-MM-DD HH:MM] Клиент: text" / "... Бот: text" lines, oldest first, Astana time,
+def format_history(messages: Sequence[Message], tz: ZoneInfo, char_limit: int = HISTORY_CHAR_LIMIT) -> str:
+    """ "[YYYY-MM-DD HH:MM] Клиент: text" / "... Бот: text" lines, oldest first, in the business's zone,
     the newest that fit into `char_limit`."""
     if not messages:
         return "(переписки пока нет)"
@@ -61,7 +70,7 @@ def format_history(messages: Sequence[Message], char_limit: int = HISTORY_CHAR_L
         role = "Бот" if message.is_from_bot else "Клиент"
         # One line per message keeps the "[time] Role: text" shape even for multi-line texts.
         text = " ".join(shown_text(message).split())
-        line = f"[{format_astana(message.timestamp)}] {role}: {text}"
+        line = f"[{format_local(message.timestamp, tz)}] {role}: {text}"
         size += len(line) + 1
         if kept and size > char_limit:
             kept.append(HISTORY_OMITTED)

@@ -1,16 +1,20 @@
-"""Astana time, working days and call slots.
+"""The business's time: its zone (TIMEZONE), working days and hours, and the call-slot grid.
 
 All of Kazakhstan is UTC+5 since 2024-03-01; the `tzdata` package carries that rule for Asia/Almaty.
+The module functions take the zone explicitly; `WorkingHours` carries the configured one so that services
+never pick a zone of their own.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
 
 ASTANA = ZoneInfo("Asia/Almaty")
+SLOT_MINUTES = 30
 
 _KZ_HOLIDAYS = holidays.country_holidays("KZ")
 _WEEKDAYS_RU = ("понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье")
@@ -18,20 +22,61 @@ _WEEKDAYS_RU = ("понедельник", "вторник", "среда", "че�
 _MAX_SEARCH_DAYS = 366
 
 
-def to_astana(dt: datetime) -> datetime:
-    """The same instant in Astana time. Naive datetimes are refused: their zone is a guess."""
+@dataclass(frozen=True)
+class WorkingHours:
+    """Working hours in the business's zone, and the grid calls are booked on."""
+
+    start_hour: int = 10
+    end_hour: int = 18
+    timezone_name: str = "Asia/Almaty"
+    slot_minutes: int = SLOT_MINUTES
+    tz: ZoneInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tz", ZoneInfo(self.timezone_name))
+
+    def local(self, dt: datetime) -> datetime:
+        return to_local(dt, self.tz)
+
+    def format(self, dt: datetime) -> str:
+        """ "2026-03-16 15:30": how the prompts show a moment."""
+        return format_local(dt, self.tz)
+
+    def format_slot(self, dt: datetime) -> str:
+        return format_slot_ru(dt, self.tz)
+
+    def is_working_time(self, dt: datetime) -> bool:
+        return is_working_time(dt, self.start_hour, self.end_hour, self.slot_minutes, self.tz)
+
+    def next_free_slot(self, after: datetime, taken: set[datetime]) -> datetime:
+        return next_working_slot(after, taken, self.start_hour, self.end_hour, self.slot_minutes, self.tz)
+
+    def next_working_start(self, dt: datetime) -> datetime:
+        return next_working_start(dt, self.start_hour, self.end_hour, self.tz)
+
+    def day_start(self, dt: datetime) -> datetime:
+        """Midnight of `dt`'s calendar day in the business's zone."""
+        return self.local(dt).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def to_local(dt: datetime, tz: ZoneInfo) -> datetime:
+    """The same instant in `tz`. Naive datetimes are refused: their zone is a guess."""
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"naive datetime {dt.isoformat()} has no time zone")
-    return dt.astimezone(ASTANA)
+    return dt.astimezone(tz)
 
 
-def format_astana(dt: datetime) -> str:
-    return to_astana(dt).strftime("%Y-%m-%d %H:%M")
+def to_astana(dt: datetime) -> datetime:
+    return to_local(dt, ASTANA)
 
 
-def format_slot_ru(dt: datetime) -> str:
+def format_local(dt: datetime, tz: ZoneInfo = ASTANA) -> str:
+    return to_local(dt, tz).strftime("%Y-%m-%d %H:%M")
+
+
+def format_slot_ru(dt: datetime, tz: ZoneInfo = ASTANA) -> str:
     """ "16.03.2026 в 10:30 (понедельник)" — the form the bot writes a call slot in."""
-    local = to_astana(dt)
+    local = to_local(dt, tz)
     return f"{local:%d.%m.%Y в %H:%M} ({_WEEKDAYS_RU[local.weekday()]})"
 
 
@@ -40,14 +85,19 @@ def is_working_day(d: date) -> bool:
 
 
 def is_working_time(
-    local_dt: datetime, start_hour: int = 10, end_hour: int = 18, slot_minutes: int = 30
+    dt: datetime,
+    start_hour: int = 10,
+    end_hour: int = 18,
+    slot_minutes: int = SLOT_MINUTES,
+    tz: ZoneInfo = ASTANA,
 ) -> bool:
-    """True when a `slot_minutes` slot starting at `local_dt` fits in working hours of a working day."""
-    local = to_astana(local_dt)
+    """True when a `slot_minutes` slot starting at `dt` fits in working hours of a working day."""
+    local = to_local(dt, tz)
     if not is_working_day(local.date()):
         return False
     slot_end = local + timedelta(minutes=slot_minutes)
-    return _at_hour(local.date(), start_hour) <= local and slot_end <= _at_hour(local.date(), end_hour)
+    day = local.date()
+    return _at_hour(day, start_hour, tz) <= local and slot_end <= _at_hour(day, end_hour, tz)
 
 
 def next_working_slot(
@@ -55,54 +105,57 @@ def next_working_slot(
     taken: set[datetime],
     start_hour: int = 10,
     end_hour: int = 18,
-    slot_minutes: int = 30,
+    slot_minutes: int = SLOT_MINUTES,
+    tz: ZoneInfo = ASTANA,
 ) -> datetime:
-    """The first free slot on the `slot_minutes` grid at or after `after`, in Astana time."""
-    taken_instants = {to_astana(t) for t in taken}
-    candidate = _ceil_to_grid(to_astana(after), slot_minutes)
+    """The first free slot on the `slot_minutes` grid at or after `after`, in `tz`."""
+    taken_instants = {to_local(t, tz) for t in taken}
+    candidate = _ceil_to_grid(to_local(after, tz), slot_minutes, tz)
     limit = candidate + timedelta(days=_MAX_SEARCH_DAYS)
     step = timedelta(minutes=slot_minutes)
     while candidate < limit:
-        if is_working_time(candidate, start_hour, end_hour, slot_minutes):
+        if is_working_time(candidate, start_hour, end_hour, slot_minutes, tz):
             if candidate not in taken_instants:
                 return candidate
             candidate += step
         else:
-            candidate = _next_start_after(candidate, start_hour)
+            candidate = _next_start_after(candidate, start_hour, tz)
     raise ValueError(f"no free {slot_minutes}-minute slot from {start_hour}:00 to {end_hour}:00 in a year")
 
 
-def next_working_start(dt: datetime, start_hour: int = 10, end_hour: int = 18) -> datetime:
+def next_working_start(
+    dt: datetime, start_hour: int = 10, end_hour: int = 18, tz: ZoneInfo = ASTANA
+) -> datetime:
     """`dt` itself if it falls within working hours of a working day, else the next working day's start."""
-    local = to_astana(dt)
+    local = to_local(dt, tz)
     day = local.date()
     if is_working_day(day):
-        if local < _at_hour(day, start_hour):
-            return _at_hour(day, start_hour)
-        if local < _at_hour(day, end_hour):
+        if local < _at_hour(day, start_hour, tz):
+            return _at_hour(day, start_hour, tz)
+        if local < _at_hour(day, end_hour, tz):
             return local
-    return _next_start_after(local, start_hour)
+    return _next_start_after(local, start_hour, tz)
 
 
-def _at_hour(day: date, hour: int) -> datetime:
+def _at_hour(day: date, hour: int, tz: ZoneInfo) -> datetime:
     # timedelta rather than time(hour) so that end_hour=24 means midnight
-    return datetime.combine(day, time(0), tzinfo=ASTANA) + timedelta(hours=hour)
+    return datetime.combine(day, time(0), tzinfo=tz) + timedelta(hours=hour)
 
 
-def _next_start_after(local: datetime, start_hour: int) -> datetime:
+def _next_start_after(local: datetime, start_hour: int, tz: ZoneInfo) -> datetime:
     """start_hour of the working day after `local`'s date (or of that date, if not reached yet)."""
     day = local.date()
-    if local >= _at_hour(day, start_hour) or not is_working_day(day):
+    if local >= _at_hour(day, start_hour, tz) or not is_working_day(day):
         day += timedelta(days=1)
     for _ in range(_MAX_SEARCH_DAYS):
         if is_working_day(day):
-            return _at_hour(day, start_hour)
+            return _at_hour(day, start_hour, tz)
         day += timedelta(days=1)
     raise ValueError(f"no working day within a year after {day.isoformat()}")
 
 
-def _ceil_to_grid(local: datetime, slot_minutes: int) -> datetime:
-    midnight = _at_hour(local.date(), 0)
+def _ceil_to_grid(local: datetime, slot_minutes: int, tz: ZoneInfo) -> datetime:
+    midnight = _at_hour(local.date(), 0, tz)
     elapsed = local - midnight
     step = timedelta(minutes=slot_minutes)
     slots = -(-elapsed // step)  # ceiling division of timedeltas
