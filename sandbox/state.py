@@ -22,7 +22,7 @@ def utc_now() -> datetime:
 @dataclass
 class Chat:
     id: str
-    chat_type: str  # "dialog" | "group"
+    chat_type: str  # "dialog" | "group" (Status, channel and @lid chats are dialogs by type; the id tells)
     name: str
     contact_name: str | None = None  # the business's address-book name for a dialog contact
     business_name: str | None = None
