@@ -89,6 +89,13 @@ async def clear_faults(state: StateDep, endpoint: str | None = None) -> dict[str
     return {"status": "ok"}
 
 
+@router.get("/clock")
+async def clock(state: StateDep) -> dict[str, Any]:
+    """The sandbox's "now" (what it stamps messages with), which may run ahead of the machine's."""
+    now = state.clock()
+    return {"now": now.isoformat(), "time": int(now.timestamp()), "offset_seconds": state.clock_offset_s}
+
+
 @router.get("/stats")
 async def stats(state: StateDep) -> dict[str, Any]:
     return state.stats()

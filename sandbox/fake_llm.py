@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sandbox.fake_sales import sales_answer
@@ -23,6 +24,8 @@ class LlmRequest:
     audio: list[bytes] = field(default_factory=list)
     schema: dict[str, Any] | None = None
     wants_json: bool = False
+    # "Now" on the sandbox clock, for a sales prompt that does not say the current date and time.
+    now: datetime | None = None
 
     @property
     def schema_properties(self) -> set[str]:
@@ -141,7 +144,7 @@ def answer(req: LlmRequest) -> str:
         # The moderator prompt demands JSON even when the caller does not set a JSON mime type.
         return json.dumps(moderate(req), ensure_ascii=False)
     if job == "sales":
-        result = sales_answer(req.prompt)
+        result = sales_answer(req.prompt, req.now)
         return json.dumps(result, ensure_ascii=False) if structured else result["reply"]
     if job == "follow_up":
         result = follow_up(req.prompt)

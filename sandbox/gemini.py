@@ -107,6 +107,7 @@ async def generate_content(version: str, model: str, request: Request, state: St
         if body is None:
             raise GeminiError(400, "Invalid JSON payload received.")
         req, inline_bytes = parse_request(body)
+        req.now = state.clock()
         try:
             text = answer(req)
         except UnreadableAudio as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Clock = Callable[[], datetime]
@@ -72,8 +72,12 @@ class SandboxState:
         seed: int | None = None,
         wappi_token: str | None = None,
         gemini_api_key: str | None = None,
+        clock_offset_s: float = 0.0,
     ) -> None:
-        self.clock = clock
+        self._machine_clock = clock
+        # The sandbox's clock runs this far ahead of the machine's (negative: behind), so a whole system
+        # started with the same CLOCK_OFFSET_SECONDS can live "on a Saturday" or "on a public holiday".
+        self.clock_offset_s = clock_offset_s
         # None accepts any non-empty credential.
         self.wappi_token = wappi_token
         self.gemini_api_key = gemini_api_key
@@ -91,6 +95,10 @@ class SandboxState:
         self.gemini_in_flight = 0
         self.gemini_peak_in_flight = 0
         self._seq = 0
+
+    def clock(self) -> datetime:
+        """Now on the sandbox's clock: every time the fakes stamp comes from here."""
+        return self._machine_clock() + timedelta(seconds=self.clock_offset_s)
 
     def now_unix(self) -> int:
         return int(self.clock().timestamp())
