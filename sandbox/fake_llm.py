@@ -12,6 +12,9 @@ from sandbox.fake_sales import sales_answer
 from sandbox.messages import TRANSCRIPT_MARKER
 from sandbox.prompt_sections import history_lines, line_value, section
 
+# The jobs a request can be; "plain" is anything else (a prompt the fake has no rules for).
+JOBS = ("moderator", "sales", "follow_up", "transcription")
+
 
 class UnreadableAudio(Exception):
     """The audio carries no transcript the fake can hear; Gemini answers 400 INVALID_ARGUMENT."""
@@ -113,8 +116,10 @@ def follow_up(prompt: str) -> dict[str, str]:
     return {"message": _FOLLOW_UPS[touch]}
 
 
-def _job(req: LlmRequest) -> str:
-    """Which prompt this is: the response schema says it; without one, the prompt's markers do."""
+def job_of(req: LlmRequest) -> str:
+    """Which prompt this is: audio is a transcription, else the response schema or the markers say."""
+    if req.audio:
+        return "transcription"
     props = req.schema_properties
     if "isClient" in props:
         return "moderator"
@@ -136,9 +141,9 @@ def _job(req: LlmRequest) -> str:
 
 def answer(req: LlmRequest) -> str:
     """The candidate text: JSON when a schema or JSON output was asked for, the bare message otherwise."""
-    if req.audio:
+    job = job_of(req)
+    if job == "transcription":
         return transcribe(req.audio)
-    job = _job(req)
     structured = req.wants_json or bool(req.schema_properties)
     if job == "moderator":
         # The moderator prompt demands JSON even when the caller does not set a JSON mime type.

@@ -49,6 +49,19 @@ class Fault:
     rate: float = 1.0
     count: int | None = None
     body: str | None = None
+    # A Gemini answer with no usable text ("safety", "max_tokens", ...), for one job or (None) for any.
+    answer: str | None = None
+    job: str | None = None
+
+    @property
+    def key(self) -> str:
+        """One fault per key: a transport fault per endpoint, a bad answer per job beside it."""
+        if self.answer is None:
+            return self.endpoint
+        return answer_fault_key(self.job)
+
+    def fires(self) -> bool:
+        return self.status is not None or self.body is not None or self.answer is not None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,7 +71,13 @@ class Fault:
             "rate": self.rate,
             "count": self.count,
             "body": self.body,
+            "answer": self.answer,
+            "job": self.job,
         }
+
+
+def answer_fault_key(job: str | None) -> str:
+    return f"gemini answer for {job or 'any job'}"
 
 
 def _order_key(message: dict[str, Any]) -> tuple[int, int]:
@@ -139,25 +158,26 @@ class SandboxState:
     # --- faults and stats ---------------------------------------------------------------------
 
     def set_fault(self, fault: Fault) -> None:
-        self.faults[fault.endpoint] = fault
+        self.faults[fault.key] = fault
 
     def clear_faults(self, endpoint: str | None = None) -> None:
         if endpoint is None:
             self.faults.clear()
         else:
-            self.faults.pop(endpoint, None)
+            self.faults = {key: f for key, f in self.faults.items() if f.endpoint != endpoint}
 
     def count_call(self, endpoint: str) -> None:
         self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
 
     def should_fail(self, fault: Fault) -> bool:
         """Decide whether this call fails; a counted fault is used up and then removed."""
-        if fault.status is None and fault.body is None:
+        if not fault.fires():
             return False
         if fault.count is not None:
             fault.count -= 1
-            if fault.count <= 0:
-                self.faults.pop(fault.endpoint, None)
+            if fault.count <= 0 and self.faults.get(fault.key) is fault:
+                # A fault set again while this call waited out the latency stays.
+                del self.faults[fault.key]
             return fault.count >= 0
         return self.rng.random() < fault.rate
 
