@@ -13,7 +13,7 @@ from sandbox.fake_llm import JOBS
 from sandbox.faults import ENDPOINTS, GEMINI_ENDPOINT
 from sandbox.gemini_answers import BAD_ANSWERS
 from sandbox.messages import dialog_id, render_message
-from sandbox.state import Fault
+from sandbox.state import Fault, Script
 
 router = APIRouter(prefix="/sandbox")
 
@@ -49,6 +49,13 @@ class FaultRequest(BaseModel):
             raise ValueError("a bad answer is HTTP 200: leave status and body out")
         self.endpoint = GEMINI_ENDPOINT
         return self
+
+
+class ScriptRequest(BaseModel):
+    job: Job
+    when: str = Field(min_length=1)
+    answer: dict[str, Any]
+    count: int | None = Field(default=None, ge=1)
 
 
 @router.get("/health")
@@ -109,6 +116,24 @@ async def list_faults(state: StateDep) -> dict[str, Any]:
 @router.delete("/faults")
 async def clear_faults(state: StateDep, endpoint: str | None = None) -> dict[str, str]:
     state.clear_faults(endpoint)
+    return {"status": "ok"}
+
+
+@router.post("/gemini/scripts")
+async def add_script(req: ScriptRequest, state: StateDep) -> dict[str, Any]:
+    script = Script(**req.model_dump())
+    state.add_script(script)
+    return {"status": "ok", "script": script.as_dict()}
+
+
+@router.get("/gemini/scripts")
+async def list_scripts(state: StateDep) -> dict[str, Any]:
+    return {"scripts": [s.as_dict() for s in state.scripts]}
+
+
+@router.delete("/gemini/scripts")
+async def clear_scripts(state: StateDep) -> dict[str, str]:
+    state.clear_scripts()
     return {"status": "ok"}
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sandbox.fake_sales import sales_answer
+from sandbox.fake_sales import new_client_message, sales_answer
 from sandbox.messages import TRANSCRIPT_MARKER
 from sandbox.prompt_sections import history_lines, line_value, section
 
@@ -137,6 +137,13 @@ def job_of(req: LlmRequest) -> str:
     if re.search(r"КАСАНИЕ\s*#\s*\d", prompt):
         return "follow_up"
     return "plain"
+
+
+def client_part(req: LlmRequest, job: str) -> str:
+    """The text a scripted answer's `when` is looked for in: the client's new message for sales."""
+    if job == "sales":
+        return new_client_message(req.prompt) or req.prompt
+    return req.prompt
 
 
 def answer(req: LlmRequest) -> str:

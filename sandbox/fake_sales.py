@@ -158,11 +158,15 @@ def _slot_text(slot: datetime) -> str:
     return f"{slot:%d.%m.%Y} в {slot:%H:%M}"
 
 
+def new_client_message(prompt: str) -> str | None:
+    """What the client just wrote, as the sales prompt quotes it; None when the prompt has no such section."""
+    return section(prompt, "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:", ("ТЕКУЩАЯ ДАТА И ВРЕМЯ:", "ТВОЙ ОТВЕТ"))
+
+
 def sales_answer(prompt: str, clock_now: datetime | None = None) -> dict[str, Any]:
     """The sales agent's answer; clock_now stands in when the prompt does not say the current time."""
-    new_message = section(prompt, "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:", ("ТЕКУЩАЯ ДАТА И ВРЕМЯ:", "ТВОЙ ОТВЕТ"))
     history = section(prompt, "КОНТЕКСТ ТЕКУЩЕЙ ПЕРЕПИСКИ:", ("НОВОЕ СООБЩЕНИЕ КЛИЕНТА:",)) or ""
-    text = new_message or ""
+    text = new_client_message(prompt) or ""
     now = _now(prompt, clock_now)
 
     slot = _proposed_slot(text, now)

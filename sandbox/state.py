@@ -80,6 +80,19 @@ def answer_fault_key(job: str | None) -> str:
     return f"gemini answer for {job or 'any job'}"
 
 
+@dataclass
+class Script:
+    """A canned model answer: a request of `job` whose client text contains `when` gets `answer`."""
+
+    job: str
+    when: str
+    answer: dict[str, Any]
+    count: int | None = None  # None: until deleted
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job": self.job, "when": self.when, "answer": self.answer, "count": self.count}
+
+
 def _order_key(message: dict[str, Any]) -> tuple[int, int]:
     return (message["time"], message["_seq"])
 
@@ -110,6 +123,7 @@ class SandboxState:
         self.sent: list[dict[str, Any]] = []
         self.read_ids: list[str] = []
         self.faults: dict[str, Fault] = {}
+        self.scripts: list[Script] = []
         self.calls: dict[str, int] = {}
         self.gemini_in_flight = 0
         self.gemini_peak_in_flight = 0
@@ -180,6 +194,25 @@ class SandboxState:
                 del self.faults[fault.key]
             return fault.count >= 0
         return self.rng.random() < fault.rate
+
+    # --- scripted model answers ---------------------------------------------------------------
+
+    def add_script(self, script: Script) -> None:
+        self.scripts.append(script)
+
+    def clear_scripts(self) -> None:
+        self.scripts.clear()
+
+    def find_script(self, job: str, client_text: str, *, use: bool) -> Script | None:
+        """The oldest script of this job whose `when` occurs in client_text; `use` spends one of its count."""
+        for script in self.scripts:
+            if script.job == job and script.when in client_text:
+                if use and script.count is not None:
+                    script.count -= 1
+                    if script.count <= 0:
+                        self.scripts.remove(script)
+                return script
+        return None
 
     def gemini_started(self) -> None:
         self.gemini_in_flight += 1

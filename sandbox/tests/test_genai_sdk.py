@@ -185,3 +185,20 @@ async def test_sdk_gets_off_schema_json_with_finish_reason_stop_and_nothing_pars
     assert response.parsed is None
     with pytest.raises(ValidationError):
         SalesReply.model_validate_json(response.text)
+
+
+async def test_sdk_parses_a_scripted_sales_answer(genai_client, admin):
+    invented = {
+        "reply": "Тариф Старт стоит 4 500 тенге",
+        "stance": "asking",
+        "agreed_to_call": False,
+        "proposed_call_time": None,
+        "confirmed_call_time": False,
+    }
+    script = {"job": "sales", "when": "тариф Старт", "answer": invented}
+    assert (await admin.post("/sandbox/gemini/scripts", json=script)).status_code == 200
+
+    response = await ask_sales(genai_client, sales_prompt("Сколько стоит тариф Старт?"))
+    assert response.parsed == SalesReply(**invented)
+    assert response.candidates[0].finish_reason == types.FinishReason.STOP
+    assert response.usage_metadata.candidates_token_count > 0
