@@ -5,27 +5,57 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from sandbox.conversations import InjectRequest, inject_message, normalize_phone
 from sandbox.deps import StateDep
-from sandbox.faults import ENDPOINTS
+from sandbox.fake_llm import JOBS
+from sandbox.faults import ENDPOINTS, GEMINI_ENDPOINT
+from sandbox.gemini_answers import BAD_ANSWERS
 from sandbox.messages import dialog_id, render_message
-from sandbox.state import Fault
+from sandbox.state import Fault, Script
 
 router = APIRouter(prefix="/sandbox")
 
 ADMIN_PROFILE_ID = "sandbox"
 Endpoint = Literal[ENDPOINTS]  # type: ignore[valid-type]
+BadAnswer = Literal[BAD_ANSWERS]  # type: ignore[valid-type]
+Job = Literal[JOBS]  # type: ignore[valid-type]
 
 
 class FaultRequest(BaseModel):
-    endpoint: Endpoint
+    """A transport fault on an endpoint (status, raw body, latency), or a bad Gemini answer (answer, job)."""
+
+    endpoint: Endpoint | None = None
     status: int | None = Field(default=None, ge=100, le=599)
     latency_ms: int = Field(default=0, ge=0)
     rate: float = Field(default=1.0, ge=0.0, le=1.0)
     count: int | None = Field(default=None, ge=0)
     body: str | None = None
+    answer: BadAnswer | None = None
+    job: Job | None = None
+
+    @model_validator(mode="after")
+    def one_kind_of_fault(self) -> FaultRequest:
+        if self.answer is None:
+            if self.endpoint is None:
+                raise ValueError("endpoint is required (or answer, for a bad Gemini answer)")
+            if self.job is not None:
+                raise ValueError("job limits a bad answer: give answer too")
+            return self
+        if self.endpoint not in (None, GEMINI_ENDPOINT):
+            raise ValueError("a bad answer is a gemini fault")
+        if self.status is not None or self.body is not None:
+            raise ValueError("a bad answer is HTTP 200: leave status and body out")
+        self.endpoint = GEMINI_ENDPOINT
+        return self
+
+
+class ScriptRequest(BaseModel):
+    job: Job
+    when: str = Field(min_length=1)
+    answer: dict[str, Any]
+    count: int | None = Field(default=None, ge=1)
 
 
 @router.get("/health")
@@ -87,6 +117,31 @@ async def list_faults(state: StateDep) -> dict[str, Any]:
 async def clear_faults(state: StateDep, endpoint: str | None = None) -> dict[str, str]:
     state.clear_faults(endpoint)
     return {"status": "ok"}
+
+
+@router.post("/gemini/scripts")
+async def add_script(req: ScriptRequest, state: StateDep) -> dict[str, Any]:
+    script = Script(**req.model_dump())
+    state.add_script(script)
+    return {"status": "ok", "script": script.as_dict()}
+
+
+@router.get("/gemini/scripts")
+async def list_scripts(state: StateDep) -> dict[str, Any]:
+    return {"scripts": [s.as_dict() for s in state.scripts]}
+
+
+@router.delete("/gemini/scripts")
+async def clear_scripts(state: StateDep) -> dict[str, str]:
+    state.clear_scripts()
+    return {"status": "ok"}
+
+
+@router.get("/clock")
+async def clock(state: StateDep) -> dict[str, Any]:
+    """The sandbox's "now" (what it stamps messages with), which may run ahead of the machine's."""
+    now = state.clock()
+    return {"now": now.isoformat(), "time": int(now.timestamp()), "offset_seconds": state.clock_offset_s}
 
 
 @router.get("/stats")

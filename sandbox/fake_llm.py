@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sandbox.fake_sales import sales_answer
+from sandbox.fake_sales import new_client_message, sales_answer
 from sandbox.messages import TRANSCRIPT_MARKER
 from sandbox.prompt_sections import history_lines, line_value, section
+
+# The jobs a request can be; "plain" is anything else (a prompt the fake has no rules for).
+JOBS = ("moderator", "sales", "follow_up", "transcription")
 
 
 class UnreadableAudio(Exception):
@@ -23,6 +27,8 @@ class LlmRequest:
     audio: list[bytes] = field(default_factory=list)
     schema: dict[str, Any] | None = None
     wants_json: bool = False
+    # "Now" on the sandbox clock, for a sales prompt that does not say the current date and time.
+    now: datetime | None = None
 
     @property
     def schema_properties(self) -> set[str]:
@@ -110,8 +116,10 @@ def follow_up(prompt: str) -> dict[str, str]:
     return {"message": _FOLLOW_UPS[touch]}
 
 
-def _job(req: LlmRequest) -> str:
-    """Which prompt this is: the response schema says it; without one, the prompt's markers do."""
+def job_of(req: LlmRequest) -> str:
+    """Which prompt this is: audio is a transcription, else the response schema or the markers say."""
+    if req.audio:
+        return "transcription"
     props = req.schema_properties
     if "isClient" in props:
         return "moderator"
@@ -131,17 +139,24 @@ def _job(req: LlmRequest) -> str:
     return "plain"
 
 
+def client_part(req: LlmRequest, job: str) -> str:
+    """The text a scripted answer's `when` is looked for in: the client's new message for sales."""
+    if job == "sales":
+        return new_client_message(req.prompt) or req.prompt
+    return req.prompt
+
+
 def answer(req: LlmRequest) -> str:
     """The candidate text: JSON when a schema or JSON output was asked for, the bare message otherwise."""
-    if req.audio:
+    job = job_of(req)
+    if job == "transcription":
         return transcribe(req.audio)
-    job = _job(req)
     structured = req.wants_json or bool(req.schema_properties)
     if job == "moderator":
         # The moderator prompt demands JSON even when the caller does not set a JSON mime type.
         return json.dumps(moderate(req), ensure_ascii=False)
     if job == "sales":
-        result = sales_answer(req.prompt)
+        result = sales_answer(req.prompt, req.now)
         return json.dumps(result, ensure_ascii=False) if structured else result["reply"]
     if job == "follow_up":
         result = follow_up(req.prompt)

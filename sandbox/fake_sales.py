@@ -51,10 +51,10 @@ NO_PRICE_REPLY = (
 )
 
 
-def _now(prompt: str) -> datetime:
+def _now(prompt: str, clock_now: datetime | None) -> datetime:
     match = _NOW.search(prompt)
     if match is None:
-        return datetime.now(ASTANA).replace(second=0, microsecond=0)
+        return (clock_now or datetime.now(ASTANA)).astimezone(ASTANA).replace(second=0, microsecond=0)
     day = date.fromisoformat(match.group(1))
     return datetime(day.year, day.month, day.day, int(match.group(2)), int(match.group(3)), tzinfo=ASTANA)
 
@@ -158,11 +158,16 @@ def _slot_text(slot: datetime) -> str:
     return f"{slot:%d.%m.%Y} в {slot:%H:%M}"
 
 
-def sales_answer(prompt: str) -> dict[str, Any]:
-    new_message = section(prompt, "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:", ("ТЕКУЩАЯ ДАТА И ВРЕМЯ:", "ТВОЙ ОТВЕТ"))
+def new_client_message(prompt: str) -> str | None:
+    """What the client just wrote, as the sales prompt quotes it; None when the prompt has no such section."""
+    return section(prompt, "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:", ("ТЕКУЩАЯ ДАТА И ВРЕМЯ:", "ТВОЙ ОТВЕТ"))
+
+
+def sales_answer(prompt: str, clock_now: datetime | None = None) -> dict[str, Any]:
+    """The sales agent's answer; clock_now stands in when the prompt does not say the current time."""
     history = section(prompt, "КОНТЕКСТ ТЕКУЩЕЙ ПЕРЕПИСКИ:", ("НОВОЕ СООБЩЕНИЕ КЛИЕНТА:",)) or ""
-    text = new_message or ""
-    now = _now(prompt)
+    text = new_client_message(prompt) or ""
+    now = _now(prompt, clock_now)
 
     slot = _proposed_slot(text, now)
     if slot is not None:

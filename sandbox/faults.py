@@ -1,4 +1,4 @@
-"""Error bodies of the two faked APIs, and injected faults (latency, error status, raw body) per endpoint."""
+"""Error bodies of the two faked APIs, and injected faults: latency, error status, raw body, bad answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from sandbox.state import SandboxState
+from sandbox.state import SandboxState, answer_fault_key
 
 WAPPI_ENDPOINTS = (
     "get/status",
@@ -93,6 +93,19 @@ async def pass_through_faults(state: SandboxState, endpoint: str) -> None:
         await asyncio.sleep(fault.latency_ms / 1000)
     if state.should_fail(fault):
         raise InjectedFault(_fault_response(endpoint, fault.status, fault.body))
+
+
+async def bad_answer_due(state: SandboxState, job: str) -> str | None:
+    """The bad answer this Gemini call gets, if a fault for its job (or, failing that, any job) fires."""
+    for key in (answer_fault_key(job), answer_fault_key(None)):
+        fault = state.faults.get(key)
+        if fault is None:
+            continue
+        if fault.latency_ms:
+            await asyncio.sleep(fault.latency_ms / 1000)
+        if state.should_fail(fault):
+            return fault.answer
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:

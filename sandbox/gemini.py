@@ -1,27 +1,30 @@
-"""Fake Gemini: the generateContent REST endpoint, its request parsing, usage metadata and error shapes."""
+"""Fake Gemini: the generateContent REST endpoint, its request parsing, and which answer a request gets."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import math
+import json
 import re
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from sandbox.deps import StateDep
-from sandbox.fake_llm import LlmRequest, UnreadableAudio, answer
-from sandbox.faults import GEMINI_ENDPOINT, GeminiError, parse_json_object, pass_through_faults
+from sandbox.fake_llm import LlmRequest, UnreadableAudio, answer, client_part, job_of
+from sandbox.faults import (
+    GEMINI_ENDPOINT,
+    GeminiError,
+    bad_answer_due,
+    parse_json_object,
+    pass_through_faults,
+)
+from sandbox.gemini_answers import answer_body, bad_answer_body, prompt_tokens
 from sandbox.state import SandboxState
 
 router = APIRouter()
 
 API_VERSIONS = ("v1", "v1beta")
-# Roughly 32 tokens per second of audio; a WhatsApp voice note runs about 3 KB per second.
-AUDIO_BYTES_PER_TOKEN = 100
-CHARS_PER_TOKEN = 4
 
 
 def _get(obj: dict[str, Any], camel: str) -> Any:
@@ -107,26 +110,27 @@ async def generate_content(version: str, model: str, request: Request, state: St
         if body is None:
             raise GeminiError(400, "Invalid JSON payload received.")
         req, inline_bytes = parse_request(body)
+        req.now = state.clock()
         try:
-            text = answer(req)
+            rules_text = answer(req)
         except UnreadableAudio as exc:
             raise GeminiError(400, f"{exc}.") from None
+        job = job_of(req)
+        bad_answer = await bad_answer_due(state, job)
+        text = _scripted_text(state, req, job, use=bad_answer is None) or rules_text
     finally:
         state.gemini_finished()
     prompt_chars = sum(len(t) for t in (*req.system_texts, *req.content_texts))
-    prompt_tokens = math.ceil(prompt_chars / CHARS_PER_TOKEN) + math.ceil(
-        inline_bytes / AUDIO_BYTES_PER_TOKEN
-    )
-    answer_tokens = math.ceil(len(text) / CHARS_PER_TOKEN)
-    return {
-        "candidates": [
-            {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
-        ],
-        "usageMetadata": {
-            "promptTokenCount": prompt_tokens,
-            "candidatesTokenCount": answer_tokens,
-            "totalTokenCount": prompt_tokens + answer_tokens,
-        },
-        "modelVersion": model,
-        "responseId": uuid.uuid4().hex[:22],
-    }
+    tokens = prompt_tokens(prompt_chars, inline_bytes)
+    if bad_answer is not None:
+        return bad_answer_body(bad_answer, text, tokens, model)
+    return answer_body(text, tokens, model)
+
+
+def _scripted_text(state: SandboxState, req: LlmRequest, job: str, *, use: bool) -> str | None:
+    """The answer of the script this request matches, if any.
+
+    A call that gets a bad answer does not use the script up, so the client's retry still meets it.
+    """
+    script = state.find_script(job, client_part(req, job), use=use)
+    return json.dumps(script.answer, ensure_ascii=False) if script else None

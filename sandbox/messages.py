@@ -87,7 +87,7 @@ def build_message(
         "time": time,
         "body": body,
         "type": message_type,
-        "from": dialog_id(sender),
+        "from": sender if "@" in sender else dialog_id(sender),
         "to": recipient if "@" in recipient else dialog_id(recipient),
         "senderName": sender_name,
         "senderLastName": "",

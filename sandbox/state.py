@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Clock = Callable[[], datetime]
@@ -22,7 +22,7 @@ def utc_now() -> datetime:
 @dataclass
 class Chat:
     id: str
-    chat_type: str  # "dialog" | "group"
+    chat_type: str  # "dialog" | "group" (Status, channel and @lid chats are dialogs by type; the id tells)
     name: str
     contact_name: str | None = None  # the business's address-book name for a dialog contact
     business_name: str | None = None
@@ -49,6 +49,19 @@ class Fault:
     rate: float = 1.0
     count: int | None = None
     body: str | None = None
+    # A Gemini answer with no usable text ("safety", "max_tokens", ...), for one job or (None) for any.
+    answer: str | None = None
+    job: str | None = None
+
+    @property
+    def key(self) -> str:
+        """One fault per key: a transport fault per endpoint, a bad answer per job beside it."""
+        if self.answer is None:
+            return self.endpoint
+        return answer_fault_key(self.job)
+
+    def fires(self) -> bool:
+        return self.status is not None or self.body is not None or self.answer is not None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,7 +71,26 @@ class Fault:
             "rate": self.rate,
             "count": self.count,
             "body": self.body,
+            "answer": self.answer,
+            "job": self.job,
         }
+
+
+def answer_fault_key(job: str | None) -> str:
+    return f"gemini answer for {job or 'any job'}"
+
+
+@dataclass
+class Script:
+    """A canned model answer: a request of `job` whose client text contains `when` gets `answer`."""
+
+    job: str
+    when: str
+    answer: dict[str, Any]
+    count: int | None = None  # None: until deleted
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job": self.job, "when": self.when, "answer": self.answer, "count": self.count}
 
 
 def _order_key(message: dict[str, Any]) -> tuple[int, int]:
@@ -72,8 +104,12 @@ class SandboxState:
         seed: int | None = None,
         wappi_token: str | None = None,
         gemini_api_key: str | None = None,
+        clock_offset_s: float = 0.0,
     ) -> None:
-        self.clock = clock
+        self._machine_clock = clock
+        # The sandbox's clock runs this far ahead of the machine's (negative: behind), so a whole system
+        # started with the same CLOCK_OFFSET_SECONDS can live "on a Saturday" or "on a public holiday".
+        self.clock_offset_s = clock_offset_s
         # None accepts any non-empty credential.
         self.wappi_token = wappi_token
         self.gemini_api_key = gemini_api_key
@@ -87,10 +123,15 @@ class SandboxState:
         self.sent: list[dict[str, Any]] = []
         self.read_ids: list[str] = []
         self.faults: dict[str, Fault] = {}
+        self.scripts: list[Script] = []
         self.calls: dict[str, int] = {}
         self.gemini_in_flight = 0
         self.gemini_peak_in_flight = 0
         self._seq = 0
+
+    def clock(self) -> datetime:
+        """Now on the sandbox's clock: every time the fakes stamp comes from here."""
+        return self._machine_clock() + timedelta(seconds=self.clock_offset_s)
 
     def now_unix(self) -> int:
         return int(self.clock().timestamp())
@@ -131,27 +172,47 @@ class SandboxState:
     # --- faults and stats ---------------------------------------------------------------------
 
     def set_fault(self, fault: Fault) -> None:
-        self.faults[fault.endpoint] = fault
+        self.faults[fault.key] = fault
 
     def clear_faults(self, endpoint: str | None = None) -> None:
         if endpoint is None:
             self.faults.clear()
         else:
-            self.faults.pop(endpoint, None)
+            self.faults = {key: f for key, f in self.faults.items() if f.endpoint != endpoint}
 
     def count_call(self, endpoint: str) -> None:
         self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
 
     def should_fail(self, fault: Fault) -> bool:
         """Decide whether this call fails; a counted fault is used up and then removed."""
-        if fault.status is None and fault.body is None:
+        if not fault.fires():
             return False
         if fault.count is not None:
             fault.count -= 1
-            if fault.count <= 0:
-                self.faults.pop(fault.endpoint, None)
+            if fault.count <= 0 and self.faults.get(fault.key) is fault:
+                # A fault set again while this call waited out the latency stays.
+                del self.faults[fault.key]
             return fault.count >= 0
         return self.rng.random() < fault.rate
+
+    # --- scripted model answers ---------------------------------------------------------------
+
+    def add_script(self, script: Script) -> None:
+        self.scripts.append(script)
+
+    def clear_scripts(self) -> None:
+        self.scripts.clear()
+
+    def find_script(self, job: str, client_text: str, *, use: bool) -> Script | None:
+        """The oldest script of this job whose `when` occurs in client_text; `use` spends one of its count."""
+        for script in self.scripts:
+            if script.job == job and script.when in client_text:
+                if use and script.count is not None:
+                    script.count -= 1
+                    if script.count <= 0:
+                        self.scripts.remove(script)
+                return script
+        return None
 
     def gemini_started(self) -> None:
         self.gemini_in_flight += 1

@@ -1,9 +1,11 @@
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,13 +65,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_sandbox() -> Iterator[str]:
-    """One real `python -m sandbox` server for the tests that go through the google-genai SDK."""
+@contextmanager
+def running_sandbox(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real `python -m sandbox` process on a free port; yields its base URL."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "sandbox", "--port", str(port), "--log-level", "warning", *args],
         cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -87,3 +90,10 @@ def live_sandbox() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_sandbox() -> Iterator[str]:
+    """One real `python -m sandbox` server for the tests that go through the google-genai SDK."""
+    with running_sandbox() as url:
+        yield url

@@ -8,7 +8,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 from prompts import KNOWLEDGE, MODERATOR_PROMPT, SALES_PROMPT
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 MODEL = "gemini-2.5-pro"
 
@@ -117,3 +117,88 @@ async def test_sdk_sees_quota_and_unknown_model_as_client_errors(genai_client, a
     with pytest.raises(errors.ClientError) as missing:
         await genai_client.aio.models.generate_content(model="gemini-missing", contents="Привет")
     assert missing.value.code == 404 and missing.value.status == "NOT_FOUND"
+
+
+def sales_prompt(message: str = "Какие у вас цены?", history: str = "") -> str:
+    return SALES_PROMPT.format(knowledge=KNOWLEDGE, history=history, message=message)
+
+
+async def ask_sales(genai_client, prompt: str | None = None) -> types.GenerateContentResponse:
+    return await genai_client.aio.models.generate_content(
+        model=MODEL, contents=prompt or sales_prompt(), config=json_config(SalesReply)
+    )
+
+
+async def test_sdk_sees_a_safety_block_as_no_text_and_finish_reason_safety(genai_client, admin):
+    await admin.post("/sandbox/faults", json={"answer": "safety", "job": "sales", "count": 1})
+    response = await ask_sales(genai_client)
+
+    assert response.text is None and response.parsed is None
+    candidate = response.candidates[0]
+    assert candidate.finish_reason == types.FinishReason.SAFETY
+    assert [r.category for r in candidate.safety_ratings if r.blocked] == [
+        types.HarmCategory.HARM_CATEGORY_HARASSMENT
+    ]
+    assert response.prompt_feedback is None
+    assert response.usage_metadata.candidates_token_count is None
+    assert response.usage_metadata.total_token_count == response.usage_metadata.prompt_token_count
+
+    retry = await ask_sales(genai_client)
+    assert isinstance(retry.parsed, SalesReply)
+    assert retry.candidates[0].finish_reason == types.FinishReason.STOP
+
+
+async def test_sdk_sees_recitation_as_no_text(genai_client, admin):
+    await admin.post("/sandbox/faults", json={"answer": "recitation", "count": 1})
+    response = await ask_sales(genai_client)
+    assert response.text is None and response.parsed is None
+    assert response.candidates[0].finish_reason == types.FinishReason.RECITATION
+    assert response.prompt_feedback is None
+
+
+async def test_sdk_sees_a_blocked_prompt_as_no_candidates_and_a_block_reason(genai_client, admin):
+    await admin.post("/sandbox/faults", json={"answer": "no_candidates", "job": "sales", "count": 1})
+    response = await ask_sales(genai_client)
+
+    assert response.candidates is None
+    assert response.text is None and response.parsed is None
+    assert response.prompt_feedback.block_reason == types.BlockedReason.SAFETY
+    assert any(r.blocked for r in response.prompt_feedback.safety_ratings)
+    assert response.usage_metadata.prompt_token_count > 0
+    assert response.usage_metadata.candidates_token_count is None
+
+
+async def test_sdk_gets_cut_off_json_with_finish_reason_max_tokens_and_nothing_parsed(genai_client, admin):
+    await admin.post("/sandbox/faults", json={"answer": "max_tokens", "job": "sales", "count": 1})
+    response = await ask_sales(genai_client)
+
+    assert response.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+    assert response.text.startswith('{"reply": ') and not response.text.endswith("}")
+    assert response.parsed is None
+
+
+async def test_sdk_gets_off_schema_json_with_finish_reason_stop_and_nothing_parsed(genai_client, admin):
+    await admin.post("/sandbox/faults", json={"answer": "off_schema", "job": "sales", "count": 1})
+    response = await ask_sales(genai_client)
+
+    assert response.candidates[0].finish_reason == types.FinishReason.STOP
+    assert response.parsed is None
+    with pytest.raises(ValidationError):
+        SalesReply.model_validate_json(response.text)
+
+
+async def test_sdk_parses_a_scripted_sales_answer(genai_client, admin):
+    invented = {
+        "reply": "Тариф Старт стоит 4 500 тенге",
+        "stance": "asking",
+        "agreed_to_call": False,
+        "proposed_call_time": None,
+        "confirmed_call_time": False,
+    }
+    script = {"job": "sales", "when": "тариф Старт", "answer": invented}
+    assert (await admin.post("/sandbox/gemini/scripts", json=script)).status_code == 200
+
+    response = await ask_sales(genai_client, sales_prompt("Сколько стоит тариф Старт?"))
+    assert response.parsed == SalesReply(**invented)
+    assert response.candidates[0].finish_reason == types.FinishReason.STOP
+    assert response.usage_metadata.candidates_token_count > 0
