@@ -80,7 +80,7 @@ async def play_morning(system: System, customer: Sandbox) -> None:
     for phone in ("77011230005", "77011230006"):
         await move_conversation_back(system.agent.database_url, phone, hours=25)
     [chain] = await follow_ups_of(system.agent.database_url, "77011230005")
-    await make_touch_due(system.agent.database_url, chain["id"])
+    await make_touch_due(system.agent.database_url, chain["id"], system.now())
     await customer.wait_sent_to("77011230005", 2)
 
     say("6. Шлюз и агент перезапускаются посреди разговора")

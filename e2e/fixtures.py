@@ -1,13 +1,18 @@
-"""The pytest fixtures both e2e suites share: one running system per session, and a customer's sandbox."""
+"""The pytest fixtures both e2e suites share: one running system per session (or per module, for a module
+that runs at a moment of its own), and a customer's sandbox."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 
 import pytest
 
 from system import Sandbox, System
 
 
-@pytest.fixture(scope="session")
-def system():
-    system = System()
+@contextmanager
+def running_system(moment: datetime | None = None) -> Iterator[System]:
+    system = System(moment=moment) if moment is not None else System()
     try:
         system.start()
         yield system
@@ -15,9 +20,17 @@ def system():
         system.stop()
 
 
+@pytest.fixture(scope="session")
+def system():
+    with running_system() as system:
+        yield system
+
+
 @pytest.fixture
 async def customer(system):
     sandbox = Sandbox(system.sandbox_url)
     yield sandbox
-    await sandbox.http.delete("/sandbox/faults")  # a scenario's faults end with it
+    # A scenario's faults and scripted model answers end with it.
+    await sandbox.http.delete("/sandbox/faults")
+    await sandbox.http.delete("/sandbox/gemini/scripts")
     await sandbox.http.aclose()

@@ -1,5 +1,10 @@
 """The whole product on this machine: sandbox, whatsapp-gateway and ai-agent-service as real processes,
-each service with a fresh database and the three queues under names of its own, so runs never meet."""
+each service with a fresh database and the three queues under names of its own, so runs never meet.
+
+A system runs at a moment of its own: every process gets the same CLOCK_OFFSET_SECONDS, so a test that
+depends on the hour, the weekday or the date says which moment it runs at instead of taking the machine's.
+`E2E_CLOCK` (ISO 8601) sets the moment of the systems that do not choose one.
+"""
 
 import asyncio
 import os
@@ -10,6 +15,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aio_pika
@@ -22,6 +28,12 @@ PG = os.environ.get("E2E_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 RABBITMQ_URL = os.environ.get("E2E_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 ADMIN_KEY = "e2e-admin-key"
 SERVICES = ("whatsapp-gateway", "ai-agent-service")
+
+
+def default_moment() -> datetime | None:
+    """The moment E2E_CLOCK names, or None for the machine's own time."""
+    value = os.environ.get("E2E_CLOCK")
+    return datetime.fromisoformat(value) if value else None
 
 
 def free_port() -> int:
@@ -88,11 +100,19 @@ class Service:
 
 @dataclass
 class System:
+    # The moment the system's clocks show when it starts (None: the machine's time).
+    moment: datetime | None = field(default_factory=default_moment)
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     sandbox_port: int = field(default_factory=free_port)
     services: dict[str, Service] = field(default_factory=dict)
     sandbox: subprocess.Popen | None = None
     log_dir: Path = field(default_factory=lambda: ROOT / "e2e" / "logs")
+
+    clock_offset: float = 0.0
+
+    def now(self) -> datetime:
+        """What the system's clocks show now."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset)
 
     @property
     def sandbox_url(self) -> str:
@@ -108,9 +128,13 @@ class System:
 
     def start(self, extra_env: dict[str, dict[str, str]] | None = None) -> None:
         self.log_dir.mkdir(exist_ok=True)
+        if self.moment is not None:
+            self.clock_offset = (self.moment - datetime.now(UTC)).total_seconds()
+        offset = {"CLOCK_OFFSET_SECONDS": str(self.clock_offset)}
         sandbox_log = (self.log_dir / f"sandbox_{self.suffix}.log").open("ab")
         self.sandbox = subprocess.Popen(
             [str(PYTHON), "-m", "sandbox", "--port", str(self.sandbox_port)],
+            env={**os.environ, **offset},
             cwd=ROOT,
             stdout=sandbox_log,
             stderr=subprocess.STDOUT,
@@ -123,6 +147,7 @@ class System:
             "GEMINI_API_KEY": "e2e-gemini-key",
             "GEMINI_BASE_URL": self.sandbox_url,
             "LOG_LEVEL": "INFO",
+            **offset,
             **self.queues,
         }
         own = {
@@ -213,6 +238,14 @@ class Sandbox:
         answer.raise_for_status()
         return [m for m in answer.json()["messages"] if m["recipient"] == phone]
 
+    async def script(self, when: str, answer: dict, *, job: str = "sales", count: int | None = 1) -> None:
+        """The fake model answers `answer` when the client's message contains `when`."""
+        body = {"job": job, "when": when, "answer": answer, "count": count}
+        (await self.http.post("/sandbox/gemini/scripts", json=body)).raise_for_status()
+
+    async def fault(self, **fault) -> None:
+        (await self.http.post("/sandbox/faults", json=fault)).raise_for_status()
+
     async def read_ids(self) -> set[str]:
         answer = await self.http.get("/sandbox/read")
         return set(answer.json()["message_ids"])
@@ -259,14 +292,9 @@ async def follow_ups_of(database_url: str, phone: str, *, wait_seconds: float = 
     return await fetch(database_url, sql, phone)
 
 
-async def make_touch_due(database_url: str, follow_up_id: int) -> None:
-    """Touch 1 of the chain falls due now instead of a day after the silence."""
-    await fetch(
-        database_url,
-        "UPDATE follow_ups SET next_touch_at = now() - interval '1 minute' "
-        "WHERE id = $1 AND touch_number = 1",
-        follow_up_id,
-    )
+async def make_touch_due(database_url: str, follow_up_id: int, now: datetime) -> None:
+    """The chain's next touch falls due at `now` (the system's clock) instead of days later."""
+    await fetch(database_url, "UPDATE follow_ups SET next_touch_at = $2 WHERE id = $1", follow_up_id, now)
 
 
 if __name__ == "__main__":  # a quick manual look: python e2e/system.py

@@ -5,7 +5,7 @@ import re
 
 import httpx
 
-from system import ADMIN_KEY, fetch, follow_ups_of, make_touch_due, move_conversation_back
+from system import ADMIN_KEY, fetch, follow_ups_of, move_conversation_back
 
 SLOT = re.compile(r"\d{2}\.\d{2}\.\d{4} в \d{2}:\d{2}")
 
@@ -128,34 +128,6 @@ async def test_restarts_mid_conversation_answer_every_message_exactly_once(syste
     await asyncio.sleep(3)  # time for any duplicate to surface
     sent = await customer.sent_to(phone)
     assert [m["reply_to"] for m in sent] == [first["id"], second["id"], third["id"]]
-
-
-async def test_a_silent_lead_gets_a_touch_and_answering_stops_the_chain(system, customer):
-    phone = "77011110009"
-    await customer.write(phone, "Сколько стоит тариф Бизнес?", business_name="ТОО Зета")
-    await customer.wait_sent_to(phone, 1)
-
-    await move_conversation_back(system.agent.database_url, phone, hours=25)
-    [chain] = await follow_ups_of(system.agent.database_url, phone)
-    assert (chain["touch_number"], chain["is_completed"]) == (1, False)
-    # Touch 1 falls due a day after the silence, inside working hours; here it is made due now.
-    await make_touch_due(system.agent.database_url, chain["id"])
-    touch = (await customer.wait_sent_to(phone, 2))[1]
-    assert touch["kind"] == "send" and touch["body"]
-    [stored] = await fetch(
-        system.agent.database_url,
-        "SELECT message_text FROM messages WHERE phone_number = $1 AND sent_by = 'follow_up'",
-        phone,
-    )
-    assert stored["message_text"] == touch["body"]
-
-    answer = await customer.write(phone, "Спасибо, а пробный период у вас есть?")
-    reply = (await customer.wait_sent_to(phone, 3))[2]
-    assert reply["reply_to"] == answer["id"]
-    [chain] = await follow_ups_of(system.agent.database_url, phone)
-    assert (chain["is_completed"], chain["stop_reason"]) == (True, "client_responded")
-    await asyncio.sleep(3)  # several scheduler passes: no second touch
-    assert len(await customer.sent_to(phone)) == 3
 
 
 async def test_a_lead_who_says_no_is_never_chased(system, customer):

@@ -1,5 +1,6 @@
-from fixtures import customer, system  # noqa: F401 (pytest finds fixtures by name)
 from ledger import ROWS, table
+
+from fixtures import customer, system  # noqa: F401 (pytest finds fixtures by name)
 
 
 def pytest_terminal_summary(terminalreporter):
