@@ -1,6 +1,7 @@
 """`make demo`: a scripted morning of several customers against the sandbox, then what each of them saw
 in WhatsApp and what the agent made of it. Starts its own copy of the system (fresh databases, own
-queues), so it runs beside `make run` without touching its data."""
+queues), so it runs beside `make run` without touching its data. The morning is Tuesday 8 December 2026,
+from 10:00 in Astana, whatever the machine's clock says."""
 
 import asyncio
 import sys
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from system import ADMIN_KEY, Sandbox, System, fetch, follow_ups_of, make_touch_due, move_conversation_back
+from system import ADMIN_KEY, Sandbox, System, fetch, follow_ups_of, move_conversation_back
 
 ASTANA = ZoneInfo("Asia/Almaty")
 LEADS = {
@@ -19,6 +20,15 @@ LEADS = {
     "77752837306": "Личный номер владельца (whitelist)",
     "77011230005": "Марат (ТОО «Вектор»), замолчал",
     "77011230006": "Дана (ТОО «Ромашка»), отказ",
+    "77011230007": "Олжас (ТОО «Гамма»), модель придумала цену",
+}
+MORNING = datetime(2026, 12, 8, 10, 0, tzinfo=ZoneInfo("Asia/Almaty"))
+INVENTED_PRICE = {
+    "reply": "Для вас тариф Старт всего 4 500 тенге в месяц 😊",
+    "stance": "asking",
+    "agreed_to_call": False,
+    "proposed_call_time": None,
+    "confirmed_call_time": False,
 }
 GROUP_WRITER = "77011230004"
 GROUP_CHAT = "77011230004-1764000000@g.us"
@@ -79,11 +89,18 @@ async def play_morning(system: System, customer: Sandbox) -> None:
     say("   …прошли сутки (время разговоров сдвинуто назад): Марату приходит первое касание follow-up")
     for phone in ("77011230005", "77011230006"):
         await move_conversation_back(system.agent.database_url, phone, hours=25)
-    [chain] = await follow_ups_of(system.agent.database_url, "77011230005")
-    await make_touch_due(system.agent.database_url, chain["id"], system.now())
+    # Silent since yesterday 10:00: touch 1 fell due at 10:00 today, inside working hours, so it goes now.
+    await follow_ups_of(system.agent.database_url, "77011230005")
     await customer.wait_sent_to("77011230005", 2)
 
-    say("6. Шлюз и агент перезапускаются посреди разговора")
+    say("6. Модель придумывает цену — код её не пропускает")
+    await customer.script("дешевле", INVENTED_PRICE)
+    await customer.write(
+        "77011230007", "А можно тариф Старт подешевле?", sender_name="Олжас", business_name="ТОО Гамма"
+    )
+    await customer.wait_sent_to("77011230007", 1)
+
+    say("7. Шлюз и агент перезапускаются посреди разговора")
     system.gateway.kill()
     system.agent.kill()
     await customer.write("77011230001", "А перенос данных из 1С сколько стоит?")
@@ -136,6 +153,15 @@ async def print_agent_view(system: System) -> None:
         say(f"  +{phones.get(f['contact_id'])}  следующее касание №{f['touch_number']}: {due} (Астана)")
     if not follow_ups:
         say("  (активных цепочек нет)")
+    say("\n════════ Ответы, которые код не пропустил ════════")
+    async with httpx.AsyncClient(base_url=system.agent.url, headers={"X-API-Key": ADMIN_KEY}) as api:
+        for phone in LEADS:
+            answer = await api.get(f"/contacts/{phone}/decisions")
+            for d in answer.json()["items"] if answer.status_code == 200 else []:
+                if d["kind"] == "guarded":
+                    say(f"  +{phone}: модель хотела отправить «{d['model_text']}»")
+                    say(f"      почему нет: {d['reason']}")
+                    say(f"      клиент получил: «{d['sent_text']}»")
     forwarded = await fetch(
         system.gateway.database_url,
         "SELECT count(*) AS n FROM message_logs WHERE phone_number = '77752837306'",
@@ -144,8 +170,8 @@ async def print_agent_view(system: System) -> None:
 
 
 async def main() -> None:
-    system = System()
-    say("Запускаю sandbox, whatsapp-gateway и ai-agent-service…")
+    system = System(moment=MORNING)
+    say("Запускаю sandbox, whatsapp-gateway и ai-agent-service (утро вторника, 8 декабря 2026)…")
     system.start()
     customer = Sandbox(system.sandbox_url)
     try:

@@ -292,11 +292,6 @@ async def follow_ups_of(database_url: str, phone: str, *, wait_seconds: float = 
     return await fetch(database_url, sql, phone)
 
 
-async def make_touch_due(database_url: str, follow_up_id: int, now: datetime) -> None:
-    """The chain's next touch falls due at `now` (the system's clock) instead of days later."""
-    await fetch(database_url, "UPDATE follow_ups SET next_touch_at = $2 WHERE id = $1", follow_up_id, now)
-
-
 if __name__ == "__main__":  # a quick manual look: python e2e/system.py
     system = System()
     system.start()
