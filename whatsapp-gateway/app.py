@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
-from api import dead_letters, health
+from api import dead_letters, docs, health
 from api.deps import Runtime
 from api.rate_limit import SlidingWindowLimiter, install_rate_limit
 from config.database import create_engine, create_session_factory
@@ -184,12 +184,13 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
         finally:
             await stop_runtime(app.state.runtime)
 
-    # No /docs or /openapi.json: every endpoint but /health is behind the key, and so is the API's map.
+    # FastAPI's own /docs, /redoc and /openapi.json are open to all: api/docs.py serves them behind the key.
     app = FastAPI(
         title=settings.PROJECT_NAME, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.include_router(health.router)
     app.include_router(dead_letters.router)
+    app.include_router(docs.router)
     install_rate_limit(app, SlidingWindowLimiter(settings.RATE_LIMIT_PER_MINUTE))
     return app
 
