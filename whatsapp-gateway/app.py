@@ -28,7 +28,7 @@ from services.sender_service import SenderDeps, handle_outgoing
 from services.transcriber import Transcriber
 from services.voice_service import VoiceDeps, handle_voice
 from services.wappi_client import WappiClient
-from utils.helpers import utc_now
+from utils.helpers import service_clock
 from utils.liveness import Liveness
 from utils.logger import setup_logging
 from utils.metrics import GatewayMetrics
@@ -40,7 +40,7 @@ STALL_ROUNDS = 10
 STALL_FLOOR_S = 60.0
 
 
-async def start_runtime(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Runtime:
+async def start_runtime(settings: Settings, clock: Callable[[], datetime]) -> Runtime:
     metrics = GatewayMetrics()
     engine = create_engine(settings.DATABASE_URL)
     connection = await connect(settings.RABBITMQ_URL)
@@ -175,7 +175,10 @@ async def stop_runtime(rt: Runtime) -> None:
     logger.info("{} stopped", rt.settings.PROJECT_NAME)
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """The service; `clock` defaults to the machine's UTC now moved by CLOCK_OFFSET_SECONDS."""
+    clock = clock or service_clock(settings.CLOCK_OFFSET_SECONDS)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.runtime = await start_runtime(settings, clock)
@@ -203,7 +206,8 @@ def main() -> None:
             print(line, file=sys.stderr)
         sys.exit(2)
     setup_logging(settings.LOG_LEVEL, settings.secrets)
-    uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.PORT, log_config=None)
+    app = create_app(settings, service_clock(settings.CLOCK_OFFSET_SECONDS))
+    uvicorn.run(app, host="0.0.0.0", port=settings.PORT, log_config=None)
 
 
 if __name__ == "__main__":

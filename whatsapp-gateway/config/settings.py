@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _ASYNC_DRIVER = "postgresql+asyncpg://"
 # Every queue's .retry queue is declared (by both services) with this TTL: a shorter delay is set per message.
 RETRY_QUEUE_TTL_S = 5.0
+MAX_CLOCK_OFFSET_S = 10 * 366 * 24 * 3600
 
 
 class ConfigurationError(Exception):
@@ -57,6 +58,9 @@ class Settings(DatabaseSettings):
     POLLING_INTERVAL: float = Field(default=5, gt=0)
     LOG_LEVEL: str = "INFO"
     TIMEZONE: str = "Asia/Almaty"
+    # Runs the service's clock this many seconds ahead of the machine's (negative: behind), e.g. to rehearse
+    # a Monday morning or a holiday on the sandbox. Bounded to ten years: further is a typo.
+    CLOCK_OFFSET_SECONDS: float = Field(default=0.0, ge=-MAX_CLOCK_OFFSET_S, le=MAX_CLOCK_OFFSET_S)
 
     GEMINI_API_KEY: str = Field(min_length=1, repr=False)
     GEMINI_MODEL: str = "gemini-2.5-pro"
