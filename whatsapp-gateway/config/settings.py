@@ -47,7 +47,6 @@ class Settings(DatabaseSettings):
     # repr=False: a settings object that ends up in a log line or a traceback does not show them.
     WAPPI_TOKEN: str = Field(min_length=1, repr=False)
     WAPPI_PROFILE_ID: str = Field(min_length=1)
-    WAPPI_PHONE_NUMBER: str = ""
     WAPPI_BASE_URL: str = "https://wappi.pro"
 
     RABBITMQ_URL: str = Field(min_length=1, repr=False)
