@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
-from api import dead_letters, health
+from api import dead_letters, docs, health
 from api.deps import Runtime
 from api.rate_limit import SlidingWindowLimiter, install_rate_limit
 from config.database import create_engine, create_session_factory
@@ -28,7 +28,7 @@ from services.sender_service import SenderDeps, handle_outgoing
 from services.transcriber import Transcriber
 from services.voice_service import VoiceDeps, handle_voice
 from services.wappi_client import WappiClient
-from utils.helpers import utc_now
+from utils.helpers import service_clock
 from utils.liveness import Liveness
 from utils.logger import setup_logging
 from utils.metrics import GatewayMetrics
@@ -40,7 +40,7 @@ STALL_ROUNDS = 10
 STALL_FLOOR_S = 60.0
 
 
-async def start_runtime(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Runtime:
+async def start_runtime(settings: Settings, clock: Callable[[], datetime]) -> Runtime:
     metrics = GatewayMetrics()
     engine = create_engine(settings.DATABASE_URL)
     connection = await connect(settings.RABBITMQ_URL)
@@ -175,7 +175,10 @@ async def stop_runtime(rt: Runtime) -> None:
     logger.info("{} stopped", rt.settings.PROJECT_NAME)
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+def create_app(settings: Settings, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """The service; `clock` defaults to the machine's UTC now moved by CLOCK_OFFSET_SECONDS."""
+    clock = clock or service_clock(settings.CLOCK_OFFSET_SECONDS)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.runtime = await start_runtime(settings, clock)
@@ -184,12 +187,13 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
         finally:
             await stop_runtime(app.state.runtime)
 
-    # No /docs or /openapi.json: every endpoint but /health is behind the key, and so is the API's map.
+    # FastAPI's own /docs, /redoc and /openapi.json are open to all: api/docs.py serves them behind the key.
     app = FastAPI(
         title=settings.PROJECT_NAME, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.include_router(health.router)
     app.include_router(dead_letters.router)
+    app.include_router(docs.router)
     install_rate_limit(app, SlidingWindowLimiter(settings.RATE_LIMIT_PER_MINUTE))
     return app
 
@@ -202,7 +206,8 @@ def main() -> None:
             print(line, file=sys.stderr)
         sys.exit(2)
     setup_logging(settings.LOG_LEVEL, settings.secrets)
-    uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.PORT, log_config=None)
+    app = create_app(settings, service_clock(settings.CLOCK_OFFSET_SECONDS))
+    uvicorn.run(app, host="0.0.0.0", port=settings.PORT, log_config=None)
 
 
 if __name__ == "__main__":

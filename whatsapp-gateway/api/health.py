@@ -3,7 +3,7 @@
 import asyncio
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Query
@@ -14,11 +14,13 @@ from sqlalchemy import func, select, text
 
 from api.deps import ApiKey, Runtime, RuntimeDep
 from config.queue import queue_sizes
-from models.message_log import INCOMING, OUTGOING, SENT, MessageLog
+from models.message_log import INCOMING, OUTGOING, SENT, SKIPPED, MessageLog
 from models.whitelist import is_whitelisted
+from services.chat_rules import COUNTED_REASONS
 from services.polling_service import last_poll_time
 from utils.helpers import local_day_bounds, to_local_iso
 from utils.liveness import is_alive
+from utils.whatsapp_ids import digits_only, normalize_phone
 
 router = APIRouter()
 CHECK_TIMEOUT_S = 5.0
@@ -96,11 +98,37 @@ async def _count(runtime: Runtime, *conditions: Any) -> int:
         return await session.scalar(select(func.count()).select_from(MessageLog).where(*conditions)) or 0
 
 
+async def _database_lag(runtime: Runtime) -> timedelta:
+    """How far the service clock runs ahead of the database's (CLOCK_OFFSET_SECONDS, plus any skew): a
+    created_at the database wrote at T happened at T + lag on the service clock."""
+    async with runtime.sessions() as session:
+        database_now = await session.scalar(select(func.now()))
+    return runtime.clock() - database_now
+
+
+async def _skipped(runtime: Runtime, start: datetime, end: datetime) -> dict[str, int]:
+    async with runtime.sessions() as session:
+        found = await session.execute(
+            select(MessageLog.skip_reason, func.count())
+            .where(MessageLog.direction == SKIPPED)
+            .where(MessageLog.created_at >= start, MessageLog.created_at < end)
+            .group_by(MessageLog.skip_reason)
+        )
+        counts = dict(found.tuples().all())
+    return {reason: counts.get(reason, 0) for reason in COUNTED_REASONS}
+
+
 @router.get("/stats", dependencies=[ApiKey])
 async def stats(runtime: RuntimeDep) -> dict[str, Any]:
     start, end = local_day_bounds(runtime.clock(), runtime.settings.tz)
+    # created_at is the database's time; processed_at and transcribed_at are the service clock's.
+    lag = await _database_lag(runtime)
+    created_start, created_end = start - lag, end - lag
     received = await _count(
-        runtime, MessageLog.direction == INCOMING, MessageLog.created_at >= start, MessageLog.created_at < end
+        runtime,
+        MessageLog.direction == INCOMING,
+        MessageLog.created_at >= created_start,
+        MessageLog.created_at < created_end,
     )
     sent = await _count(
         runtime,
@@ -120,6 +148,7 @@ async def stats(runtime: RuntimeDep) -> dict[str, Any]:
         "messages_received_today": received,
         "messages_sent_today": sent,
         "voice_transcribed_today": transcribed,
+        "skipped_today": await _skipped(runtime, created_start, created_end),
         "queue_size": sizes if sizes is not None else {"incoming": None, "outgoing": None, "voice": None},
     }
 
@@ -128,19 +157,24 @@ async def stats(runtime: RuntimeDep) -> dict[str, Any]:
 async def send_test_message(runtime: RuntimeDep, payload: Any = Body(...)) -> JSONResponse:
     if not isinstance(payload, dict):
         return JSONResponse({"detail": "body must be a JSON object"}, status_code=422)
+    phone = payload.get("phone_number")
+    # Before the contract check: a whitelisted number is refused in whatever form it is written.
+    if isinstance(phone, str) and await _whitelisted(runtime, phone):
+        return JSONResponse(
+            {"detail": f"{phone} is whitelisted: the gateway never sends to it"}, status_code=403
+        )
     message = {**payload, "sent_by": "manual", "outgoing_id": payload.get("outgoing_id") or uuid.uuid4().hex}
     errors = runtime.outgoing_contract.errors(message)
     if errors:
         return JSONResponse({"detail": errors}, status_code=422)
-    async with runtime.sessions() as session:
-        if await is_whitelisted(session, message["phone_number"]):
-            return JSONResponse(
-                {"detail": f"{message['phone_number']} is whitelisted: the gateway never sends to it"},
-                status_code=403,
-            )
     await runtime.publisher.publish(runtime.queues.outgoing, message, message_id=message["outgoing_id"])
     logger.info("Manual message {} queued for {}", message["outgoing_id"], message["phone_number"])
     return JSONResponse({"status": "queued", "outgoing_id": message["outgoing_id"]}, status_code=202)
+
+
+async def _whitelisted(runtime: Runtime, phone: str) -> bool:
+    async with runtime.sessions() as session:
+        return await is_whitelisted(session, phone)
 
 
 def _log_entry(row: MessageLog, runtime: Runtime) -> dict[str, Any]:
@@ -163,6 +197,7 @@ def _log_entry(row: MessageLog, runtime: Runtime) -> dict[str, Any]:
         "sent_by": row.sent_by,
         "attempts": row.attempts,
         "error": row.error,
+        "skip_reason": row.skip_reason,
         "created_at": local(row.created_at),
         "processed_at": local(row.processed_at),
     }
@@ -173,11 +208,12 @@ async def message_logs(
     runtime: RuntimeDep,
     limit: int = Query(100, ge=1, le=1000),
     phone: str | None = Query(None, max_length=20),
-    direction: Literal["incoming", "outgoing", "operator"] | None = None,
+    direction: Literal["incoming", "outgoing", "operator", "skipped"] | None = None,
 ) -> dict[str, Any]:
     query = select(MessageLog).order_by(MessageLog.id.desc()).limit(limit)
     if phone:
-        query = query.where(MessageLog.phone_number == "".join(ch for ch in phone if ch.isdigit()))
+        # As written (digits) or in the normal form: `8 701 123 45 67` finds 77011234567.
+        query = query.where(MessageLog.phone_number.in_({digits_only(phone), normalize_phone(phone)}))
     if direction:
         query = query.where(MessageLog.direction == direction)
     async with runtime.sessions() as session:

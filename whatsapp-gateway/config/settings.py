@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _ASYNC_DRIVER = "postgresql+asyncpg://"
 # Every queue's .retry queue is declared (by both services) with this TTL: a shorter delay is set per message.
 RETRY_QUEUE_TTL_S = 5.0
+MAX_CLOCK_OFFSET_S = 10 * 366 * 24 * 3600
 
 
 class ConfigurationError(Exception):
@@ -46,7 +47,6 @@ class Settings(DatabaseSettings):
     # repr=False: a settings object that ends up in a log line or a traceback does not show them.
     WAPPI_TOKEN: str = Field(min_length=1, repr=False)
     WAPPI_PROFILE_ID: str = Field(min_length=1)
-    WAPPI_PHONE_NUMBER: str = ""
     WAPPI_BASE_URL: str = "https://wappi.pro"
 
     RABBITMQ_URL: str = Field(min_length=1, repr=False)
@@ -57,6 +57,9 @@ class Settings(DatabaseSettings):
     POLLING_INTERVAL: float = Field(default=5, gt=0)
     LOG_LEVEL: str = "INFO"
     TIMEZONE: str = "Asia/Almaty"
+    # Runs the service's clock this many seconds ahead of the machine's (negative: behind), e.g. to rehearse
+    # a Monday morning or a holiday on the sandbox. Bounded to ten years: further is a typo.
+    CLOCK_OFFSET_SECONDS: float = Field(default=0.0, ge=-MAX_CLOCK_OFFSET_S, le=MAX_CLOCK_OFFSET_S)
 
     GEMINI_API_KEY: str = Field(min_length=1, repr=False)
     GEMINI_MODEL: str = "gemini-2.5-pro"

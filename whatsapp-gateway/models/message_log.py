@@ -13,6 +13,7 @@ from models.base import Base
 INCOMING = "incoming"
 OUTGOING = "outgoing"
 OPERATOR = "operator"  # an is_me message typed on the business phone, not sent by the bot
+SKIPPED = "skipped"  # a message the poller saw and did not forward: skip_reason says why (no text kept)
 
 # queue_status: the outbox states of a row that is published, and the send states of an outgoing row
 PENDING = "pending"
@@ -51,6 +52,7 @@ class MessageLog(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text)
+    skip_reason: Mapped[str | None] = mapped_column(String(30))
     message_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     transcribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

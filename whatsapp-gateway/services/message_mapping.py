@@ -1,4 +1,5 @@
-"""What the poller does with one Wappi message: skip it, or turn it into a queue body (the contracts)."""
+"""How the poller turns a Wappi message it forwards into a queue body (the contracts); which messages it
+forwards is chat_rules' job."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -7,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from models.message_log import TO_INCOMING, TO_VOICE
 from services.wappi_models import WappiMessage
-from utils.helpers import digits_only, from_unix, is_group_chat_id, phone_from_chat_id, to_local_iso
+from utils.helpers import from_unix, to_local_iso
 
 VOICE_TYPES = {"ptt": "voice", "audio": "audio"}
 # Placeholders for media without a caption: the agent still learns that the customer sent something.
@@ -19,21 +20,6 @@ MEDIA_PLACEHOLDERS = {
     "location": ("location", "[геолокация]"),
     "vcard": ("other", "[контакт]"),
     "multi_vcard": ("other", "[контакт]"),
-}
-# Not something a customer wrote: reactions, receipts, WhatsApp's own service notices.
-NOT_CUSTOMER_TYPES = {
-    "reaction",
-    "e2e_notification",
-    "notification",
-    "notification_template",
-    "gp2",
-    "call_log",
-    "revoked",
-    "ciphertext",
-    "protocol",
-    "broadcast_notification",
-    "pinned_message",
-    "poll_update",
 }
 OTHER_PLACEHOLDER = "[сообщение неподдерживаемого типа]"
 MAX_NAME = 255
@@ -74,28 +60,6 @@ def message_time(message: WappiMessage, fallback: datetime) -> datetime:
     return found
 
 
-def skip_reason(message: WappiMessage, chat_id: str) -> str | None:
-    """Why a message must not reach the agent (None: it is a customer message)."""
-    if message.wh_type == "messages_status" or (message.status and not message.type):
-        return "delivery status"
-    if message.type in NOT_CUSTOMER_TYPES:
-        return f"{message.type} message"
-    if message.chat_type == "group" or is_group_chat_id(message.chat_id) or is_group_chat_id(chat_id):
-        return "group chat"
-    if message.is_me:
-        return "own message"
-    return None
-
-
-def customer_phone(message: WappiMessage, chat_id: str) -> str:
-    # Contacts are identified by chatId/from, never by WhatsApp's hidden-number @lid ids.
-    for candidate in (message.chat_id, chat_id, message.from_):
-        phone = phone_from_chat_id(candidate)
-        if phone:
-            return phone
-    return ""
-
-
 def _clip(value: str | None) -> str | None:
     value = (value or "").strip()
     return value[:MAX_NAME] if value else None
@@ -121,7 +85,7 @@ def to_forward(message: WappiMessage, chat_id: str, phone: str, tz: ZoneInfo, no
     common = {
         "message_id": message.id,
         "chat_id": chat_id,
-        "phone_number": digits_only(phone),
+        "phone_number": phone,
     }
     timestamp = to_local_iso(sent_at, tz)
     if message.type in VOICE_TYPES:

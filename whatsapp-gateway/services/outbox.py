@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from loguru import logger
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from config.database import SessionFactory
 from config.queue import Publisher, QueueNames
@@ -98,7 +98,8 @@ async def republish_pending(
                 .where(
                     MessageLog.queue_status == PENDING,
                     MessageLog.target_queue.is_not(None),
-                    MessageLog.created_at <= clock() - older_than,
+                    # created_at is the database's time: compared with its now, not the service clock.
+                    MessageLog.created_at <= func.now() - older_than,
                 )
                 .order_by(MessageLog.id)
                 .limit(batch)

@@ -1,5 +1,6 @@
-"""What a poll cycle writes, in the caller's one transaction: operator rows, the pending rows of the
-messages to forward (the outbox publishes them after the commit) and the chats' new cursors."""
+"""What a poll cycle writes, in the caller's one transaction: operator rows, the rows of skipped messages,
+the pending rows of the messages to forward (the outbox publishes them after the commit) and the chats'
+new cursors."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ from models.message_log import (
     OUTGOING,
     PENDING,
     SENDING,
+    SKIPPED,
     UNCERTAIN,
     MessageLog,
 )
@@ -26,11 +28,23 @@ from utils.helpers import from_unix
 from utils.metrics import GatewayMetrics
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A message not forwarded, kept (without its text) so /stats can count it once per reason."""
+
+    message_id: str
+    chat_id: str
+    reason: str
+    message_type: str | None
+    sent_at: datetime
+
+
 @dataclass
 class CycleFindings:
     """What a cycle's reads found, stored together in one transaction."""
 
     forwards: list[Forward] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
     own: list[tuple[WappiMessage, str, str]] = field(default_factory=list)  # (message, chat id, phone)
     cursors: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # chat id -> (time, id)
 
@@ -96,6 +110,27 @@ async def record_operator_messages(
         logger.info(
             "Operator activity in chat {}: message {} typed on the business phone", chat_id, message_id
         )
+
+
+async def record_skipped(session: AsyncSession, metrics: GatewayMetrics, skipped: list[Skip]) -> None:
+    """One row per skipped message id: a message seen again (cursors overlap) is not counted twice."""
+    if not skipped:
+        return
+    rows = [
+        {
+            "message_id": skip.message_id,
+            "chat_id": skip.chat_id,
+            "direction": SKIPPED,
+            "skip_reason": skip.reason,
+            "message_type": (skip.message_type or "")[:20] or None,
+            "queue_status": NOT_QUEUED,
+            "message_time": skip.sent_at,
+        }
+        for skip in skipped
+    ]
+    stmt = insert(MessageLog).on_conflict_do_nothing(index_elements=["message_id"])
+    for (reason,) in await session.execute(stmt.returning(MessageLog.skip_reason), rows):
+        metrics.messages_skipped.labels(reason).inc()
 
 
 async def store_forwards(

@@ -2,9 +2,10 @@
 
 "New" is decided by cursors in PostgreSQL: the first start records `first_start` (older messages are
 history and are never forwarded); each chat keeps the time and id of the newest message seen, so only
-chats with later activity are read. The unique message_id in message_logs makes forwarding exactly-once
-even when cursors overlap (times are whole seconds). One replica polls at a time: the leader holds a
-PostgreSQL advisory lock on a dedicated connection.
+chats with later activity are read, and only a person's chats (services/chat_rules.py): Status, channels,
+groups and whitelisted numbers are not even read. The unique message_id in message_logs makes forwarding
+(and counting skipped messages) exactly-once even when cursors overlap (times are whole seconds). One
+replica polls at a time: the leader holds a PostgreSQL advisory lock on a dedicated connection.
 """
 
 import asyncio
@@ -23,18 +24,20 @@ from config.database import SessionFactory
 from config.queue import Publisher, QueueNames
 from models.poll_state import FIRST_START, LAST_POLL, ChatCursor, PollState
 from models.whitelist import whitelisted_numbers
-from services.message_mapping import (
-    FUTURE_LIMIT,
-    customer_phone,
-    message_time,
-    skip_reason,
-    to_forward,
-)
+from services.chat_rules import COUNTED_REASONS, OWN_MESSAGE, chat_skip_reason, message_verdict
+from services.message_mapping import FUTURE_LIMIT, message_time, to_forward
 from services.outbox import publish_pending_rows
-from services.poll_records import CycleFindings, record_operator_messages, save_cursors, store_forwards
+from services.poll_records import (
+    CycleFindings,
+    Skip,
+    record_operator_messages,
+    record_skipped,
+    save_cursors,
+    store_forwards,
+)
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import Chat, WappiMessage
-from utils.helpers import from_unix, is_group_chat_id, is_valid_phone, phone_from_chat_id
+from utils.helpers import from_unix
 from utils.metrics import GatewayMetrics
 
 Clock = Callable[[], datetime]
@@ -114,22 +117,37 @@ async def _messages_since(wappi: WappiClient, chat_id: str, since: int, now: dat
 
 
 def _sort_chat(
-    findings: CycleFindings, deps: PollerDeps, chat: Chat, messages: list[WappiMessage], now: datetime
+    findings: CycleFindings,
+    deps: PollerDeps,
+    chat: Chat,
+    messages: list[WappiMessage],
+    whitelist: set[str],
+    now: datetime,
 ) -> None:
-    """Sort one chat's new messages into forwards and own messages; note its new cursor."""
+    """Sort one chat's new messages into forwards, skips and own messages; note its new cursor."""
     for message in messages:
-        reason = skip_reason(message, chat.id)
-        phone = customer_phone(message, chat.id)
-        if reason == "own message":
-            findings.own.append((message, chat.id, phone))
-        elif reason is not None:
-            logger.debug("Skipping message {} in {}: {}", message.id, chat.id, reason)
-        elif not is_valid_phone(phone):
-            logger.warning("Skipping message {} in {}: no customer phone number", message.id, chat.id)
+        verdict = message_verdict(message, chat.id, whitelist)
+        if verdict.reason is None:
+            findings.forwards.append(to_forward(message, verdict.chat_id, verdict.phone, deps.tz, now))
+        elif verdict.reason == OWN_MESSAGE:
+            findings.own.append((message, verdict.chat_id, verdict.phone))
         else:
-            findings.forwards.append(to_forward(message, chat.id, phone, deps.tz, now))
+            logger.debug("Skipping message {} in {}: {}", message.id, chat.id, verdict.reason)
+            if verdict.reason in COUNTED_REASONS and not message.is_me:
+                skip = Skip(message.id, chat.id, verdict.reason, message.type, message_time(message, now))
+                findings.skipped.append(skip)
     newest = messages[-1]
     findings.cursors[chat.id] = (int(message_time(newest, now).timestamp()), newest.id)
+
+
+def _skipped_chat_news(chat: Chat, reason: str, first_start: int) -> Skip | None:
+    """A chat that is not read still has its newest message counted as skipped (the chat list names it),
+    unless it is history or the business's own."""
+    if chat.last_message_id is None or chat.last_message_is_me:
+        return None
+    if chat.last_time is None or chat.last_time < first_start:
+        return None
+    return Skip(chat.last_message_id, chat.id, reason, None, from_unix(chat.last_time))
 
 
 async def _read_chats(deps: PollerDeps, work: list[tuple[Chat, int]], now: datetime) -> list:
@@ -169,11 +187,15 @@ async def poll_once(deps: PollerDeps) -> int:
     floor = first_start if high_water is None else int((high_water - LATE_ARRIVAL).timestamp())
     listed = await _recent_chats(deps.wappi, newer_than, max(floor, first_start))
     horizon = int((now + FUTURE_LIMIT).timestamp())
+    findings = CycleFindings()
     chats: dict[str, Chat] = {}  # by id: a chat that moved up while paging is listed twice
     for c in listed:
-        if c.id in chats or c.chat_type == "group" or is_group_chat_id(c.id):
+        if c.id in chats:
             continue
-        if phone_from_chat_id(c.id) in whitelist:
+        reason = chat_skip_reason(c.id, c.chat_type, whitelist)
+        if reason is not None:
+            if (skip := _skipped_chat_news(c, reason, first_start)) is not None:
+                findings.skipped.append(skip)
             continue
         chats[c.id] = c if c.last_time is None or c.last_time <= horizon else replace(c, last_time=None)
     async with deps.sessions() as session:
@@ -187,7 +209,6 @@ async def poll_once(deps: PollerDeps) -> int:
         if since is not None:
             work.append((chat, since))
 
-    findings = CycleFindings()
     unread_left = False  # a chat to read again next cycle: the high water must not pass it
     outage: WappiError | None = None
     for (chat, since), read in zip(work, await _read_chats(deps, work, now), strict=True):
@@ -204,13 +225,14 @@ async def poll_once(deps: PollerDeps) -> int:
             logger.opt(exception=read).error("Skipping chat {} this cycle: {}", chat.id, read)
             unread_left = True
         elif read:
-            _sort_chat(findings, deps, chat, read, now)
+            _sort_chat(findings, deps, chat, read, whitelist, now)
         elif chat.last_time is not None:
             findings.cursors[chat.id] = (max(chat.last_time, since), chat.last_message_id)
 
     # One transaction for the cycle's rows and cursors: each row is written before it is published.
     async with deps.sessions() as session, session.begin():
         await record_operator_messages(session, findings.own, now)
+        await record_skipped(session, deps.metrics, findings.skipped)
         new_ids = await store_forwards(session, deps.metrics, findings.forwards)
         await save_cursors(session, findings.cursors)
         if outage is None:

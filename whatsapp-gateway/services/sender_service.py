@@ -1,8 +1,9 @@
 """The sender: outgoing_messages -> Wappi (reply or send, mark read), once per outgoing_id.
 
-Never to a whitelisted number: not as the recipient, and not through a reply or a read receipt in
-another chat. A send whose answer never came, or whose attempt died before its outcome was recorded, may
-have gone out: before it is tried again, the customer's chat is checked for it."""
+Only to a person's number that is not whitelisted (compared in its normal form, so `8 701…` is `7701…`):
+not as the recipient, and not through a reply or a read receipt into another chat (a group, a channel,
+Status, a whitelisted number's chat). A send whose answer never came, or whose attempt died before its
+outcome was recorded, may have gone out: before it is tried again, the customer's chat is checked for it."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +19,12 @@ from config.database import SessionFactory
 from config.queue import Delivery, PermanentError, TransientError
 from models.message_log import FAILED, OUTGOING, REFUSED, SENDING, SENT, UNCERTAIN, MessageLog
 from models.whitelist import is_whitelisted
+from services.chat_rules import chat_phone
 from services.message_mapping import message_time
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import SendResult
-from utils.helpers import is_group_chat_id, phone_from_chat_id
 from utils.metrics import GatewayMetrics
+from utils.whatsapp_ids import is_person_phone, normalize_phone, phone_from_chat_id
 
 Clock = Callable[[], datetime]
 # How far back a chat is read to find a send whose answer was lost, and the clock skew allowed.
@@ -59,19 +61,21 @@ async def deliver(wappi: WappiClient, phone: str, text: str, reply_to: str | Non
 
 
 async def chat_phone_of(session: AsyncSession, wappi: WappiClient, message_id: str) -> str | None:
-    """The phone whose one-to-one chat holds the message; None when unknown or in a group."""
+    """The phone whose own chat holds the message; None when unknown or not a person's chat."""
     chat_id = await session.scalar(select(MessageLog.chat_id).where(MessageLog.message_id == message_id))
-    if chat_id is None:
-        try:
-            message = await wappi.get_message(message_id)
-        except WappiError as exc:
-            if exc.transient:
-                raise
-            return None
-        chat_id = message.chat_id if message else None
-    if not chat_id or is_group_chat_id(chat_id):
+    if chat_id is not None:
+        # Rows keep a person's chat as <phone>@c.us (hidden-number chats included); skipped rows keep
+        # their group, channel or Status id, which is nobody's phone.
+        return phone_from_chat_id(chat_id) or None
+    try:
+        message = await wappi.get_message(message_id)
+    except WappiError as exc:
+        if exc.transient:
+            raise
         return None
-    return phone_from_chat_id(chat_id) or None
+    if message is None or not message.chat_id:
+        return None
+    return chat_phone(message, message.chat_id) or None
 
 
 async def reply_target(
@@ -82,12 +86,12 @@ async def reply_target(
     if not reply_to:
         return None
     owner = await chat_phone_of(session, wappi, reply_to)
-    if owner != phone:
+    if owner is None or normalize_phone(owner) != normalize_phone(phone):
         logger.warning(
             "Message {} is not in {}'s chat (it is in {}); sending a new message instead of a reply",
             reply_to,
             phone,
-            owner or "an unknown chat",
+            owner or "a chat that is not a person's, or an unknown one",
         )
         return None
     return reply_to
@@ -129,17 +133,26 @@ async def _record(session: AsyncSession, key: str, body: dict[str, Any], status:
     return inserted is not None
 
 
+async def refusal_reason(session: AsyncSession, phone: str) -> str | None:
+    """Why nothing may be sent to `phone`; None when it is a customer's number."""
+    if not is_person_phone(phone):
+        return f"recipient {phone} is not a person's phone number: the gateway never sends to it"
+    if await is_whitelisted(session, phone):
+        return f"recipient {phone} is whitelisted: the gateway never sends to it"
+    return None
+
+
 async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: SenderDeps) -> None:
     phone, text = body["phone_number"], body["message_text"]
     key = outgoing_key(body, delivery)
 
     async with deps.sessions() as session, session.begin():
-        refused = await is_whitelisted(session, phone)
+        refusal = await refusal_reason(session, phone)
         # Committed before the send: the poller then takes the echo of this text for the bot's own.
-        first_delivery = await _record(session, key, body, REFUSED if refused else SENDING)
-    if refused:
-        logger.warning("Refusing to send {} to whitelisted number {}", key, phone)
-        raise PermanentError(f"recipient {phone} is whitelisted: the gateway never sends to it")
+        first_delivery = await _record(session, key, body, REFUSED if refusal else SENDING)
+    if refusal:
+        logger.warning("Refusing to send {}: {}", key, refusal)
+        raise PermanentError(refusal)
 
     failure: WappiError | None = None
     async with deps.sessions() as session, session.begin():

@@ -30,6 +30,7 @@ class WappiMessage(BaseModel):
     sender_last_name: str | None = Field(default=None, alias="senderLastName")
     contact_name: str | None = None
     contact_last_name: str | None = None
+    contact_phone: str | None = None  # the person's real phone, also in a hidden-number (@lid) chat
     business_name: str | None = None
     is_me: bool = False
     time: float | None = None
@@ -66,6 +67,7 @@ class Chat:
     chat_type: str
     last_time: int | None
     last_message_id: str | None
+    last_message_is_me: bool = False  # the newest message is the business's own
 
 
 @dataclass(frozen=True)
@@ -129,12 +131,14 @@ def parse_chat(item: dict[str, Any]) -> Chat | None:
     )
     name = item.get("name")
     last_id = last.get("id")
+    last_is_me = last.get("is_me", last.get("fromMe"))
     return Chat(
         id=chat_id,
         name=name if isinstance(name, str) else None,
         chat_type=str(chat_type),
         last_time=last_time,
         last_message_id=str(last_id) if isinstance(last_id, str | int) and last_id else None,
+        last_message_is_me=last_is_me is True,
     )
 
 

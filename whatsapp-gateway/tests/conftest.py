@@ -30,7 +30,6 @@ from config.database import create_engine, create_session_factory
 from config.queue import Publisher, QueueNames, declare_all
 from config.settings import Settings
 from models.message_log import MessageLog
-from utils.helpers import utc_now
 from utils.logger import setup_logging
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -191,7 +190,7 @@ def production_logging(tmp_path: Path):
 
 @asynccontextmanager
 async def running_gateway(
-    settings: Settings, clock: Callable[[], datetime] = utc_now
+    settings: Settings, clock: Callable[[], datetime] | None = None
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     app = create_app(settings, clock)
     async with app.router.lifespan_context(app):

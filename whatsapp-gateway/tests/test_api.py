@@ -114,6 +114,16 @@ async def test_stats_count_what_happened_today(gateway, sessions, sandbox, broke
         "messages_received_today": 3,
         "messages_sent_today": 1,
         "voice_transcribed_today": 1,
+        "skipped_today": {
+            "status_broadcast": 0,
+            "broadcast": 0,
+            "channel": 0,
+            "group": 0,
+            "not_a_person": 0,
+            "hidden_number": 0,
+            "whitelisted": 0,
+            "reaction": 0,
+        },
         "queue_size": {"incoming": 0, "outgoing": 0, "voice": 0},
     }
     metrics = (await client.get("/metrics", headers=KEY)).text

@@ -1,6 +1,13 @@
 """The migration builds the spec's schema on a real PostgreSQL."""
 
+import asyncio
+import uuid
+
 import asyncpg
+from alembic import command
+from alembic.config import Config
+
+from tests.conftest import PG_ADMIN_DSN, PG_HOST, SERVICE_DIR
 
 
 async def _connect(database_url: str) -> asyncpg.Connection:
@@ -80,3 +87,38 @@ async def test_every_timestamp_column_is_timestamptz(database_url):
     assert rows, "no timestamp columns found"
     assert {r["data_type"] for r in rows} == {"timestamp with time zone"}
     assert ("message_logs", "created_at") in {(r["table_name"], r["column_name"]) for r in rows}
+
+
+async def test_an_existing_whitelist_is_rewritten_in_the_normal_form_one_entry_per_number():
+    name = f"whatsapp_gateway_migration_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = f"postgresql+asyncpg://postgres@{PG_HOST}:5432/{name}"
+    config = Config(str(SERVICE_DIR / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url)
+    config.attributes["configure_logger"] = False
+    try:
+        await asyncio.to_thread(command.upgrade, config, "0001_initial")
+        conn = await _connect(url)
+        # As people typed them before the rule, one number twice.
+        await conn.executemany(
+            "INSERT INTO whitelist (phone_number, note) VALUES ($1, $2)",
+            [("+7 701 123 45 67", "typed"), ("8 (701) 123-45-67", "again"), ("77015550001@c.us", "copied")],
+        )
+        await conn.close()
+        await asyncio.to_thread(command.upgrade, config, "head")
+        conn = await _connect(url)
+        rows = await conn.fetch("SELECT phone_number, note FROM whitelist ORDER BY phone_number")
+        await conn.close()
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    assert [(r["phone_number"], r["note"]) for r in rows] == [
+        ("77011234567", "typed"),
+        ("77015550001", "copied"),
+        ("77018855588", "Личный номер 2"),
+        ("77088098009", "Личный номер 3"),
+        ("77752837306", "Личный номер 1"),
+    ]

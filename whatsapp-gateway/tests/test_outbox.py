@@ -3,12 +3,12 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from models.message_log import MessageLog
 from services.outbox import publish_pending_row, publish_pending_rows, republish_pending
 from tests.conftest import collect, without_amqp
-from utils.helpers import utc_now
+from utils.helpers import service_clock, utc_now
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -101,3 +101,28 @@ async def test_a_batch_of_pending_rows_goes_out_once_in_the_order_written(
     found = await collect(broker, queues.incoming, expect=3, settle=0.5)
     assert (first, again) == (3, 0)
     assert [b["message_text"] for b in found] == ["сообщение 0", "сообщение 1", "сообщение 2"]
+
+
+@pytest.mark.parametrize("days", [-3, 3])
+async def test_a_stuck_row_is_republished_when_the_service_clock_runs_days_off(
+    sessions, broker, publisher, queues, days
+):
+    await _pending_row(sessions)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(MessageLog)
+            .where(MessageLog.message_id == "CRASH0001")
+            .values(created_at=func.now() - timedelta(minutes=1))
+        )
+    shifted = service_clock(days * 86400)
+    published = await republish_pending(sessions, publisher, queues, clock=shifted)
+    found = await collect(broker, queues.incoming, expect=1, settle=0.5)
+    assert published == 1
+    assert [b["message_id"] for b in found] == ["CRASH0001"]
+
+
+async def test_a_fresh_row_is_left_to_its_writer_when_the_service_clock_runs_days_ahead(
+    sessions, publisher, queues
+):
+    await _pending_row(sessions)
+    assert await republish_pending(sessions, publisher, queues, clock=service_clock(3 * 86400)) == 0

@@ -25,10 +25,37 @@ async def test_every_endpoint_but_health_needs_the_key(gateway):
             assert response.json() == {"detail": "Missing or invalid X-API-Key header"}
 
 
-async def test_the_api_has_no_open_docs(gateway):
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}])
+async def test_the_api_docs_need_the_key(gateway, path, headers):
     _, client = gateway
-    for path in ("/docs", "/redoc", "/openapi.json"):
-        assert (await client.get(path)).status_code == 404
+    response = await client.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Missing or invalid X-API-Key header"}
+
+
+async def test_with_the_key_the_docs_are_served_and_declare_the_key_for_try_it_out(gateway):
+    _, client = gateway
+    swagger = await client.get("/docs", headers=KEY)
+    redoc = await client.get("/redoc", headers=KEY)
+    spec = await client.get("/openapi.json", headers=KEY)
+    assert (swagger.status_code, redoc.status_code, spec.status_code) == (200, 200, 200)
+    assert "swagger-ui" in swagger.text and "/openapi.json" in swagger.text
+    assert "redoc" in redoc.text
+    schemes = spec.json()["components"]["securitySchemes"]
+    assert list(schemes.values()) == [
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-API-Key",
+            "description": "ADMIN_API_KEY: every endpoint but /health needs it",
+        }
+    ]
+    [scheme] = schemes
+    paths = spec.json()["paths"]
+    assert paths["/stats"]["get"]["security"] == [{scheme: []}]
+    assert "security" not in paths["/health"]["get"]
+    assert not {"/docs", "/redoc", "/openapi.json"} & set(paths)
 
 
 @pytest.mark.usefixtures("clean")

@@ -166,3 +166,60 @@ async def test_without_outgoing_id_the_amqp_message_id_is_the_idempotency_key(sa
     await publisher.publish(queues.outgoing, body, message_id="amqp-2")  # the same words, another message
     await asyncio.sleep(1.0)
     assert [m["body"] for m in await sent_by_bot(sandbox, 3, wait_s=0.5)] == ["Спасибо!", "Спасибо!"]
+
+
+async def test_a_number_that_is_not_a_persons_is_refused_and_dead_lettered(
+    sandbox, publisher, queues, broker
+):
+    channel = "120363025246125486"  # a channel's id, digits like a phone's
+    await publisher.publish(
+        queues.outgoing, {"phone_number": channel, "message_text": "Привет", "outgoing_id": "out-channel"}
+    )
+    dead = await collect(broker, f"{queues.outgoing}.dlq", expect=1)
+    assert f"{channel} is not a person's phone number" in dead[0]["_amqp"].headers["x-dlq-reason"]
+    assert await sent_by_bot(sandbox, 1, wait_s=0.3) == []
+
+
+async def test_a_reply_to_a_group_message_goes_to_the_customer_as_a_new_message(sandbox, publisher, queues):
+    in_group = await inject(sandbox, phone=CUSTOMER, text="в группе", group=True)
+    await publisher.publish(
+        queues.outgoing,
+        {
+            "phone_number": CUSTOMER,
+            "message_text": "Лично вам",
+            "reply_to_message_id": in_group["id"],
+            "mark_as_read": True,
+            "outgoing_id": "out-group",
+        },
+    )
+    sent = await sent_by_bot(sandbox, 1)
+    assert [(m["kind"], m["chat_id"], m["body"]) for m in sent] == [("send", f"{CUSTOMER}@c.us", "Лично вам")]
+    assert in_group["id"] not in (await sandbox.get("/sandbox/read")).json()["message_ids"]
+
+
+async def test_a_reply_to_a_skipped_status_update_goes_to_the_customer_as_a_new_message(
+    sandbox, publisher, queues, sessions
+):
+    async with sessions() as session, session.begin():
+        session.add(
+            MessageLog(
+                message_id="STATUS-1",
+                chat_id="status@broadcast",
+                direction="skipped",
+                skip_reason="status_broadcast",
+                queue_status="not_queued",
+            )
+        )
+    await publisher.publish(
+        queues.outgoing,
+        {
+            "phone_number": CUSTOMER,
+            "message_text": "Про ваш статус",
+            "reply_to_message_id": "STATUS-1",
+            "mark_as_read": True,
+            "outgoing_id": "out-status",
+        },
+    )
+    sent = await sent_by_bot(sandbox, 1)
+    assert [(m["kind"], m["recipient"]) for m in sent] == [("send", CUSTOMER)]
+    assert (await sandbox.get("/sandbox/read")).json()["message_ids"] == []

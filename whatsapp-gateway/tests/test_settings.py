@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import ConfigurationError, load_settings
+from config.settings import ConfigurationError, Settings, load_settings
 from utils.helpers import local_day_bounds, to_local_iso
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -69,6 +69,19 @@ def test_defaults_follow_the_spec():
     assert settings.PORT == 8001
     assert settings.RATE_LIMIT_PER_MINUTE == 120
     assert (settings.RETRY_DELAY_SECONDS, settings.WAPPI_RETRY_ATTEMPTS) == (5, 4)
+    assert settings.CLOCK_OFFSET_SECONDS == 0
+
+
+def test_env_example_lists_every_setting_and_nothing_else():
+    lines = (SERVICE_DIR / ".env.example").read_text(encoding="utf-8").splitlines()
+    listed = [line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")]
+    assert sorted(listed) == sorted(Settings.model_fields)
+
+
+def test_an_environment_still_setting_the_dropped_wappi_phone_number_starts(monkeypatch):
+    monkeypatch.setenv("WAPPI_PHONE_NUMBER", "77752837306")  # docker-compose and render.yaml still pass it
+    settings = load_settings(_env_file=None, **VALID)
+    assert "WAPPI_PHONE_NUMBER" not in settings.model_dump()
 
 
 def test_a_retry_delay_longer_than_the_retry_queues_ttl_is_rejected():

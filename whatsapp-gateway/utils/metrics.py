@@ -17,6 +17,12 @@ class GatewayMetrics:
             ["message_type"],
             registry=r,
         )
+        self.messages_skipped = Counter(
+            "gateway_messages_skipped",
+            "Messages never forwarded: Status, channels, groups, hidden or whitelisted numbers, reactions",
+            ["reason"],
+            registry=r,
+        )
         self.messages_sent = Counter(
             "gateway_messages_sent", "Messages sent through Wappi", ["kind"], registry=r
         )
