@@ -4,6 +4,7 @@ import asyncio
 import re
 
 import httpx
+import pytest
 
 from system import ADMIN_KEY, fetch, follow_ups_of, move_conversation_back
 
@@ -141,3 +142,45 @@ async def test_a_lead_who_says_no_is_never_chased(system, customer):
 
     assert await follow_ups_of(system.agent.database_url, phone, wait_seconds=4) == []
     assert len(await customer.sent_to(phone)) == 2
+
+
+async def test_status_updates_channel_posts_and_hidden_numbers_without_a_phone_are_never_answered(
+    system, customer
+):
+    await customer.write("77011110021", "Новая коллекция! Сколько стоит тариф Старт?", chat="status")
+    await customer.write(None, "Канал: сколько стоит тариф Старт?", chat="channel")
+    await customer.write("77011110022", "Сколько стоит тариф Старт?", chat="lid", lid_with_phone=False)
+    # A hidden-number chat that carries the real phone is a person: answered in that chat.
+    hidden = await customer.write(
+        "77011110023", "Сколько стоит тариф Старт?", chat="lid", lid_with_phone=True
+    )
+    for _ in range(100):
+        sent = (await customer.http.get("/sandbox/sent")).json()["messages"]
+        if any(m["reply_to"] == hidden["id"] for m in sent):
+            break
+        await asyncio.sleep(0.3)
+    else:
+        raise AssertionError("the hidden-number chat with a real phone was not answered")
+
+    for phone in ("77011110021", "77011110022"):
+        assert await customer.sent_to(phone) == []
+    async with httpx.AsyncClient(base_url=system.gateway.url, headers={"X-API-Key": ADMIN_KEY}) as api:
+        skipped = (await api.get("/stats")).json()["skipped_today"]
+    assert skipped["status_broadcast"] >= 1 and skipped["channel"] >= 1 and skipped["hidden_number"] >= 1
+    agent_contacts = await fetch(
+        system.agent.database_url,
+        "SELECT phone_number FROM contacts WHERE phone_number IN ('77011110021', '77011110022')",
+    )
+    assert agent_contacts == []
+
+
+@pytest.mark.parametrize(
+    "written", ["+7 775 283 73 06", "8 775 283 73 06", "8(775)283-73-06", "77752837306@c.us"]
+)
+async def test_a_whitelisted_number_is_refused_in_any_written_form(system, written):
+    async with httpx.AsyncClient(base_url=system.gateway.url, headers={"X-API-Key": ADMIN_KEY}) as api:
+        answer = await api.post(
+            "/test/send-message", json={"phone_number": written, "message_text": "Привет"}
+        )
+
+    assert answer.status_code == 403

@@ -30,7 +30,7 @@ if [ "$SANDBOX" = "1" ]; then
   pids+=($!)
   sandbox_url="http://127.0.0.1:$SANDBOX_PORT"
   sandbox_env=(WAPPI_BASE_URL="$sandbox_url" WAPPI_TOKEN=sandbox-token WAPPI_PROFILE_ID=sandbox-profile
-    WAPPI_PHONE_NUMBER=77000000000 GEMINI_BASE_URL="$sandbox_url" GEMINI_API_KEY=sandbox-key)
+    GEMINI_BASE_URL="$sandbox_url" GEMINI_API_KEY=sandbox-key)
 fi
 
 (cd whatsapp-gateway && exec env "${sandbox_env[@]}" DATABASE_URL="${GATEWAY_DATABASE_URL:-$PG/whatsapp_gateway}" \
