@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQUIREMENTS := whatsapp-gateway/requirements.txt ai-agent-service/requirements.txt \
 	sandbox/requirements.txt requirements-dev.txt
+# The package both services install: what they do with RabbitMQ, the outbox and their HTTP API.
+KIT := libs/service_kit
 # The knowledge-base PDFs are written with this Cyrillic font (ai-agent-service/scripts/make_knowledge_base.py).
 FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 PG_URL ?= postgresql://postgres@127.0.0.1:5432
@@ -13,10 +15,10 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432
 install: $(VENV)/.installed
 
 # Re-installs only when a requirements file changed, so a second run installs nothing.
-$(VENV)/.installed: $(REQUIREMENTS)
+$(VENV)/.installed: $(REQUIREMENTS) $(KIT)/pyproject.toml
 	test -f $(FONT) || apt-get install -y --no-install-recommends fonts-dejavu-core
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQUIREMENTS))
+	$(BIN)/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQUIREMENTS)) -e $(KIT)
 	touch $@
 
 infra:
@@ -36,6 +38,7 @@ demo: install infra
 test: install infra
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 	cd contracts && ../$(BIN)/pytest -q
+	cd $(KIT) && ../../$(BIN)/pytest -q
 	cd sandbox && ../$(BIN)/pytest -q
 	cd whatsapp-gateway && ../$(BIN)/pytest -q
 	cd ai-agent-service && ../$(BIN)/pytest -q

@@ -1,0 +1,69 @@
+"""The spec's loguru setup (stdout + daily files kept 30 days), with secrets masked in every record,
+tracebacks included, and the standard library's loggers (uvicorn, httpx, aio-pika) routed through it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+STDOUT_FORMAT = (
+    "<green>{time:YYYY-MM-DD HH:mm:ss}</green> | <level>{level: <8}</level> | "
+    "<cyan>{name}</cyan>:<cyan>{function}</cyan> - <level>{message}</level>"
+)
+MASK = "***"
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words; real tokens and keys are long
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
+
+
+class _InterceptHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
+
+
+def setup_logging(level: str, secrets: Iterable[str], log_dir: Path = Path("logs")) -> None:
+    masked = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+    def mask(record: Any) -> None:
+        record["message"] = redact(record["message"], masked)
+        caught = record["exception"]
+        if caught is not None:
+            # A traceback is rendered by the sink, after this patcher: render it here instead, so that an
+            # exception text carrying a secret (an httpx error with a URL, say) is masked like the message.
+            rendered = "".join(traceback.format_exception(caught.type, caught.value, caught.traceback))
+            record["message"] += "\n" + redact(rendered.rstrip(), masked)
+            record["exception"] = None
+
+    logger.remove()
+    logger.configure(patcher=mask)
+    # diagnose=False: loguru's annotated tracebacks print local variables, e.g. request headers.
+    logger.add(sys.stdout, format=STDOUT_FORMAT, level=level, diagnose=False)
+    logger.add(
+        str(Path(log_dir) / "app_{time:YYYY-MM-DD}.log"),
+        rotation="00:00",
+        retention="30 days",
+        level="DEBUG",
+        encoding="utf-8",
+        diagnose=False,
+    )
+    logging.basicConfig(handlers=[_InterceptHandler()], level=logging.INFO, force=True)
+    # One INFO line per HTTP request would drown the log at a 5 s polling interval.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = [_InterceptHandler()]
+        logging.getLogger(name).propagate = False

@@ -1,0 +1,80 @@
+"""The admin API's guards: the key (constant-time, declared for the docs' Authorize button), the docs
+behind it, and a rate limit whose memory stays bounded however many addresses come by."""
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from service_kit.api import (
+    MAX_TRACKED_CLIENTS,
+    RateLimitMiddleware,
+    TokenBuckets,
+    api_key_dependency,
+    docs_router,
+)
+
+KEY = "a-key-long-enough-for-anything-1234"
+
+
+def app(per_minute: int = 100) -> FastAPI:
+    api_key = api_key_dependency(lambda request: KEY)
+    app = FastAPI(title="kit", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/stats", dependencies=[api_key])
+    async def stats() -> dict:
+        return {"n": 1}
+
+    app.include_router(docs_router(api_key))
+    app.add_middleware(RateLimitMiddleware, per_minute=per_minute)
+    return app
+
+
+def client(application: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://kit")
+
+
+@pytest.mark.parametrize("path", ["/stats", "/docs", "/redoc", "/openapi.json"])
+async def test_everything_but_health_needs_the_key(path):
+    async with client(app()) as http:
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get(path)).status_code == 401
+        assert (await http.get(path, headers={"X-API-Key": "wrong"})).status_code == 401
+        assert (await http.get(path, headers={"X-API-Key": KEY})).status_code == 200
+
+
+async def test_the_docs_offer_the_key_as_a_security_scheme_and_carry_the_description_inline():
+    async with client(app()) as http:
+        spec = (await http.get("/openapi.json", headers={"X-API-Key": KEY})).json()
+        page = (await http.get("/docs", headers={"X-API-Key": KEY})).text
+
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    assert '"/stats"' in page and "/docs" not in spec["paths"]
+
+
+async def test_over_the_limit_a_client_gets_429_with_retry_after_and_health_stays_open():
+    async with client(app(per_minute=3)) as http:
+        codes = [(await http.get("/stats", headers={"X-API-Key": KEY})).status_code for _ in range(4)]
+        refused = await http.get("/stats", headers={"X-API-Key": KEY})
+        health = await http.get("/health")
+
+    assert codes == [200, 200, 200, 429]
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert health.status_code == 200
+
+
+def test_rotating_addresses_cannot_grow_the_limiters_memory():
+    buckets = TokenBuckets(per_minute=1, clock=lambda: 0.0)
+
+    for n in range(MAX_TRACKED_CLIENTS + 500):
+        buckets.take(f"10.0.{n // 256}.{n % 256}")
+
+    assert len(buckets) == MAX_TRACKED_CLIENTS
+    assert buckets.take(f"10.0.{(MAX_TRACKED_CLIENTS + 499) // 256}.{(MAX_TRACKED_CLIENTS + 499) % 256}") > 0

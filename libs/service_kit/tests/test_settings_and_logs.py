@@ -1,0 +1,70 @@
+"""Shared settings read the hosts' URL forms and name every bad variable; logs never show a secret."""
+
+import pytest
+from loguru import logger
+
+from service_kit.errors import TransientError, is_transient
+from service_kit.logs import setup_logging
+from service_kit.settings import ConfigurationError, ServiceSettings, load_settings
+
+VALID = {
+    "PROJECT_NAME": "kit",
+    "DATABASE_URL": "postgres://u:p%40ss@db:5432/x",
+    "RABBITMQ_URL": "amqp://agent:broker-secret@mq:5672/",
+    "GEMINI_API_KEY": "gemini-key-123",
+    "ADMIN_API_KEY": "admin-key-456",
+}
+
+
+def test_a_hosts_postgres_url_is_taken_and_secrets_include_the_url_passwords():
+    settings = load_settings(ServiceSettings, _env_file=None, **VALID)
+
+    assert settings.DATABASE_URL == "postgresql+asyncpg://u:p%40ss@db:5432/x"
+    assert set(settings.secret_values()) >= {
+        "gemini-key-123",
+        "admin-key-456",
+        "broker-secret",
+        "p@ss",
+        "p%40ss",
+    }
+
+
+def test_every_bad_variable_is_named_on_its_own_line():
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(
+            ServiceSettings,
+            _env_file=None,
+            **{**VALID, "GEMINI_API_KEY": "", "RABBITMQ_URL": "redis://x", "TIMEZONE": "Mars/Base"},
+        )
+
+    assert caught.value.lines == [
+        "Configuration error: RABBITMQ_URL is malformed: must start with amqp:// or amqps://",
+        "Configuration error: GEMINI_API_KEY is required",
+        "Configuration error: TIMEZONE is malformed: unknown time zone 'Mars/Base'",
+    ]
+
+
+def test_an_exception_says_itself_whether_it_is_worth_retrying():
+    class Outage(Exception):
+        transient = True
+
+    assert is_transient(TransientError()) and is_transient(Outage()) and is_transient(ConnectionError())
+    assert not is_transient(ValueError("a bug"))
+
+
+def test_secrets_are_masked_in_messages_and_tracebacks(tmp_path, capsys):
+    setup_logging("INFO", ["gemini-key-123", "ab"], log_dir=tmp_path)
+    try:
+        logger.info("calling with gemini-key-123 and ab")
+        try:
+            raise RuntimeError("GET https://x/?key=gemini-key-123 failed")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.remove()
+    out = capsys.readouterr().out
+    written = "".join(path.read_text() for path in tmp_path.iterdir())
+
+    for text in (out, written):
+        assert "gemini-key-123" not in text and "calling with *** and ab" in text
+        assert "GET https://x/?key=*** failed" in text
