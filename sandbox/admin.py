@@ -8,11 +8,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
 from sandbox.conversations import InjectRequest, inject_message, normalize_phone
-from sandbox.deps import StateDep
+from sandbox.deps import BackgroundDep, StateDep
 from sandbox.fake_llm import JOBS
 from sandbox.faults import ENDPOINTS, GEMINI_ENDPOINT
 from sandbox.gemini_answers import BAD_ANSWERS
 from sandbox.messages import dialog_id, render_message
+from sandbox.pushes import after_customer_message
 from sandbox.state import Fault, Script
 
 router = APIRouter(prefix="/sandbox")
@@ -70,8 +71,11 @@ async def reset(state: StateDep) -> dict[str, str]:
 
 
 @router.post("/messages")
-async def inject(req: InjectRequest, request: Request, state: StateDep) -> dict[str, Any]:
+async def inject(
+    req: InjectRequest, request: Request, state: StateDep, background: BackgroundDep
+) -> dict[str, Any]:
     message = inject_message(state, req)
+    after_customer_message(background, state, message, str(request.base_url))
     return render_message(message, str(request.base_url), ADMIN_PROFILE_ID)
 
 

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sandbox.background import Background
 from sandbox.state import SandboxState
 
 
@@ -11,4 +12,9 @@ def get_state(request: Request) -> SandboxState:
     return request.app.state.sandbox
 
 
+def get_background(request: Request) -> Background:
+    return request.app.state.background
+
+
 StateDep = Annotated[SandboxState, Depends(get_state)]
+BackgroundDep = Annotated[Background, Depends(get_background)]

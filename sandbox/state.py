@@ -93,6 +93,27 @@ class Script:
         return {"job": self.job, "when": self.when, "answer": self.answer, "count": self.count}
 
 
+@dataclass
+class Webhook:
+    """Where the fake Wappi pushes chat messages, as real Wappi does when a webhook URL is registered."""
+
+    url: str
+    drop_rate: float = 0.0  # the share of pushes that never arrive, as when the receiver is unreachable
+    pushed: int = 0
+    dropped: int = 0
+    failed: int = 0
+
+
+@dataclass
+class AutoResponder:
+    """A contact that is another business's bot: it answers every bot message after `delay_ms`."""
+
+    phone: str
+    text: str
+    delay_ms: int = 300
+    answered: int = 0
+
+
 def _order_key(message: dict[str, Any]) -> tuple[int, int]:
     return (message["time"], message["_seq"])
 
@@ -124,6 +145,8 @@ class SandboxState:
         self.read_ids: list[str] = []
         self.faults: dict[str, Fault] = {}
         self.scripts: list[Script] = []
+        self.webhook: Webhook | None = None
+        self.autoresponders: dict[str, AutoResponder] = {}
         self.calls: dict[str, int] = {}
         self.gemini_in_flight = 0
         self.gemini_peak_in_flight = 0

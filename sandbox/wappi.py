@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from sandbox.conversations import chat_for_recipient, send_from_bot
-from sandbox.deps import StateDep
+from sandbox.deps import BackgroundDep, StateDep
 from sandbox.faults import WappiError, parse_json_object, pass_through_faults
 from sandbox.messages import BUSINESS_PHONE, iso_astana, render_message
+from sandbox.pushes import after_bot_send
 from sandbox.state import Chat, SandboxState
 
 router = APIRouter()
@@ -145,7 +146,9 @@ async def get_message(request: Request, state: StateDep, profile_id: ProfileMess
 
 
 @router.post("/api/sync/message/send")
-async def send_message(request: Request, state: StateDep, _: ProfileSend) -> dict[str, Any]:
+async def send_message(
+    request: Request, state: StateDep, background: BackgroundDep, _: ProfileSend
+) -> dict[str, Any]:
     payload = await _json_body(request)
     recipient, body = payload.get("recipient"), payload.get("body")
     if not isinstance(body, str) or not body.strip():
@@ -153,18 +156,24 @@ async def send_message(request: Request, state: StateDep, _: ProfileSend) -> dic
     chat = chat_for_recipient(state, str(recipient)) if isinstance(recipient, str | int) else None
     if chat is None:
         raise WappiError(400, "recipient must be a phone number or a group id")
-    return _sent_answer(send_from_bot(state, chat, body, kind="send"))
+    sent = send_from_bot(state, chat, body, kind="send")
+    after_bot_send(background, state, chat, sent, str(request.base_url))
+    return _sent_answer(sent)
 
 
 @router.post("/api/sync/message/reply")
-async def reply_message(request: Request, state: StateDep, _: ProfileReply) -> dict[str, Any]:
+async def reply_message(
+    request: Request, state: StateDep, background: BackgroundDep, _: ProfileReply
+) -> dict[str, Any]:
     payload = await _json_body(request)
     body = payload.get("body")
     if not isinstance(body, str) or not body.strip():
         raise WappiError(400, "body is required")
     original = _message_or_400(state, payload.get("message_id"))
     chat = state.chats[original["chatId"]]
-    return _sent_answer(send_from_bot(state, chat, body, kind="reply", reply_to=original["id"]))
+    sent = send_from_bot(state, chat, body, kind="reply", reply_to=original["id"])
+    after_bot_send(background, state, chat, sent, str(request.base_url))
+    return _sent_answer(sent)
 
 
 @router.post("/api/sync/message/mark/read")
