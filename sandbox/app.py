@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from sandbox import admin, gemini, pushes, wappi
+from sandbox import admin, crm, gemini, pushes, wappi
 from sandbox.background import Background
 from sandbox.faults import install_error_handlers
 from sandbox.state import SandboxState
@@ -32,6 +32,7 @@ def create_app(state: SandboxState | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(admin.router)
     app.include_router(pushes.router)
+    app.include_router(crm.router)
     app.include_router(wappi.router)
     app.include_router(gemini.router)
     return app

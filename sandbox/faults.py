@@ -22,7 +22,8 @@ WAPPI_ENDPOINTS = (
     "files",
 )
 GEMINI_ENDPOINT = "gemini"
-ENDPOINTS = (*WAPPI_ENDPOINTS, GEMINI_ENDPOINT)
+CRM_ENDPOINTS = ("bitrix24", "crm_events")
+ENDPOINTS = (*WAPPI_ENDPOINTS, GEMINI_ENDPOINT, *CRM_ENDPOINTS)
 
 GEMINI_STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -80,6 +81,9 @@ def _fault_response(endpoint: str, status: int | None, body: str | None) -> Resp
         return Response(content=body, status_code=code, media_type=media_type)
     if endpoint == GEMINI_ENDPOINT:
         return gemini_error_response(code, _GEMINI_FAULT_MESSAGES.get(code, f"Injected fault {code}."))
+    if endpoint in CRM_ENDPOINTS:
+        error = {"error": "INTERNAL_SERVER_ERROR", "error_description": f"Injected fault: HTTP {code}"}
+        return JSONResponse(error, status_code=code)
     return wappi_error_response(code, f"Injected fault: HTTP {code}")
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sandbox.crm_portal import Bitrix24
+
 Clock = Callable[[], datetime]
 
 
@@ -146,6 +148,8 @@ class SandboxState:
         self.faults: dict[str, Fault] = {}
         self.scripts: list[Script] = []
         self.webhook: Webhook | None = None
+        self.bitrix24 = Bitrix24()
+        self.crm_events: list[dict[str, Any]] = []
         self.autoresponders: dict[str, AutoResponder] = {}
         self.calls: dict[str, int] = {}
         self.gemini_in_flight = 0
