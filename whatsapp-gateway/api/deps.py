@@ -17,7 +17,8 @@ from service_kit.clock import Clock
 from service_kit.consumer import Consumer
 from service_kit.liveness import Liveness
 from service_kit.publisher import Publisher
-from service_kit.queues import Queue, Queues, queue_sizes
+from service_kit.queues import Queue, Queues
+from service_kit.queues import queue_sizes as broker_queue_sizes
 from services.transcriber import Transcriber
 from services.wappi_client import WappiClient
 from utils.metrics import GatewayMetrics
@@ -48,7 +49,7 @@ class Runtime:
         queue_size gauge; None when the broker does not answer."""
         try:
             async with asyncio.timeout(BROKER_CHECK_TIMEOUT_S):
-                sizes = await queue_sizes(self.connection, self.queues.by_contract.values())
+                sizes = await broker_queue_sizes(self.connection, self.queues.by_contract.values())
         except Exception as exc:
             logger.warning("Broker check failed: {}", exc)
             return None
