@@ -7,8 +7,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from config.settings import DatabaseSettings, normalize_database_url
 from models import Base
+from service_kit.settings import DatabaseSettings, to_asyncpg_url
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -20,7 +20,7 @@ target_metadata = Base.metadata
 def database_url() -> str:
     explicit = config.get_main_option("sqlalchemy.url")
     if explicit:
-        return normalize_database_url(explicit)
+        return to_asyncpg_url(explicit)
     return DatabaseSettings().DATABASE_URL
 
 

@@ -1,24 +1,29 @@
-"""What the HTTP layer needs from the running service, and the admin key check."""
+"""What the HTTP layer gets from the running service: the Runtime app.py builds, and typed dependencies."""
 
 import asyncio
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated
 
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
-from fastapi import Depends, HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from aio_pika.abc import AbstractRobustConnection
+from fastapi import Depends, Request
+from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.database import SessionFactory
-from config.queue import Contract, Publisher, QueueNames
+from config.queue import CONSUMED, SHORT_NAMES
 from config.settings import Settings
+from service_kit.api import api_key_dependency
+from service_kit.clock import Clock
+from service_kit.consumer import Consumer
+from service_kit.liveness import Liveness
+from service_kit.publisher import Publisher
+from service_kit.queues import Queue, Queues
+from service_kit.queues import queue_sizes as broker_queue_sizes
 from services.transcriber import Transcriber
 from services.wappi_client import WappiClient
-from utils.liveness import Liveness
 from utils.metrics import GatewayMetrics
+
+BROKER_CHECK_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -26,20 +31,32 @@ class Runtime:
     """Everything app.py builds at start-up; the lifespan keeps it on app.state."""
 
     settings: Settings
-    clock: Callable[[], datetime]
+    clock: Clock
     metrics: GatewayMetrics
     engine: AsyncEngine
     sessions: SessionFactory
     connection: AbstractRobustConnection
+    queues: Queues
     publisher: Publisher
-    queues: QueueNames
     wappi: WappiClient
     transcriber: Transcriber
-    outgoing_contract: Contract
     liveness: Liveness
-    tasks: list[asyncio.Task] = field(default_factory=list)
+    consumers: dict[str, Consumer] = field(default_factory=dict)  # by worker name: "sender", "voice"
     wappi_health: tuple[float, str | None] = (0.0, None)  # when /health last asked Wappi, and the answer
-    consumer_channels: list[AbstractChannel] = field(default_factory=list)
+
+    async def queue_sizes(self) -> dict[str, int] | None:
+        """Ready messages per queue by its short name (incoming, outgoing, voice), also set on the
+        queue_size gauge; None when the broker does not answer."""
+        try:
+            async with asyncio.timeout(BROKER_CHECK_TIMEOUT_S):
+                sizes = await broker_queue_sizes(self.connection, self.queues.by_contract.values())
+        except Exception as exc:
+            logger.warning("Broker check failed: {}", exc)
+            return None
+        by_short_name = {short: sizes[self.queues[contract].name] for contract, short in SHORT_NAMES.items()}
+        for short, size in by_short_name.items():
+            self.metrics.queue_size.labels(short).set(size)
+        return by_short_name
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -47,18 +64,13 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ApiKey = api_key_dependency(lambda request: get_runtime(request).settings.ADMIN_API_KEY.get_secret_value())
 
 
-# Declared as a security scheme: the OpenAPI map lists it, and Swagger's Authorize button sends the header.
-api_key_header = APIKeyHeader(
-    name="X-API-Key", description="ADMIN_API_KEY: every endpoint but /health needs it", auto_error=False
-)
+def replayable_queues(runtime: RuntimeDep) -> dict[str, Queue]:
+    """The queues whose dead letters this service replays: the ones it consumes."""
+    return {contract: runtime.queues[contract] for contract in CONSUMED}
 
 
-def require_api_key(runtime: RuntimeDep, x_api_key: Annotated[str | None, Security(api_key_header)]) -> None:
-    expected = runtime.settings.ADMIN_API_KEY.encode("utf-8")
-    if x_api_key is None or not secrets.compare_digest(x_api_key.encode("utf-8"), expected):
-        raise HTTPException(status_code=401, detail="Missing or invalid X-API-Key header")
-
-
-ApiKey = Depends(require_api_key)
+def broker_connection(runtime: RuntimeDep) -> AbstractRobustConnection:
+    return runtime.connection

@@ -18,9 +18,9 @@ SKIPPED = "skipped"  # a message the poller saw and did not forward: skip_reason
 # queue_status: the outbox states of a row that is published, and the send states of an outgoing row
 PENDING = "pending"
 PUBLISHED = "published"
-SENDING = "sending"
+SENDING = "sending"  # claimed by a sender (claimed_at): Wappi is being asked, or its answer not yet recorded
 SENT = "sent"
-FAILED = "failed"
+FAILED = "failed"  # the last attempt did not send it; a redelivery may try again
 UNCERTAIN = "uncertain"  # a send whose answer never came: Wappi may have sent it; checked before a resend
 REFUSED = "refused"
 NOT_QUEUED = "not_queued"
@@ -57,6 +57,8 @@ class MessageLog(Base):
     transcribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a sender claimed this outgoing row (the database's time): a younger claim is another worker's.
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("idx_message_logs_phone", "phone_number"),

@@ -2,7 +2,9 @@
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import DateTime, String, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -32,3 +34,28 @@ class ChatCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+async def read_state(session: AsyncSession, name: str) -> datetime | None:
+    return await session.scalar(select(PollState.value).where(PollState.name == name))
+
+
+async def write_state(session: AsyncSession, name: str, value: datetime) -> None:
+    stmt = insert(PollState).values(name=name, value=value)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value}))
+
+
+async def ensure_first_start(sessions: async_sessionmaker[AsyncSession], now: datetime) -> datetime:
+    """The global history cursor: set once, on the very first run, to now."""
+    async with sessions.begin() as session:
+        await session.execute(
+            insert(PollState)
+            .values(name=FIRST_START, value=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return await read_state(session, FIRST_START)
+
+
+async def last_poll_time(sessions: async_sessionmaker[AsyncSession]) -> datetime | None:
+    async with sessions() as session:
+        return await read_state(session, LAST_POLL)

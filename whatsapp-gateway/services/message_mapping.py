@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from models.message_log import TO_INCOMING, TO_VOICE
 from services.wappi_models import WappiMessage
-from utils.helpers import from_unix, to_local_iso
+from utils.clock import from_unix, to_local_iso
 
 VOICE_TYPES = {"ptt": "voice", "audio": "audio"}
 # Placeholders for media without a caption: the agent still learns that the customer sent something.

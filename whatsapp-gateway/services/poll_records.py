@@ -23,8 +23,9 @@ from models.message_log import (
 )
 from models.poll_state import ChatCursor
 from services.message_mapping import Forward, message_time
+from services.wappi_client import WappiError
 from services.wappi_models import WappiMessage
-from utils.helpers import from_unix
+from utils.clock import from_unix
 from utils.metrics import GatewayMetrics
 
 
@@ -47,6 +48,8 @@ class CycleFindings:
     skipped: list[Skip] = field(default_factory=list)
     own: list[tuple[WappiMessage, str, str]] = field(default_factory=list)  # (message, chat id, phone)
     cursors: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # chat id -> (time, id)
+    outage: WappiError | None = None  # Wappi failing as a whole: state stays put, the cycle has failed
+    unread_left: bool = False  # a chat to read again next cycle
 
 
 async def sent_by_bot(session: AsyncSession, message: WappiMessage, phone: str) -> bool:

@@ -5,28 +5,32 @@ history and are never forwarded); each chat keeps the time and id of the newest 
 chats with later activity are read, and only a person's chats (services/chat_rules.py): Status, channels,
 groups and whitelisted numbers are not even read. The unique message_id in message_logs makes forwarding
 (and counting skipped messages) exactly-once even when cursors overlap (times are whole seconds). One
-replica polls at a time: the leader holds a PostgreSQL advisory lock on a dedicated connection.
+replica polls at a time: the one holding the leader lease (services/leader_lease.py).
+
+A cycle is list (which chats have news) -> read (their new messages from Wappi, no transaction open) ->
+commit (rows, cursors and state in one transaction, then the new rows relayed to their queues).
 """
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import asyncpg
 from loguru import logger
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from config.database import SessionFactory
-from config.queue import Publisher, QueueNames
-from models.poll_state import FIRST_START, LAST_POLL, ChatCursor, PollState
+from models.poll_state import LAST_POLL, ChatCursor, ensure_first_start, read_state, write_state
 from models.whitelist import whitelisted_numbers
+from service_kit.clock import Clock
+from service_kit.outbox import relay
+from service_kit.publisher import Publisher
 from services.chat_rules import COUNTED_REASONS, OWN_MESSAGE, chat_skip_reason, message_verdict
+from services.leader_lease import LeaderLease
 from services.message_mapping import FUTURE_LIMIT, message_time, to_forward
-from services.outbox import publish_pending_rows
+from services.outbox import MessageLogOutbox
 from services.poll_records import (
     CycleFindings,
     Skip,
@@ -37,11 +41,9 @@ from services.poll_records import (
 )
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import Chat, WappiMessage
-from utils.helpers import from_unix
+from utils.clock import from_unix
 from utils.metrics import GatewayMetrics
 
-Clock = Callable[[], datetime]
-POLLER_LOCK_KEY = 7_310_452_001  # pg_advisory_lock key of the poller lease
 CHATS_HIGH_WATER = "chats_high_water"  # newest chat activity fully processed by a completed cycle
 CHAT_PAGE = 100
 MAX_CHAT_PAGES = 10  # how deep the late-arrival band below the high water is read
@@ -58,30 +60,115 @@ class PollerDeps:
     wappi: WappiClient
     sessions: SessionFactory
     publisher: Publisher
-    queues: QueueNames
+    outbox: MessageLogOutbox
     metrics: GatewayMetrics
     tz: ZoneInfo
     clock: Clock
 
 
-async def _state(session, name: str) -> datetime | None:
-    return await session.scalar(select(PollState.value).where(PollState.name == name))
+@dataclass
+class ChatList:
+    """What the list step found: the person chats listed and which of them have news, since when."""
+
+    whitelist: set[str]
+    chats: dict[str, Chat] = field(default_factory=dict)  # by id: a chat that moved while paging is once here
+    to_read: list[tuple[Chat, int]] = field(default_factory=list)  # oldest activity first, with its `since`
+    skipped: list[Skip] = field(default_factory=list)  # the news of chats that are not read
 
 
-async def _set_state(session, name: str, value: datetime) -> None:
-    stmt = insert(PollState).values(name=name, value=value)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value}))
+async def poll_once(deps: PollerDeps) -> int:
+    """One cycle: list the chats with news, read their new messages, commit what they hold; returns how
+    many chats had news."""
+    now = deps.clock()
+    listed = await list_chats(deps, now)
+    findings = await read_chats(deps, listed, now)
+    await commit_cycle(deps, listed, findings, now)
+    if findings.outage is not None:
+        raise findings.outage  # Wappi itself is failing: the cycle counts as failed
+    return len(listed.to_read)
 
 
-async def ensure_first_start(sessions: SessionFactory, now: datetime) -> datetime:
-    """The global history cursor: set once, on the very first run, to now."""
-    async with sessions() as session, session.begin():
-        await session.execute(
-            insert(PollState)
-            .values(name=FIRST_START, value=now)
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        return await _state(session, FIRST_START)
+async def list_chats(deps: PollerDeps, now: datetime) -> ChatList:
+    """The person chats with activity since the last cycle, each with the time its news start."""
+    first_start = int((await ensure_first_start(deps.sessions, now)).timestamp())
+    async with deps.sessions() as session:
+        whitelist = await whitelisted_numbers(session)
+        high_water = await read_state(session, CHATS_HIGH_WATER)
+    newer_than = first_start if high_water is None else max(int(high_water.timestamp()), first_start)
+    floor = first_start if high_water is None else int((high_water - LATE_ARRIVAL).timestamp())
+    listed = ChatList(whitelist)
+    horizon = int((now + FUTURE_LIMIT).timestamp())
+    for chat in await _recent_chats(deps.wappi, newer_than, max(floor, first_start)):
+        if chat.id in listed.chats:
+            continue
+        reason = chat_skip_reason(chat.id, chat.chat_type, whitelist)
+        if reason is not None:
+            if (skip := _skipped_chat_news(chat, reason, first_start)) is not None:
+                listed.skipped.append(skip)
+            continue
+        # A last_time beyond the horizon is wrong: believed, it would move the high water past real news.
+        in_time = chat.last_time is None or chat.last_time <= horizon
+        listed.chats[chat.id] = chat if in_time else replace(chat, last_time=None)
+    async with deps.sessions() as session:
+        found = await session.scalars(select(ChatCursor).where(ChatCursor.chat_id.in_(list(listed.chats))))
+        cursors = {cursor.chat_id: cursor for cursor in found.all()}
+    # Oldest activity first: messages reach the agent in the order written.
+    for chat in reversed(list(listed.chats.values())):
+        since = _read_from(chat, cursors.get(chat.id), first_start)
+        if since is not None:
+            listed.to_read.append((chat, since))
+    return listed
+
+
+async def read_chats(deps: PollerDeps, listed: ChatList, now: datetime) -> CycleFindings:
+    """The listed chats' new messages, sorted into what to forward, skip, log and remember."""
+    findings = CycleFindings(skipped=list(listed.skipped))
+    slots = asyncio.Semaphore(READ_CONCURRENCY)
+
+    async def read(chat: Chat, since: int) -> list[WappiMessage]:
+        async with slots:
+            return await _messages_since(deps.wappi, chat.id, since, now)
+
+    reads = await asyncio.gather(*(read(c, since) for c, since in listed.to_read), return_exceptions=True)
+    for (chat, since), read_or_error in zip(listed.to_read, reads, strict=True):
+        match read_or_error:
+            case WappiError(transient=True, status=status) if status != 200:
+                findings.outage = read_or_error  # Wappi itself is failing: the cycle is tried again later
+            case OperationalError() | InterfaceError():
+                raise read_or_error  # the database is gone: nothing else will work either
+            case WappiError():
+                # One unreadable chat must not stop polling for everybody else; its cursor stays put.
+                logger.warning("Skipping chat {} this cycle: {}", chat.id, read_or_error)
+                findings.unread_left = findings.unread_left or read_or_error.transient
+            case BaseException():
+                logger.opt(exception=read_or_error).error(
+                    "Skipping chat {} this cycle: {}", chat.id, read_or_error
+                )
+                findings.unread_left = True
+            case []:
+                if chat.last_time is not None:
+                    findings.cursors[chat.id] = (max(chat.last_time, since), chat.last_message_id)
+            case messages:
+                _sort_chat(findings, deps, chat, messages, listed.whitelist, now)
+    return findings
+
+
+async def commit_cycle(deps: PollerDeps, listed: ChatList, findings: CycleFindings, now: datetime) -> None:
+    """The cycle's rows, cursors and state in one transaction (each row written before it is published),
+    then the new rows relayed to their queues."""
+    async with deps.sessions.begin() as session:
+        await record_operator_messages(session, findings.own, now)
+        await record_skipped(session, deps.metrics, findings.skipped)
+        new_ids = await store_forwards(session, deps.metrics, findings.forwards)
+        await save_cursors(session, findings.cursors)
+        if findings.outage is None:
+            known = [c.last_time for c in listed.chats.values() if c.last_time is not None]
+            # A chat to read again next cycle: the high water must not pass it.
+            if known and not findings.unread_left:
+                await write_state(session, CHATS_HIGH_WATER, from_unix(max(known)))
+            await write_state(session, LAST_POLL, deps.clock())
+    # A row whose publish fails stays pending: the repair loop publishes it once the broker is back.
+    await relay(deps.sessions, deps.publisher, deps.outbox, ids=new_ids, limit=len(new_ids))
 
 
 async def _recent_chats(wappi: WappiClient, newer_than: int, floor: int) -> list[Chat]:
@@ -150,17 +237,6 @@ def _skipped_chat_news(chat: Chat, reason: str, first_start: int) -> Skip | None
     return Skip(chat.last_message_id, chat.id, reason, None, from_unix(chat.last_time))
 
 
-async def _read_chats(deps: PollerDeps, work: list[tuple[Chat, int]], now: datetime) -> list:
-    """Each chat's new messages (oldest first), or the exception reading it raised."""
-    slots = asyncio.Semaphore(READ_CONCURRENCY)
-
-    async def read(chat: Chat, since: int) -> list[WappiMessage]:
-        async with slots:
-            return await _messages_since(deps.wappi, chat.id, since, now)
-
-    return await asyncio.gather(*(read(chat, since) for chat, since in work), return_exceptions=True)
-
-
 def _read_from(chat: Chat, cursor: ChatCursor | None, first_start: int) -> int | None:
     """The time (unix s) from which the chat's messages are new, or None when nothing new happened."""
     if chat.last_time is not None and chat.last_time < first_start:
@@ -176,124 +252,46 @@ def _read_from(chat: Chat, cursor: ChatCursor | None, first_start: int) -> int |
     return None
 
 
-async def poll_once(deps: PollerDeps) -> int:
-    """One polling cycle; returns how many chats had new activity."""
-    now = deps.clock()
-    first_start = int((await ensure_first_start(deps.sessions, now)).timestamp())
-    async with deps.sessions() as session:
-        whitelist = await whitelisted_numbers(session)
-        high_water = await _state(session, CHATS_HIGH_WATER)
-    newer_than = first_start if high_water is None else max(int(high_water.timestamp()), first_start)
-    floor = first_start if high_water is None else int((high_water - LATE_ARRIVAL).timestamp())
-    listed = await _recent_chats(deps.wappi, newer_than, max(floor, first_start))
-    horizon = int((now + FUTURE_LIMIT).timestamp())
-    findings = CycleFindings()
-    chats: dict[str, Chat] = {}  # by id: a chat that moved up while paging is listed twice
-    for c in listed:
-        if c.id in chats:
-            continue
-        reason = chat_skip_reason(c.id, c.chat_type, whitelist)
-        if reason is not None:
-            if (skip := _skipped_chat_news(c, reason, first_start)) is not None:
-                findings.skipped.append(skip)
-            continue
-        chats[c.id] = c if c.last_time is None or c.last_time <= horizon else replace(c, last_time=None)
-    async with deps.sessions() as session:
-        found = await session.scalars(select(ChatCursor).where(ChatCursor.chat_id.in_(list(chats))))
-        cursors = {c.chat_id: c for c in found.all()}
-
-    # Oldest activity first: messages reach the agent in the order written.
-    work = []
-    for chat in reversed(list(chats.values())):
-        since = _read_from(chat, cursors.get(chat.id), first_start)
-        if since is not None:
-            work.append((chat, since))
-
-    unread_left = False  # a chat to read again next cycle: the high water must not pass it
-    outage: WappiError | None = None
-    for (chat, since), read in zip(work, await _read_chats(deps, work, now), strict=True):
-        if isinstance(read, WappiError) and read.transient and read.status != 200:
-            outage = read  # Wappi itself is failing: the cycle is tried again later
-            continue
-        if isinstance(read, OperationalError | InterfaceError):
-            raise read  # the database is gone: nothing else will work either
-        if isinstance(read, WappiError):
-            # One unreadable chat must not stop polling for everybody else; its cursor stays put.
-            logger.warning("Skipping chat {} this cycle: {}", chat.id, read)
-            unread_left = unread_left or read.transient
-        elif isinstance(read, BaseException):
-            logger.opt(exception=read).error("Skipping chat {} this cycle: {}", chat.id, read)
-            unread_left = True
-        elif read:
-            _sort_chat(findings, deps, chat, read, whitelist, now)
-        elif chat.last_time is not None:
-            findings.cursors[chat.id] = (max(chat.last_time, since), chat.last_message_id)
-
-    # One transaction for the cycle's rows and cursors: each row is written before it is published.
-    async with deps.sessions() as session, session.begin():
-        await record_operator_messages(session, findings.own, now)
-        await record_skipped(session, deps.metrics, findings.skipped)
-        new_ids = await store_forwards(session, deps.metrics, findings.forwards)
-        await save_cursors(session, findings.cursors)
-        if outage is None:
-            newest = max((c.last_time for c in chats.values() if c.last_time is not None), default=None)
-            if newest is not None and not unread_left:
-                await _set_state(session, CHATS_HIGH_WATER, from_unix(newest))
-            await _set_state(session, LAST_POLL, deps.clock())
-    # A row whose publish fails stays pending: the outbox loop publishes it once the broker is back.
-    await publish_pending_rows(deps.sessions, deps.publisher, deps.queues, new_ids, clock=deps.clock)
-    if outage is not None:
-        raise outage
-    return len(work)
-
-
-async def last_poll_time(sessions: SessionFactory) -> datetime | None:
-    async with sessions() as session:
-        return await _state(session, LAST_POLL)
-
-
 async def run_poller(
     deps: PollerDeps,
     *,
-    lease_dsn: str,
+    lease: LeaderLease,
     interval: float,
     heartbeat: Callable[[bool], None] = lambda leading: None,
 ) -> None:
-    """Poll forever while holding the leader lease; other replicas wait for it.
+    """Poll forever while this replica holds the leader lease; other replicas wait for it.
     `heartbeat(True)` follows every cycle the leader completes (failed or not); `heartbeat(False)` says
     this replica is not polling, so it cannot be stalled."""
     failing = False
     while True:
-        lease = None
         try:
-            lease = await asyncpg.connect(lease_dsn)
-            if not await lease.fetchval("SELECT pg_try_advisory_lock($1)", POLLER_LOCK_KEY):
+            if not await lease.acquire():
                 heartbeat(False)
                 await asyncio.sleep(max(interval, 1.0))
                 continue
             logger.info("Poller lease acquired: this replica polls Wappi every {}s", interval)
             heartbeat(True)
             while True:
-                await lease.fetchval("SELECT 1")  # the lease dies with this connection
-                try:
-                    await poll_once(deps)
-                    if failing:
-                        logger.info("Polling recovered")
-                    failing = False
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if not failing:
-                        logger.opt(exception=exc).error("Poll cycle failed: {}", exc)
-                    failing = True
+                await lease.check()
+                failing = await _cycle(deps, failing)
                 heartbeat(True)
                 await asyncio.sleep(interval)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             heartbeat(False)
             logger.warning("Poller lease lost or unavailable, retrying: {}", exc)
             await asyncio.sleep(max(interval, 1.0))
         finally:
-            if lease is not None:
-                lease.terminate()
+            lease.release()
+
+
+async def _cycle(deps: PollerDeps, failing: bool) -> bool:
+    """One cycle, a run of failures logged once; whether it failed."""
+    try:
+        await poll_once(deps)
+    except Exception as exc:
+        if not failing:
+            logger.opt(exception=exc).error("Poll cycle failed: {}", exc)
+        return True
+    if failing:
+        logger.info("Polling recovered")
+    return False

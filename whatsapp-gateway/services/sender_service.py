@@ -2,31 +2,42 @@
 
 Only to a person's number that is not whitelisted (compared in its normal form, so `8 701…` is `7701…`):
 not as the recipient, and not through a reply or a read receipt into another chat (a group, a channel,
-Status, a whitelisted number's chat). A send whose answer never came, or whose attempt died before its
-outcome was recorded, may have gone out: before it is tried again, the customer's chat is checked for it."""
+Status, a whitelisted number's chat).
 
-from collections.abc import Callable
+Each attempt is claim -> commit -> call -> record: the outgoing row is claimed in a short transaction
+(status sending, claimed_at), Wappi is called with no transaction, row lock or pooled connection held, and
+the outcome is recorded in a second short transaction. A claim younger than CLAIM_LEASE is another
+worker's: the delivery is tried again later. A send whose answer never came, or whose worker died before
+recording it (its claim expired), may have gone out: before it is tried again, the chat is checked for it.
+"""
+
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from loguru import logger
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.database import SessionFactory
-from config.queue import Delivery, PermanentError, TransientError
 from models.message_log import FAILED, OUTGOING, REFUSED, SENDING, SENT, UNCERTAIN, MessageLog
 from models.whitelist import is_whitelisted
+from service_kit.clock import Clock
+from service_kit.consumer import Delivery
+from service_kit.errors import PermanentError, TransientError
 from services.chat_rules import chat_phone
 from services.message_mapping import message_time
+from services.queue_bodies import OutgoingMessage
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import SendResult
 from utils.metrics import GatewayMetrics
 from utils.whatsapp_ids import is_person_phone, normalize_phone, phone_from_chat_id
 
-Clock = Callable[[], datetime]
+CLAIM_LEASE = timedelta(seconds=60)
+# Wappi's part of an attempt is cut off well within the lease, so no claim expires while its holder may
+# still send; a cut-off attempt leaves its claim to expire, and the next one looks in the chat first.
+WAPPI_DEADLINE_S = 45.0
 # How far back a chat is read to find a send whose answer was lost, and the clock skew allowed.
 LOOKBACK_MESSAGES = 50
 CLOCK_SKEW = timedelta(minutes=2)
@@ -40,10 +51,211 @@ class SenderDeps:
     clock: Clock
 
 
-def outgoing_key(body: dict[str, Any], delivery: Delivery) -> str:
-    """The idempotency key: the agent's outgoing_id, else the delivery's message_id (the publisher's,
-    or a fresh one the consumer keeps across retries), so two equal manual messages both go out."""
-    return body.get("outgoing_id") or delivery.message_id
+@dataclass(frozen=True)
+class Claim:
+    """This attempt's hold on the outgoing row, and what the database knew when it was taken."""
+
+    key: str
+    written_at: datetime  # when the row was written: a lost send is looked for in the chat from then on
+    may_have_gone_out: bool  # an earlier attempt may have reached Wappi: look in the chat before sending
+    reply_chat_id: str | None  # the chat message_logs has for reply_to_message_id; None: ask Wappi
+
+
+async def handle_outgoing(body: OutgoingMessage, delivery: Delivery, *, deps: SenderDeps) -> None:
+    # The agent's outgoing_id, else the delivery's message_id (the publisher's, or one the consumer keeps
+    # across retries), so two equal manual messages both go out.
+    key = body.outgoing_id or delivery.message_id
+    claim = await claim_or_refuse(deps.sessions, key, body)
+    if claim is None:
+        return
+    async with asyncio.timeout(WAPPI_DEADLINE_S):
+        if claim.may_have_gone_out and await recover(deps, claim, body):
+            return
+        await send(deps, claim, body)
+
+
+async def claim_or_refuse(sessions: SessionFactory, key: str, body: OutgoingMessage) -> Claim | None:
+    """The claim on the row (None when it was sent already); PermanentError, once the refusal is logged,
+    for a recipient the gateway never sends to."""
+    async with sessions.begin() as session:
+        refusal = await refusal_reason(session, body.phone_number)
+        if refusal is None:
+            # Committed before Wappi is called: the poller then takes the echo of this text for the bot's own.
+            return await _claim(session, key, body)
+        await session.execute(_new_row(key, body, REFUSED))
+    logger.warning("Refusing to send {}: {}", key, refusal)
+    raise PermanentError(refusal)
+
+
+async def refusal_reason(session: AsyncSession, phone: str) -> str | None:
+    """Why nothing may be sent to `phone`; None when it is a customer's number."""
+    if not is_person_phone(phone):
+        return f"recipient {phone} is not a person's phone number: the gateway never sends to it"
+    if await is_whitelisted(session, phone):
+        return f"recipient {phone} is whitelisted: the gateway never sends to it"
+    return None
+
+
+async def _claim(session: AsyncSession, key: str, body: OutgoingMessage) -> Claim | None:
+    reply_chat_id = None
+    if body.reply_to_message_id:
+        reply_chat_id = await session.scalar(
+            select(MessageLog.chat_id).where(MessageLog.message_id == body.reply_to_message_id)
+        )
+    written_at = await session.scalar(
+        _new_row(key, body, SENDING).values(claimed_at=func.now()).returning(MessageLog.created_at)
+    )
+    if written_at is not None:
+        return Claim(key, written_at, False, reply_chat_id)
+    # A redelivery: the lock is held for this transaction only, a few milliseconds.
+    row = (
+        await session.execute(
+            select(
+                MessageLog.queue_status,
+                MessageLog.created_at,
+                (MessageLog.claimed_at > func.now() - CLAIM_LEASE).label("held"),
+            )
+            .where(MessageLog.outgoing_id == key)
+            .with_for_update()
+        )
+    ).one()
+    if row.queue_status == SENT:
+        logger.info("Outgoing {} was already sent; skipping", key)
+        return None
+    if row.queue_status == SENDING and row.held:
+        raise TransientError(f"outgoing {key} is being sent by another worker")
+    await session.execute(
+        update(MessageLog)
+        .where(MessageLog.outgoing_id == key)
+        .values(queue_status=SENDING, claimed_at=func.now())
+    )
+    # SENDING with an expired claim: its worker died after it may have reached Wappi, before it recorded.
+    return Claim(key, row.created_at, row.queue_status in (SENDING, UNCERTAIN), reply_chat_id)
+
+
+def _new_row(key: str, body: OutgoingMessage, status: str):
+    """The outgoing row as first written; nothing when a delivery of the same key wrote it already."""
+    return (
+        insert(MessageLog)
+        .values(
+            outgoing_id=key,
+            chat_id=f"{body.phone_number}@c.us",
+            phone_number=body.phone_number,
+            direction=OUTGOING,
+            message_type="text",
+            message_text=body.message_text,
+            reply_to_message_id=body.reply_to_message_id,
+            sent_by=body.sent_by,
+            queue_status=status,
+            payload=body.model_dump(exclude_unset=True),
+        )
+        .on_conflict_do_nothing(index_elements=["outgoing_id"])
+    )
+
+
+async def recover(deps: SenderDeps, claim: Claim, body: OutgoingMessage) -> bool:
+    """True when the chat shows that an earlier attempt went out after all (then recorded as sent)."""
+    try:
+        found = await already_in_chat(deps.wappi, body.phone_number, body.message_text, claim.written_at)
+    except WappiError as exc:
+        await _record(deps.sessions, claim.key, queue_status=UNCERTAIN, error=str(exc)[:2000])
+        raise
+    if found is None:
+        return False
+    await _record(
+        deps.sessions,
+        claim.key,
+        queue_status=SENT,
+        wappi_status="done",
+        wappi_message_id=found,
+        processed_at=deps.clock(),
+    )
+    deps.metrics.messages_sent.labels("confirmed_later").inc()
+    logger.info("Outgoing {} had gone out despite the lost answer (Wappi id {})", claim.key, found)
+    return True
+
+
+async def already_in_chat(wappi: WappiClient, phone: str, text: str, since: datetime) -> str | None:
+    """The Wappi id of a message the business sent `phone` with this text since `since`, if there is one."""
+    recent = await wappi.get_messages(f"{phone}@c.us", limit=LOOKBACK_MESSAGES, order="desc")
+    for message in recent:
+        if (
+            message.is_me
+            and (message.body or "").strip() == text.strip()
+            and message_time(message, since) >= since - CLOCK_SKEW
+        ):
+            return message.id
+    return None
+
+
+async def send(deps: SenderDeps, claim: Claim, body: OutgoingMessage) -> None:
+    """Marks read and replies (or sends), then records the outcome; a Wappi failure is recorded and raised."""
+    try:
+        reply_to = await reply_target(deps.wappi, body, claim.reply_chat_id)
+        if body.mark_as_read and reply_to:
+            try:
+                await deps.wappi.mark_read(reply_to)
+            except WappiError as exc:
+                logger.warning("Could not mark {} read: {}", reply_to, exc)
+        result, kind = await deliver(deps.wappi, body.phone_number, body.message_text, reply_to)
+    except WappiError as exc:
+        await _record(
+            deps.sessions,
+            claim.key,
+            queue_status=UNCERTAIN if exc.maybe_done else FAILED,
+            wappi_status=f"error {exc.status}" if exc.status else "error",
+            error=str(exc)[:2000],
+            attempts=MessageLog.attempts + 1,
+        )
+        raise
+    # error keeps the last failure: the log then shows why a send needed several attempts.
+    await _record(
+        deps.sessions,
+        claim.key,
+        queue_status=SENT,
+        wappi_status=result.status or "done",
+        wappi_message_id=result.message_id,
+        processed_at=deps.clock(),
+        attempts=MessageLog.attempts + 1,
+    )
+    deps.metrics.messages_sent.labels(kind).inc()
+    logger.info("Sent {} to {} as {} (Wappi id {})", claim.key, body.phone_number, kind, result.message_id)
+
+
+async def reply_target(wappi: WappiClient, body: OutgoingMessage, reply_chat_id: str | None) -> str | None:
+    """reply_to when it is a message of this customer's chat: a reply (or read receipt) lands in the chat
+    of the message replied to, which must not be another (e.g. whitelisted) number's."""
+    reply_to = body.reply_to_message_id
+    if not reply_to:
+        return None
+    # Rows keep a person's chat as <phone>@c.us (hidden-number chats included); skipped rows keep their
+    # group, channel or Status id, which is nobody's phone.
+    if reply_chat_id is not None:
+        owner = phone_from_chat_id(reply_chat_id)
+    else:
+        owner = await _chat_phone(wappi, reply_to)
+    if not owner or normalize_phone(owner) != normalize_phone(body.phone_number):
+        logger.warning(
+            "Message {} is not in {}'s chat (it is in {}); sending a new message instead of a reply",
+            reply_to,
+            body.phone_number,
+            owner or "a chat that is not a person's, or an unknown one",
+        )
+        return None
+    return reply_to
+
+
+async def _chat_phone(wappi: WappiClient, message_id: str) -> str | None:
+    """The phone whose own chat holds the message, as Wappi knows it; None when unknown or not a person's."""
+    try:
+        message = await wappi.get_message(message_id)
+    except WappiError as exc:
+        if exc.transient:
+            raise
+        return None
+    if message is None or not message.chat_id:
+        return None
+    return chat_phone(message, message.chat_id) or None
 
 
 async def deliver(wappi: WappiClient, phone: str, text: str, reply_to: str | None) -> tuple[SendResult, str]:
@@ -60,146 +272,7 @@ async def deliver(wappi: WappiClient, phone: str, text: str, reply_to: str | Non
     return await wappi.send_text(phone, text), "send"
 
 
-async def chat_phone_of(session: AsyncSession, wappi: WappiClient, message_id: str) -> str | None:
-    """The phone whose own chat holds the message; None when unknown or not a person's chat."""
-    chat_id = await session.scalar(select(MessageLog.chat_id).where(MessageLog.message_id == message_id))
-    if chat_id is not None:
-        # Rows keep a person's chat as <phone>@c.us (hidden-number chats included); skipped rows keep
-        # their group, channel or Status id, which is nobody's phone.
-        return phone_from_chat_id(chat_id) or None
-    try:
-        message = await wappi.get_message(message_id)
-    except WappiError as exc:
-        if exc.transient:
-            raise
-        return None
-    if message is None or not message.chat_id:
-        return None
-    return chat_phone(message, message.chat_id) or None
-
-
-async def reply_target(
-    session: AsyncSession, wappi: WappiClient, reply_to: str | None, phone: str
-) -> str | None:
-    """reply_to when it is a message of this customer's chat: a reply (or read receipt) lands in the chat
-    of the message replied to, which must not be another (e.g. whitelisted) number's."""
-    if not reply_to:
-        return None
-    owner = await chat_phone_of(session, wappi, reply_to)
-    if owner is None or normalize_phone(owner) != normalize_phone(phone):
-        logger.warning(
-            "Message {} is not in {}'s chat (it is in {}); sending a new message instead of a reply",
-            reply_to,
-            phone,
-            owner or "a chat that is not a person's, or an unknown one",
-        )
-        return None
-    return reply_to
-
-
-async def already_in_chat(deps: SenderDeps, phone: str, text: str, since: datetime) -> str | None:
-    """The Wappi id of a message the business sent `phone` with this text since `since`, if there is one."""
-    recent = await deps.wappi.get_messages(f"{phone}@c.us", limit=LOOKBACK_MESSAGES, order="desc")
-    for message in recent:
-        if (
-            message.is_me
-            and (message.body or "").strip() == text.strip()
-            and message_time(message, since) >= since - CLOCK_SKEW
-        ):
-            return message.id
-    return None
-
-
-async def _record(session: AsyncSession, key: str, body: dict[str, Any], status: str) -> bool:
-    """Logs the outgoing message; False when it was logged already (a redelivery)."""
-    phone = body["phone_number"]
-    inserted = await session.scalar(
-        insert(MessageLog)
-        .values(
-            outgoing_id=key,
-            chat_id=f"{phone}@c.us",
-            phone_number=phone,
-            direction=OUTGOING,
-            message_type="text",
-            message_text=body["message_text"],
-            reply_to_message_id=body.get("reply_to_message_id"),
-            sent_by=body.get("sent_by"),
-            queue_status=status,
-            payload=body,
-        )
-        .on_conflict_do_nothing(index_elements=["outgoing_id"])
-        .returning(MessageLog.id)
-    )
-    return inserted is not None
-
-
-async def refusal_reason(session: AsyncSession, phone: str) -> str | None:
-    """Why nothing may be sent to `phone`; None when it is a customer's number."""
-    if not is_person_phone(phone):
-        return f"recipient {phone} is not a person's phone number: the gateway never sends to it"
-    if await is_whitelisted(session, phone):
-        return f"recipient {phone} is whitelisted: the gateway never sends to it"
-    return None
-
-
-async def handle_outgoing(body: dict[str, Any], delivery: Delivery, *, deps: SenderDeps) -> None:
-    phone, text = body["phone_number"], body["message_text"]
-    key = outgoing_key(body, delivery)
-
-    async with deps.sessions() as session, session.begin():
-        refusal = await refusal_reason(session, phone)
-        # Committed before the send: the poller then takes the echo of this text for the bot's own.
-        first_delivery = await _record(session, key, body, REFUSED if refusal else SENDING)
-    if refusal:
-        logger.warning("Refusing to send {}: {}", key, refusal)
-        raise PermanentError(refusal)
-
-    failure: WappiError | None = None
-    async with deps.sessions() as session, session.begin():
-        # The row lock makes a concurrent redelivery wait its turn instead of sending a second copy.
-        row = await session.scalar(
-            select(MessageLog).where(MessageLog.outgoing_id == key).with_for_update(skip_locked=True)
-        )
-        if row is None:
-            raise TransientError(f"outgoing {key} is being sent by another worker")
-        if row.queue_status == SENT:
-            logger.info("Outgoing {} was already sent (Wappi id {}); skipping", key, row.wappi_message_id)
-            return
-        # SENDING on a redelivery: an earlier attempt died (process killed, database gone) after it may have
-        # reached Wappi and before its outcome was committed.
-        if row.queue_status == UNCERTAIN or (row.queue_status == SENDING and not first_delivery):
-            found = await already_in_chat(deps, phone, text, row.created_at)
-            if found is not None:
-                row.queue_status, row.wappi_message_id, row.processed_at = SENT, found, deps.clock()
-                row.wappi_status = "done"
-                deps.metrics.messages_sent.labels("confirmed_later").inc()
-                logger.info("Outgoing {} had gone out despite the lost answer (Wappi id {})", key, found)
-                return
-        row.attempts += 1
-        row.queue_status = SENDING
-        reply_to = await reply_target(session, deps.wappi, body.get("reply_to_message_id"), phone)
-        if body.get("mark_as_read") and reply_to:
-            try:
-                await deps.wappi.mark_read(reply_to)
-            except WappiError as exc:
-                logger.warning("Could not mark {} read: {}", reply_to, exc)
-        try:
-            result, kind = await deliver(deps.wappi, phone, text, reply_to)
-        except WappiError as exc:
-            failure = exc
-            row.error = str(exc)[:2000]
-            row.wappi_status = f"error {exc.status}" if exc.status else "error"
-            if exc.maybe_done:
-                row.queue_status = UNCERTAIN
-            elif not exc.transient or delivery.is_last_attempt:
-                row.queue_status = FAILED
-        else:
-            # row.error keeps the last failure: the log then shows why a send needed several attempts.
-            row.queue_status = SENT
-            row.wappi_status = result.status or "done"
-            row.wappi_message_id = result.message_id
-            row.processed_at = deps.clock()
-    if failure is not None:
-        raise failure
-    deps.metrics.messages_sent.labels(kind).inc()
-    logger.info("Sent {} to {} as {} (Wappi id {})", key, phone, kind, result.message_id)
+async def _record(sessions: SessionFactory, key: str, **outcome: object) -> None:
+    """The attempt's outcome, in a short transaction of its own."""
+    async with sessions.begin() as session:
+        await session.execute(update(MessageLog).where(MessageLog.outgoing_id == key).values(**outcome))

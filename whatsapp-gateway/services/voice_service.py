@@ -3,9 +3,7 @@
 A voice note is never dropped: audio that cannot be downloaded or heard is forwarded with a text
 saying so. The result goes out through the outbox (the message_logs row of the voice note)."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from loguru import logger
@@ -13,14 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from config.database import SessionFactory
-from config.queue import Delivery, Publisher, QueueNames
 from models.message_log import INCOMING, PENDING, TO_INCOMING, MessageLog
-from services.outbox import publish_pending_row
+from service_kit.clock import Clock
+from service_kit.consumer import Delivery
+from service_kit.outbox import relay
+from service_kit.publisher import Publisher
+from services.outbox import MessageLogOutbox
+from services.queue_bodies import VoiceTask
 from services.transcriber import Transcriber, TranscriptionError
 from services.wappi_client import WappiClient, WappiError
 from utils.metrics import GatewayMetrics
 
-Clock = Callable[[], datetime]
 PREFIX = "[ТРАНСКРИБАЦИЯ] "
 NOT_RECOGNISED = "(не удалось распознать голосовое сообщение)"
 
@@ -31,50 +32,50 @@ class VoiceDeps:
     transcriber: Transcriber
     sessions: SessionFactory
     publisher: Publisher
-    queues: QueueNames
+    outbox: MessageLogOutbox
     metrics: GatewayMetrics
     clock: Clock
 
 
-async def transcript_of(deps: VoiceDeps, body: dict[str, Any], *, last_attempt: bool) -> tuple[str, str]:
+async def transcript_of(deps: VoiceDeps, body: VoiceTask, *, last_attempt: bool) -> tuple[str, str]:
     """(text, outcome); transient failures propagate for a later attempt unless this is the last one."""
     try:
-        media = await deps.wappi.download_voice(body["message_id"], body.get("voice_url"))
+        media = await deps.wappi.download_voice(body.message_id, body.voice_url)
     except WappiError as exc:
         if exc.transient and not last_attempt:
             raise
-        logger.warning("Voice {}: audio could not be downloaded: {}", body["message_id"], exc)
+        logger.warning("Voice {}: audio could not be downloaded: {}", body.message_id, exc)
         return NOT_RECOGNISED, "download_failed"
     try:
         text = await deps.transcriber.transcribe(media.data, media.mime_type)
     except TranscriptionError as exc:
         if exc.transient and not last_attempt:
             raise
-        logger.warning("Voice {}: not transcribed: {}", body["message_id"], exc)
+        logger.warning("Voice {}: not transcribed: {}", body.message_id, exc)
         return NOT_RECOGNISED, "failed"
     if not text:
         return NOT_RECOGNISED, "empty"
     return text, "ok"
 
 
-def incoming_body(body: dict[str, Any], text: str) -> dict[str, Any]:
+def incoming_body(body: VoiceTask, text: str) -> dict[str, Any]:
     """The spec's voice-result body for incoming_messages."""
     return {
-        "message_id": body["message_id"],
-        "chat_id": body["chat_id"],
-        "phone_number": body["phone_number"],
-        "sender_name": body.get("sender_name"),
+        "message_id": body.message_id,
+        "chat_id": body.chat_id,
+        "phone_number": body.phone_number,
+        "sender_name": body.sender_name,
         "message_text": PREFIX + text,
         "is_voice": True,
-        "original_voice_url": body.get("voice_url"),
-        "timestamp": body["timestamp"],
-        "contact_info": body.get("contact_info"),
+        "original_voice_url": body.voice_url,
+        "timestamp": body.timestamp,
+        "contact_info": body.contact_info.model_dump(exclude_unset=True) if body.contact_info else None,
         "message_type": "voice",
     }
 
 
-async def handle_voice(body: dict[str, Any], delivery: Delivery, *, deps: VoiceDeps) -> None:
-    message_id = body["message_id"]
+async def handle_voice(body: VoiceTask, delivery: Delivery, *, deps: VoiceDeps) -> None:
+    message_id = body.message_id
     async with deps.sessions() as session:
         done = await session.scalar(
             select(MessageLog.id).where(
@@ -83,7 +84,7 @@ async def handle_voice(body: dict[str, Any], delivery: Delivery, *, deps: VoiceD
         )
     if done is not None:
         logger.info("Voice {} was already transcribed; not doing it twice", message_id)
-        await publish_pending_row(deps.sessions, deps.publisher, deps.queues, done, clock=deps.clock)
+        await relay(deps.sessions, deps.publisher, deps.outbox, ids=[done])
         return
 
     text, outcome = await transcript_of(deps, body, last_attempt=delivery.is_last_attempt)
@@ -100,8 +101,8 @@ async def handle_voice(body: dict[str, Any], delivery: Delivery, *, deps: VoiceD
     }
     stmt = insert(MessageLog).values(
         message_id=message_id,
-        chat_id=body["chat_id"],
-        phone_number=body["phone_number"],
+        chat_id=body.chat_id,
+        phone_number=body.phone_number,
         direction=INCOMING,
         message_type="voice",
         **fields,
@@ -118,6 +119,6 @@ async def handle_voice(body: dict[str, Any], delivery: Delivery, *, deps: VoiceD
     deps.metrics.voice_transcribed.labels(outcome).inc()
     logger.info("Voice {} transcribed ({}), forwarding", message_id, outcome)
     try:
-        await publish_pending_row(deps.sessions, deps.publisher, deps.queues, row_id, clock=deps.clock)
+        await relay(deps.sessions, deps.publisher, deps.outbox, ids=[row_id])
     except Exception as exc:
         logger.warning("Publishing the transcript of {} failed, left to the outbox: {}", message_id, exc)

@@ -10,8 +10,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,12 @@ from sqlalchemy import select, text
 
 from app import create_app
 from config.database import create_engine, create_session_factory
-from config.queue import Publisher, QueueNames, declare_all
+from config.queue import CONTRACTS_DIR, load_queues
 from config.settings import Settings
 from models.message_log import MessageLog
-from utils.logger import setup_logging
+from service_kit.logs import setup_logging
+from service_kit.publisher import Outgoing, Publisher
+from service_kit.queues import Queues, declare_topology
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SERVICE_DIR.parent
@@ -42,6 +45,9 @@ WAPPI_TOKEN = "test-wappi-token-5f1c"
 GEMINI_KEY = "test-gemini-key-93ab"
 ADMIN_KEY = "test-admin-key-7d2e"
 RUN_ID = uuid.uuid4().hex[:8]
+CONTRACTS = Queues.load(CONTRACTS_DIR).contracts  # by contract name: incoming_messages, ...
+# What a gateway process started by a test inherits: PATH, and PYTHONPATH when it points at a kit checkout.
+PROCESS_ENV = {name: os.environ[name] for name in ("PATH", "PYTHONPATH") if name in os.environ}
 
 
 def _free_port() -> int:
@@ -122,9 +128,27 @@ def settings(database_url: str, sandbox_url: str) -> Settings:
     )
 
 
+@dataclass(frozen=True)
+class QueueNames:
+    """The real names of this run's queues; each has its `<name>.dlq` and `<name>.retry`."""
+
+    incoming: str
+    outgoing: str
+    voice: str
+
+
 @pytest.fixture(scope="session")
-def queues(settings: Settings) -> QueueNames:
-    return QueueNames.from_settings(settings)
+def topology(settings: Settings) -> Queues:
+    return load_queues(settings)
+
+
+@pytest.fixture(scope="session")
+def queues(topology: Queues) -> QueueNames:
+    return QueueNames(
+        incoming=topology["incoming_messages"].name,
+        outgoing=topology["outgoing_messages"].name,
+        voice=topology["voice_transcription"].name,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -135,22 +159,37 @@ async def sessions(database_url: str):
 
 
 @pytest.fixture(scope="session")
-async def broker(queues: QueueNames) -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+async def broker(topology: Queues) -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
     connection = await aio_pika.connect_robust(RABBITMQ_URL)
     channel = await connection.channel()
-    await declare_all(channel, queues)
+    await declare_topology(channel, topology.by_contract.values())
     yield connection
     channel = await connection.channel()
-    for name in (queues.incoming, queues.outgoing, queues.voice):
-        for queue in (name, f"{name}.dlq", f"{name}.retry"):
-            await channel.queue_delete(queue)
-        await channel.exchange_delete(f"{name}.dlx")
+    for name in topology.names():
+        await channel.queue_delete(name)
+    for queue in topology.by_contract.values():
+        await channel.exchange_delete(queue.dlx)
     await connection.close()
 
 
 @pytest.fixture(scope="session")
 async def publisher(broker) -> Publisher:
     return await Publisher.open(broker)
+
+
+Publish = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture(scope="session")
+def publish(publisher: Publisher) -> Publish:
+    """Puts a body on a queue (by its real name) as another service would: persistent, confirmed."""
+
+    async def publish(
+        queue: str, body: Any, *, message_id: str | None = None, headers: dict[str, Any] | None = None
+    ) -> None:
+        await publisher.publish(Outgoing(queue, body, message_id=message_id, headers=headers or {}))
+
+    return publish
 
 
 @pytest.fixture(scope="session")
@@ -160,14 +199,13 @@ async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def clean(sessions, broker, queues: QueueNames, sandbox: httpx.AsyncClient) -> None:
+async def clean(sessions, broker, topology: Queues, sandbox: httpx.AsyncClient) -> None:
     """Every scenario starts as a first start: empty tables (whitelist kept), empty queues, empty chats."""
     async with sessions() as session, session.begin():
         await session.execute(text("TRUNCATE message_logs, poll_state, chat_cursors RESTART IDENTITY"))
     channel = await broker.channel()
-    for name in (queues.incoming, queues.outgoing, queues.voice):
-        for queue in (name, f"{name}.dlq", f"{name}.retry"):
-            await (await channel.get_queue(queue, ensure=False)).purge()
+    for name in topology.names():
+        await (await channel.get_queue(name, ensure=False)).purge()
     await channel.close()
     (await sandbox.post("/sandbox/reset")).raise_for_status()
     (await sandbox.delete("/sandbox/faults")).raise_for_status()

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from models.message_log import MessageLog
+from service_kit.clock import offset_clock, utc_now
 from tests.conftest import ADMIN_KEY, running_gateway, wait_first_poll
-from utils.helpers import service_clock, utc_now
 
 pytestmark = pytest.mark.usefixtures("clean")
 KEY = {"X-API-Key": ADMIN_KEY}
@@ -29,7 +29,7 @@ async def test_stats_count_what_the_database_stamped_today_whatever_the_offset(s
         # created_at is left to the database: its now, the machine's time.
         session.add(MessageLog(message_id="IN-1", direction="incoming", queue_status="published"))
         session.add(MessageLog(message_id="SKIP-1", direction="skipped", skip_reason="channel"))
-    async with running_gateway(settings, service_clock(days * 86400)) as (_, client):
+    async with running_gateway(settings, offset_clock(days * 86400)) as (_, client):
         stats = (await client.get("/stats", headers=KEY)).json()
     assert stats["messages_received_today"] == 1
     assert stats["skipped_today"]["channel"] == 1

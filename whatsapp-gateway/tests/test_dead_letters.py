@@ -29,12 +29,12 @@ async def _wait_dlq_size(broker, queue: str, size: int, wait_s: float = 10.0) ->
 
 
 async def test_a_message_dead_lettered_after_wappi_failed_is_sent_once_replayed(
-    gateway, sandbox, publisher, queues, broker, sessions
+    gateway, sandbox, publish, queues, broker, sessions
 ):
     _, client = gateway
     await sandbox.post("/sandbox/faults", json={"endpoint": "message/send", "status": 500})
     # Already at its last attempt: the failure sends it straight to the DLQ.
-    await publisher.publish(
+    await publish(
         queues.outgoing,
         {"phone_number": CUSTOMER, "message_text": "вторая попытка", "outgoing_id": "out-dlq"},
         message_id="out-dlq",

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
+from service_kit.clock import utc_now
 from tests.conftest import running_gateway, wait_first_poll
-from utils.helpers import utc_now
 
 pytestmark = pytest.mark.usefixtures("clean")
 WORKERS = {"poller": "ok", "outbox": "ok", "sender": "ok", "voice": "ok"}
@@ -46,8 +46,7 @@ async def test_a_poller_stuck_in_a_cycle_makes_health_503(settings, sessions, sa
 async def test_a_consumer_that_stopped_makes_health_503(settings, sessions):
     async with running_gateway(settings) as (app, client):
         await wait_first_poll(sessions)
-        sender_channel = app.state.runtime.consumer_channels[0]
-        await sender_channel.close()  # as when the broker cancels the consumer for good
+        await app.state.runtime.consumers["sender"].channel.close()  # as when the broker cancels it for good
         response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["workers"]["sender"] == "stopped (channel closed)"
@@ -57,7 +56,7 @@ async def test_a_consumer_that_stopped_makes_health_503(settings, sessions):
 async def test_a_worker_loop_that_ended_makes_health_503(settings, sessions):
     async with running_gateway(settings) as (app, client):
         await wait_first_poll(sessions)
-        outbox = next(t for t in app.state.runtime.tasks if t.get_name() == "outbox")
+        outbox = next(t for t in asyncio.all_tasks() if t.get_name() == "outbox")
         outbox.cancel()
         await asyncio.sleep(0.05)
         response = await client.get("/health")

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.queue import Contract
 from services.chat_rules import message_verdict
 from services.message_mapping import to_forward
 from services.wappi_models import WappiMessage
+from tests.conftest import CONTRACTS
 
 SAMPLES = Path(__file__).resolve().parent / "wappi_samples"  # copies of real Wappi payloads
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -43,7 +43,7 @@ def test_a_customer_text_becomes_the_spec_incoming_body():
         "contact_info": {"FirstName": "Al", "FullName": "Al", "PushName": "Al", "BusinessName": None},
         "message_type": "text",
     }
-    assert Contract.load("incoming").errors(fwd.body) == []
+    assert CONTRACTS["incoming_messages"].errors(fwd.body) == []
 
 
 def test_a_voice_note_becomes_a_voice_transcription_body():
@@ -54,7 +54,7 @@ def test_a_voice_note_becomes_a_voice_transcription_body():
     assert fwd.body["voice_url"].startswith("https://wapi-uploads7d.storage.yandexcloud.net/")
     assert fwd.body["phone_number"] == "996500000001"  # from chatId, never from the @lid id
     assert fwd.body["timestamp"] == "2026-08-03T18:42:06+05:00"
-    assert Contract.load("voice").errors(fwd.body) == []
+    assert CONTRACTS["voice_transcription"].errors(fwd.body) == []
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_a_hidden_number_chat_with_the_real_phone_goes_to_the_persons_own_chat(n
     assert (verdict.reason, verdict.phone, verdict.chat_id) == (None, "996500494009", "996500494009@c.us")
     fwd = to_forward(message, verdict.chat_id, verdict.phone, ALMATY, NOW)
     assert (fwd.body["chat_id"], fwd.body["phone_number"]) == ("996500494009@c.us", "996500494009")
-    assert Contract.load("incoming").errors(fwd.body) == []
+    assert CONTRACTS["incoming_messages"].errors(fwd.body) == []
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_media_is_forwarded_with_its_caption_or_a_placeholder(kind, caption, fil
     )
     fwd = to_forward(message, base.chat_id, "996500494009", ALMATY, NOW)
     assert (fwd.body["message_text"], fwd.body["message_type"]) == (text, message_type)
-    assert Contract.load("incoming").errors(fwd.body) == []
+    assert CONTRACTS["incoming_messages"].errors(fwd.body) == []
 
 
 def test_contact_info_is_assembled_from_the_address_book_and_push_names():

@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from models.message_log import MessageLog
-from services.outbox import publish_pending_row, publish_pending_rows, republish_pending
+from service_kit.clock import offset_clock, utc_now
+from service_kit.outbox import REPAIR_AFTER, relay
+from services.outbox import MessageLogOutbox
 from tests.conftest import collect, without_amqp
-from utils.helpers import service_clock, utc_now
 
 pytestmark = pytest.mark.usefixtures("clean")
 
@@ -43,11 +44,16 @@ async def _pending_row(sessions) -> int:
     return row.id
 
 
-async def test_a_pending_row_left_by_a_crash_is_republished_once(sessions, broker, publisher, queues):
+@pytest.fixture
+def outbox(topology) -> MessageLogOutbox:
+    return MessageLogOutbox(topology, utc_now)
+
+
+async def test_a_pending_row_left_by_a_crash_is_republished_once(sessions, broker, publisher, outbox, queues):
     row_id = await _pending_row(sessions)
-    first = await republish_pending(sessions, publisher, queues, clock=utc_now, older_than=timedelta(0))
-    second = await republish_pending(sessions, publisher, queues, clock=utc_now, older_than=timedelta(0))
-    again = await publish_pending_row(sessions, publisher, queues, row_id, clock=utc_now)
+    first = await relay(sessions, publisher, outbox, older_than=timedelta(0))
+    second = await relay(sessions, publisher, outbox, older_than=timedelta(0))
+    again = await relay(sessions, publisher, outbox, ids=[row_id])
     found = await collect(broker, queues.incoming, expect=1, settle=0.5)
     assert (first, second, again) == (1, 0, False)
     assert [without_amqp(b) for b in found] == [BODY]
@@ -56,12 +62,9 @@ async def test_a_pending_row_left_by_a_crash_is_republished_once(sessions, broke
     assert row.queue_status == "published" and row.processed_at is not None
 
 
-async def test_fresh_rows_are_left_to_their_writer(sessions, publisher, queues):
+async def test_fresh_rows_are_left_to_their_writer(sessions, publisher, outbox):
     await _pending_row(sessions)
-    assert (
-        await republish_pending(sessions, publisher, queues, clock=utc_now, older_than=timedelta(minutes=5))
-        == 0
-    )
+    assert await relay(sessions, publisher, outbox, older_than=timedelta(minutes=5)) == 0
 
 
 async def test_the_running_gateway_repairs_pending_rows_by_itself(settings, sessions, broker, queues):
@@ -77,7 +80,7 @@ async def test_the_running_gateway_repairs_pending_rows_by_itself(settings, sess
 
 
 async def test_a_batch_of_pending_rows_goes_out_once_in_the_order_written(
-    sessions, broker, publisher, queues
+    sessions, broker, publisher, outbox, queues
 ):
     ids = []
     async with sessions() as session, session.begin():
@@ -96,8 +99,8 @@ async def test_a_batch_of_pending_rows_goes_out_once_in_the_order_written(
             session.add(row)
             await session.flush()
             ids.append(row.id)
-    first = await publish_pending_rows(sessions, publisher, queues, ids, clock=utc_now)
-    again = await publish_pending_rows(sessions, publisher, queues, ids, clock=utc_now)
+    first = await relay(sessions, publisher, outbox, ids=ids)
+    again = await relay(sessions, publisher, outbox, ids=ids)
     found = await collect(broker, queues.incoming, expect=3, settle=0.5)
     assert (first, again) == (3, 0)
     assert [b["message_text"] for b in found] == ["сообщение 0", "сообщение 1", "сообщение 2"]
@@ -105,7 +108,7 @@ async def test_a_batch_of_pending_rows_goes_out_once_in_the_order_written(
 
 @pytest.mark.parametrize("days", [-3, 3])
 async def test_a_stuck_row_is_republished_when_the_service_clock_runs_days_off(
-    sessions, broker, publisher, queues, days
+    sessions, broker, publisher, topology, queues, days
 ):
     await _pending_row(sessions)
     async with sessions() as session, session.begin():
@@ -114,15 +117,16 @@ async def test_a_stuck_row_is_republished_when_the_service_clock_runs_days_off(
             .where(MessageLog.message_id == "CRASH0001")
             .values(created_at=func.now() - timedelta(minutes=1))
         )
-    shifted = service_clock(days * 86400)
-    published = await republish_pending(sessions, publisher, queues, clock=shifted)
+    shifted = MessageLogOutbox(topology, offset_clock(days * 86400))
+    published = await relay(sessions, publisher, shifted, older_than=REPAIR_AFTER)
     found = await collect(broker, queues.incoming, expect=1, settle=0.5)
     assert published == 1
     assert [b["message_id"] for b in found] == ["CRASH0001"]
 
 
 async def test_a_fresh_row_is_left_to_its_writer_when_the_service_clock_runs_days_ahead(
-    sessions, publisher, queues
+    sessions, publisher, topology
 ):
     await _pending_row(sessions)
-    assert await republish_pending(sessions, publisher, queues, clock=service_clock(3 * 86400)) == 0
+    shifted = MessageLogOutbox(topology, offset_clock(3 * 86400))
+    assert await relay(sessions, publisher, shifted, older_than=REPAIR_AFTER) == 0

@@ -6,9 +6,8 @@ import time
 import pytest
 from sqlalchemy import select, text
 
-from config.queue import Contract
 from models.message_log import MessageLog
-from tests.conftest import collect, inject, running_gateway, wait_first_poll, without_amqp
+from tests.conftest import CONTRACTS, collect, inject, running_gateway, wait_first_poll, without_amqp
 
 pytestmark = pytest.mark.usefixtures("clean")
 CUSTOMER = "77011234567"
@@ -32,7 +31,7 @@ async def test_a_customer_message_reaches_incoming_in_the_contract_format_exactl
         assert time.monotonic() - started < 2.5
     assert len(found) == 1
     body = without_amqp(found[0])
-    assert Contract.load("incoming").errors(body) == []
+    assert CONTRACTS["incoming_messages"].errors(body) == []
     assert body == {
         "message_id": sent["id"],
         "chat_id": f"{CUSTOMER}@c.us",

@@ -12,13 +12,13 @@ from aio_pika.abc import AbstractIncomingMessage
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from config.queue import Contract
-from tests.conftest import inject
+from service_kit.queues import Contract
+from tests.conftest import CONTRACTS, collect, inject
 
 pytestmark = pytest.mark.usefixtures("gateway")
 CUSTOMER = "77011234567"
-OUTGOING = Contract.load("outgoing")
-VOICE = Contract.load("voice")
+OUTGOING = CONTRACTS["outgoing_messages"]
+VOICE = CONTRACTS["voice_transcription"]
 VALID_OUTGOING = {"phone_number": CUSTOMER, "message_text": "Здравствуйте", "outgoing_id": "x-1"}
 VALID_VOICE = {
     "message_id": "V1",
@@ -131,7 +131,7 @@ async def sent_text_arrives(sandbox, text: str, wait_s: float = 10.0) -> list[st
 @example(raw=b"\xff\xfe\x00{not utf-8", x_attempts="inf")
 @example(raw=b"", x_attempts=None)
 async def test_junk_on_outgoing_is_dead_lettered_and_the_sender_goes_on(
-    broker, queues, sandbox, publisher, raw, x_attempts
+    broker, queues, sandbox, publish, raw, x_attempts
 ):
     assume(is_invalid(raw, OUTGOING))
     junk_id = uuid.uuid4().hex
@@ -139,7 +139,7 @@ async def test_junk_on_outgoing_is_dead_lettered_and_the_sender_goes_on(
     canary = f"после мусора {junk_id}"
     # An explicit id: aiormq makes one up from `random`, which Hypothesis seeds alike for every example.
     canary_body = {"phone_number": CUSTOMER, "message_text": canary}
-    await publisher.publish(queues.outgoing, canary_body, message_id=uuid.uuid4().hex)
+    await publish(queues.outgoing, canary_body, message_id=uuid.uuid4().hex)
     await assert_dead_lettered(broker, queues.outgoing, raw, junk_id)
     sent = await sent_text_arrives(sandbox, canary)
     assert sent[-1] == canary and all(body.startswith("после мусора ") for body in sent)
@@ -152,7 +152,7 @@ async def test_junk_on_outgoing_is_dead_lettered_and_the_sender_goes_on(
 @example(raw=_dumps({**VALID_VOICE, "timestamp": "вчера"}), x_attempts=None)
 @example(raw=b"\xc3\x28", x_attempts=None)
 async def test_junk_on_voice_transcription_is_dead_lettered_and_the_voice_worker_goes_on(
-    broker, queues, sandbox, publisher, raw, x_attempts
+    broker, queues, sandbox, publish, raw, x_attempts
 ):
     assume(is_invalid(raw, VOICE))
     junk_id = uuid.uuid4().hex
@@ -160,7 +160,21 @@ async def test_junk_on_voice_transcription_is_dead_lettered_and_the_voice_worker
     # A real voice note, old enough for the poller to leave it alone: only the published body counts.
     note = await inject(sandbox, phone=CUSTOMER, type="ptt", transcript="живой", time=int(time.time()) - 3600)
     body = {**VALID_VOICE, "message_id": note["id"], "voice_url": note["file_link"]}
-    await publisher.publish(queues.voice, body, message_id=note["id"])
+    await publish(queues.voice, body, message_id=note["id"])
     await assert_dead_lettered(broker, queues.voice, raw, junk_id)
     transcript = json.loads((await take(broker, queues.incoming, note["id"])).body)
     assert transcript["message_text"] == "[ТРАНСКРИБАЦИЯ] живой"
+
+
+async def test_an_invalid_outgoing_body_is_dead_lettered_with_the_validation_error(
+    broker, publish, queues, sandbox
+):
+    await publish(queues.outgoing, {"phone_number": "+7 701", "text": "hi"}, message_id="bad-1")
+    found = await collect(broker, f"{queues.outgoing}.dlq", expect=1)
+    assert len(found) == 1
+    reason = found[0]["_amqp"].headers["x-dlq-reason"]
+    assert (
+        reason == "schema violation at (body): Additional properties are not allowed ('text' was unexpected)"
+    )
+    assert json.loads(found[0]["_amqp"].body) == {"phone_number": "+7 701", "text": "hi"}
+    assert (await sandbox.get("/sandbox/sent")).json()["messages"] == []

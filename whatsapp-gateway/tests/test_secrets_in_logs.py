@@ -2,7 +2,6 @@
 failures, the API, shut-down) writes its stdout and log file, and neither holds a secret."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import time
@@ -12,11 +11,15 @@ import httpx
 import pytest
 from loguru import logger
 
+from service_kit.clock import utc_now
+from services.leader_lease import LeaderLease
+from services.outbox import MessageLogOutbox
 from services.polling_service import PollerDeps, run_poller
 from services.wappi_client import WappiClient
 from tests.conftest import (
     ADMIN_KEY,
     GEMINI_KEY,
+    PROCESS_ENV,
     SERVICE_DIR,
     VENV_PYTHON,
     WAPPI_TOKEN,
@@ -26,7 +29,6 @@ from tests.conftest import (
     wait_faults_used,
     wait_first_poll,
 )
-from utils.helpers import utc_now
 from utils.metrics import GatewayMetrics
 
 CUSTOMER = "77011234567"
@@ -38,7 +40,7 @@ async def fault(sandbox: httpx.AsyncClient, endpoint: str, **spec) -> None:
 
 def _environment(settings, port: int) -> dict[str, str]:
     return {
-        "PATH": os.environ.get("PATH", ""),
+        **PROCESS_ENV,
         "DATABASE_URL": settings.DATABASE_URL,
         "RABBITMQ_URL": settings.RABBITMQ_URL,
         "WAPPI_TOKEN": WAPPI_TOKEN,
@@ -133,10 +135,10 @@ async def test_tokens_and_keys_never_reach_stdout_or_the_log_file(
 
 @pytest.mark.usefixtures("clean")
 async def test_an_unreachable_wappi_leaves_no_token_in_the_logged_traceback(
-    settings, sessions, publisher, queues, production_logging
+    settings, sessions, publisher, topology, production_logging
 ):
     """The request line that failed is in the traceback, with the token beside it in the source."""
-    log_dir = production_logging(settings.secrets)
+    log_dir = production_logging(settings.secret_values())
     wappi = WappiClient(
         base_url=f"http://127.0.0.1:{_free_port()}",  # nobody listens there
         token=WAPPI_TOKEN,
@@ -145,9 +147,9 @@ async def test_an_unreachable_wappi_leaves_no_token_in_the_logged_traceback(
         attempts=2,
         backoff_initial=0.01,
     )
-    deps = PollerDeps(wappi, sessions, publisher, queues, GatewayMetrics(), settings.tz, utc_now)
-    lease_dsn = settings.DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
-    poller = asyncio.create_task(run_poller(deps, lease_dsn=lease_dsn, interval=0.2))
+    outbox = MessageLogOutbox(topology, utc_now)
+    deps = PollerDeps(wappi, sessions, publisher, outbox, GatewayMetrics(), settings.tz, utc_now)
+    poller = asyncio.create_task(run_poller(deps, lease=LeaderLease(settings.DATABASE_URL), interval=0.2))
     await asyncio.sleep(1.0)
     poller.cancel()
     await asyncio.gather(poller, return_exceptions=True)

@@ -3,7 +3,6 @@
 import httpx
 import pytest
 
-from api.rate_limit import SlidingWindowLimiter
 from tests.conftest import ADMIN_KEY, running_gateway
 
 KEY = {"X-API-Key": ADMIN_KEY}
@@ -48,7 +47,6 @@ async def test_with_the_key_the_docs_are_served_and_declare_the_key_for_try_it_o
             "type": "apiKey",
             "in": "header",
             "name": "X-API-Key",
-            "description": "ADMIN_API_KEY: every endpoint but /health needs it",
         }
     ]
     [scheme] = schemes
@@ -74,19 +72,6 @@ async def test_over_the_limit_a_client_gets_429_with_retry_after_and_others_are_
     assert answers == [200, 200, 200]
     assert over.status_code == 429
     assert 1 <= int(over.headers["Retry-After"]) <= 60
-    assert over.json()["detail"].startswith("Too many requests: at most 3 per minute from one client.")
+    assert over.json()["detail"].startswith("Too many requests: at most 3 per minute per client.")
     assert health == [200] * 5
     assert elsewhere.status_code == 200
-
-
-def test_the_window_slides():
-    now = [1000.0]
-    limiter = SlidingWindowLimiter(2, clock=lambda: now[0])
-    assert limiter.hit("a") is None
-    now[0] += 30
-    assert limiter.hit("a") is None
-    assert limiter.hit("a") == pytest.approx(30.0)  # the first hit leaves the window in 30 s
-    assert limiter.hit("b") is None
-    now[0] += 30.5
-    assert limiter.hit("a") is None  # one slot freed, the other still taken
-    assert limiter.hit("a") == pytest.approx(29.5)

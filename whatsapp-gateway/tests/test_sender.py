@@ -3,13 +3,18 @@
 import asyncio
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.message_log import MessageLog
+from services.sender_service import CLAIM_LEASE
 from tests.conftest import ADMIN_KEY, collect, inject, sent_by_bot, settled_row
 
 pytestmark = pytest.mark.usefixtures("gateway")
 CUSTOMER = "77011234567"
+
+
+async def calls(sandbox, endpoint: str) -> int:
+    return (await sandbox.get("/sandbox/stats")).json()["calls"].get(endpoint, 0)
 
 
 async def _row(sessions, outgoing_id: str) -> MessageLog | None:
@@ -18,10 +23,10 @@ async def _row(sessions, outgoing_id: str) -> MessageLog | None:
 
 
 async def test_a_reply_is_sent_as_a_wappi_reply_and_the_message_is_marked_read(
-    sandbox, publisher, queues, sessions
+    sandbox, publish, queues, sessions
 ):
     incoming = await inject(sandbox, phone=CUSTOMER, text="Сколько стоит?")
-    await publisher.publish(
+    await publish(
         queues.outgoing,
         {
             "phone_number": CUSTOMER,
@@ -43,8 +48,8 @@ async def test_a_reply_is_sent_as_a_wappi_reply_and_the_message_is_marked_read(
     assert row.sent_by == "reply" and row.wappi_status == "done"
 
 
-async def test_without_reply_to_it_is_a_plain_send(sandbox, publisher, queues):
-    await publisher.publish(
+async def test_without_reply_to_it_is_a_plain_send(sandbox, publish, queues):
+    await publish(
         queues.outgoing,
         {
             "phone_number": CUSTOMER,
@@ -58,40 +63,82 @@ async def test_without_reply_to_it_is_a_plain_send(sandbox, publisher, queues):
     assert (await sandbox.get("/sandbox/read")).json()["message_ids"] == []
 
 
-async def test_the_same_outgoing_id_twice_is_sent_once(sandbox, publisher, queues, sessions):
+async def test_the_same_outgoing_id_twice_is_sent_once(sandbox, publish, queues, sessions):
     body = {"phone_number": CUSTOMER, "message_text": "Один раз", "outgoing_id": "out-3"}
-    await publisher.publish(queues.outgoing, body)
+    await publish(queues.outgoing, body)
     await sent_by_bot(sandbox, 1)
-    await publisher.publish(queues.outgoing, body)
+    await publish(queues.outgoing, body)
     await asyncio.sleep(1.0)
     assert len(await sent_by_bot(sandbox, 2, wait_s=0.5)) == 1
     assert (await _row(sessions, "out-3")).attempts == 1
 
 
-async def test_a_send_whose_outcome_was_never_recorded_is_found_in_the_chat_not_sent_again(
-    sandbox, publisher, queues, sessions
+async def test_a_send_whose_outcome_was_never_recorded_is_found_in_the_chat_once_its_claim_expired(
+    sandbox, publish, queues, sessions
 ):
     body = {"phone_number": CUSTOMER, "message_text": "Тариф Старт — 15 000 ₸", "outgoing_id": "out-crash"}
-    await publisher.publish(queues.outgoing, body)
+    await publish(queues.outgoing, body)
     [sent] = await sent_by_bot(sandbox, 1)
     await settled_row(sessions, "out-crash")
-    # As a gateway killed between Wappi's answer and the commit leaves it: still "sending".
+    # As a gateway killed between Wappi's answer and the commit leaves it, a lease ago: still "sending".
     async with sessions() as session, session.begin():
         row = await session.scalar(select(MessageLog).where(MessageLog.outgoing_id == "out-crash"))
         row.queue_status, row.wappi_message_id, row.processed_at = "sending", None, None
+        row.claimed_at = func.now() - CLAIM_LEASE
 
-    await publisher.publish(queues.outgoing, body)  # the broker redelivers it after the restart
+    await publish(queues.outgoing, body)  # the broker redelivers it after the restart
 
-    await asyncio.sleep(1.5)
-    assert len(await sent_by_bot(sandbox, 2, wait_s=0.5)) == 1
-    row = await _row(sessions, "out-crash")
+    row = await settled_row(sessions, "out-crash")
     assert (row.queue_status, row.wappi_message_id) == ("sent", sent["id"])
+    assert len(await sent_by_bot(sandbox, 2, wait_s=0.5)) == 1
+
+
+async def test_a_stale_claim_whose_message_is_not_in_the_chat_is_sent_once(
+    sandbox, publish, queues, sessions
+):
+    body = {"phone_number": CUSTOMER, "message_text": "Не дошло", "outgoing_id": "out-stale"}
+    # A worker claimed it a lease ago and died before Wappi got the request.
+    async with sessions() as session, session.begin():
+        session.add(
+            MessageLog(
+                outgoing_id="out-stale",
+                chat_id=f"{CUSTOMER}@c.us",
+                phone_number=CUSTOMER,
+                direction="outgoing",
+                message_text="Не дошло",
+                queue_status="sending",
+                claimed_at=func.now() - CLAIM_LEASE,
+            )
+        )
+
+    await publish(queues.outgoing, body)
+
+    assert [m["body"] for m in await sent_by_bot(sandbox, 1)] == ["Не дошло"]
+    assert (await settled_row(sessions, "out-stale")).queue_status == "sent"
+    assert await calls(sandbox, "messages/get") >= 1  # the chat was looked at first
+    assert len(await sent_by_bot(sandbox, 2, wait_s=1.0)) == 1
+
+
+async def test_a_redelivery_during_a_send_waits_and_does_not_send_twice(
+    sandbox, publish, queues, sessions, broker
+):
+    await sandbox.post("/sandbox/faults", json={"endpoint": "message/send", "latency_ms": 1500, "count": 1})
+    body = {"phone_number": CUSTOMER, "message_text": "Только один раз"}
+    await publish(queues.outgoing, body, message_id="amqp-slow")
+    await asyncio.sleep(0.5)  # the first delivery is waiting for Wappi's answer
+    await publish(queues.outgoing, body, message_id="amqp-slow")  # the broker delivers it again
+
+    await asyncio.sleep(3.0)  # the second delivery's retries outlast the send
+    assert [m["body"] for m in await sent_by_bot(sandbox, 2, wait_s=0.5)] == ["Только один раз"]
+    row = await settled_row(sessions, "amqp-slow")
+    assert (row.queue_status, row.attempts) == ("sent", 1)
+    assert await collect(broker, f"{queues.outgoing}.dlq", expect=0, wait_s=0.2) == []
 
 
 async def test_a_whitelisted_recipient_is_refused_and_dead_lettered_with_the_reason(
-    sandbox, publisher, queues, broker, sessions
+    sandbox, publish, queues, broker, sessions
 ):
-    await publisher.publish(
+    await publish(
         queues.outgoing, {"phone_number": "77752837306", "message_text": "Привет", "outgoing_id": "out-4"}
     )
     dead = await collect(broker, f"{queues.outgoing}.dlq", expect=1)
@@ -100,8 +147,8 @@ async def test_a_whitelisted_recipient_is_refused_and_dead_lettered_with_the_rea
     assert (await _row(sessions, "out-4")).queue_status == "refused"
 
 
-async def test_a_reply_to_an_unknown_message_still_reaches_the_customer(sandbox, publisher, queues):
-    await publisher.publish(
+async def test_a_reply_to_an_unknown_message_still_reaches_the_customer(sandbox, publish, queues):
+    await publish(
         queues.outgoing,
         {
             "phone_number": CUSTOMER,
@@ -115,9 +162,9 @@ async def test_a_reply_to_an_unknown_message_still_reaches_the_customer(sandbox,
 
 
 @pytest.mark.parametrize("status", [429, 500])
-async def test_wappi_429_and_500_are_retried_and_the_message_goes_out(sandbox, publisher, queues, status):
+async def test_wappi_429_and_500_are_retried_and_the_message_goes_out(sandbox, publish, queues, status):
     await sandbox.post("/sandbox/faults", json={"endpoint": "message/send", "status": status, "count": 2})
-    await publisher.publish(
+    await publish(
         queues.outgoing,
         {"phone_number": CUSTOMER, "message_text": f"после {status}", "outgoing_id": f"out-{status}"},
     )
@@ -127,14 +174,14 @@ async def test_wappi_429_and_500_are_retried_and_the_message_goes_out(sandbox, p
 
 
 async def test_an_html_error_page_is_retried_later_and_recorded_as_a_clear_error(
-    sandbox, publisher, queues, sessions
+    sandbox, publish, queues, sessions
 ):
     page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
     # More failures than the client retries: the message waits in the retry queue and goes out later.
     await sandbox.post(
         "/sandbox/faults", json={"endpoint": "message/send", "status": 502, "count": 4, "body": page}
     )
-    await publisher.publish(
+    await publish(
         queues.outgoing, {"phone_number": CUSTOMER, "message_text": "терпение", "outgoing_id": "out-html"}
     )
     sent = await sent_by_bot(sandbox, 1, wait_s=20)
@@ -159,20 +206,18 @@ async def test_two_equal_manual_messages_are_both_sent(gateway, sandbox):
     assert len(set(ids)) == 2 and all(ids)
 
 
-async def test_without_outgoing_id_the_amqp_message_id_is_the_idempotency_key(sandbox, publisher, queues):
+async def test_without_outgoing_id_the_amqp_message_id_is_the_idempotency_key(sandbox, publish, queues):
     body = {"phone_number": CUSTOMER, "message_text": "Спасибо!"}
-    await publisher.publish(queues.outgoing, body, message_id="amqp-1")
-    await publisher.publish(queues.outgoing, body, message_id="amqp-1")  # a redelivery
-    await publisher.publish(queues.outgoing, body, message_id="amqp-2")  # the same words, another message
+    await publish(queues.outgoing, body, message_id="amqp-1")
+    await publish(queues.outgoing, body, message_id="amqp-1")  # a redelivery
+    await publish(queues.outgoing, body, message_id="amqp-2")  # the same words, another message
     await asyncio.sleep(1.0)
     assert [m["body"] for m in await sent_by_bot(sandbox, 3, wait_s=0.5)] == ["Спасибо!", "Спасибо!"]
 
 
-async def test_a_number_that_is_not_a_persons_is_refused_and_dead_lettered(
-    sandbox, publisher, queues, broker
-):
+async def test_a_number_that_is_not_a_persons_is_refused_and_dead_lettered(sandbox, publish, queues, broker):
     channel = "120363025246125486"  # a channel's id, digits like a phone's
-    await publisher.publish(
+    await publish(
         queues.outgoing, {"phone_number": channel, "message_text": "Привет", "outgoing_id": "out-channel"}
     )
     dead = await collect(broker, f"{queues.outgoing}.dlq", expect=1)
@@ -180,9 +225,9 @@ async def test_a_number_that_is_not_a_persons_is_refused_and_dead_lettered(
     assert await sent_by_bot(sandbox, 1, wait_s=0.3) == []
 
 
-async def test_a_reply_to_a_group_message_goes_to_the_customer_as_a_new_message(sandbox, publisher, queues):
+async def test_a_reply_to_a_group_message_goes_to_the_customer_as_a_new_message(sandbox, publish, queues):
     in_group = await inject(sandbox, phone=CUSTOMER, text="в группе", group=True)
-    await publisher.publish(
+    await publish(
         queues.outgoing,
         {
             "phone_number": CUSTOMER,
@@ -198,7 +243,7 @@ async def test_a_reply_to_a_group_message_goes_to_the_customer_as_a_new_message(
 
 
 async def test_a_reply_to_a_skipped_status_update_goes_to_the_customer_as_a_new_message(
-    sandbox, publisher, queues, sessions
+    sandbox, publish, queues, sessions
 ):
     async with sessions() as session, session.begin():
         session.add(
@@ -210,7 +255,7 @@ async def test_a_reply_to_a_skipped_status_update_goes_to_the_customer_as_a_new_
                 queue_status="not_queued",
             )
         )
-    await publisher.publish(
+    await publish(
         queues.outgoing,
         {
             "phone_number": CUSTOMER,

@@ -1,6 +1,5 @@
 """Configuration: the spec's variables, one clear line per bad one, exit code 2."""
 
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -8,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import ConfigurationError, Settings, load_settings
-from utils.helpers import local_day_bounds, to_local_iso
+from config.settings import Settings
+from service_kit.settings import ConfigurationError, load_settings
+from tests.conftest import PROCESS_ENV
+from utils.clock import local_day_bounds, to_local_iso
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 REQUIRED = [
@@ -37,16 +38,16 @@ def _run_app(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_missing_required_variables_give_one_clear_line_each_and_exit_2():
-    result = _run_app({"PATH": os.environ.get("PATH", "")})
+    result = _run_app(PROCESS_ENV)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert sorted(lines) == sorted(f"Configuration error: {name} is required" for name in REQUIRED)
 
 
 def test_a_malformed_value_names_the_variable():
-    result = _run_app({"PATH": os.environ.get("PATH", ""), **VALID, "POLLING_INTERVAL": "often"})
+    result = _run_app({**PROCESS_ENV, **VALID, "POLLING_INTERVAL": "often"})
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("Configuration error: POLLING_INTERVAL is invalid")
+    assert result.stderr.strip().startswith("Configuration error: POLLING_INTERVAL is malformed")
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -55,12 +56,12 @@ def test_a_malformed_value_names_the_variable():
     ["postgres://u:p@db:5432/x", "postgresql://u:p@db:5432/x", "postgresql+asyncpg://u:p@db:5432/x"],
 )
 def test_database_url_is_accepted_in_every_form_hosts_hand_out(given):
-    settings = load_settings(_env_file=None, **{**VALID, "DATABASE_URL": given})
+    settings = load_settings(Settings, _env_file=None, **{**VALID, "DATABASE_URL": given})
     assert settings.DATABASE_URL == "postgresql+asyncpg://u:p@db:5432/x"
 
 
 def test_defaults_follow_the_spec():
-    settings = load_settings(_env_file=None, **VALID)
+    settings = load_settings(Settings, _env_file=None, **VALID)
     assert settings.POLLING_INTERVAL == 5
     assert settings.QUEUE_INCOMING_MESSAGES == "incoming_messages"
     assert settings.TIMEZONE == "Asia/Almaty"
@@ -80,18 +81,19 @@ def test_env_example_lists_every_setting_and_nothing_else():
 
 def test_an_environment_still_setting_the_dropped_wappi_phone_number_starts(monkeypatch):
     monkeypatch.setenv("WAPPI_PHONE_NUMBER", "77752837306")  # docker-compose and render.yaml still pass it
-    settings = load_settings(_env_file=None, **VALID)
+    settings = load_settings(Settings, _env_file=None, **VALID)
     assert "WAPPI_PHONE_NUMBER" not in settings.model_dump()
 
 
 def test_a_retry_delay_longer_than_the_retry_queues_ttl_is_rejected():
     with pytest.raises(ConfigurationError) as caught:
-        load_settings(_env_file=None, **{**VALID, "RETRY_DELAY_SECONDS": "30"})
-    assert caught.value.lines[0].startswith("Configuration error: RETRY_DELAY_SECONDS is invalid")
+        load_settings(Settings, _env_file=None, **{**VALID, "RETRY_DELAY_SECONDS": "30"})
+    assert caught.value.lines[0].startswith("Configuration error: RETRY_DELAY_SECONDS is malformed")
 
 
 def test_the_secrets_to_mask_include_the_passwords_in_the_urls_and_never_show_in_a_repr():
     settings = load_settings(
+        Settings,
         _env_file=None,
         **{
             **VALID,
@@ -100,20 +102,20 @@ def test_the_secrets_to_mask_include_the_passwords_in_the_urls_and_never_show_in
             "RABBITMQ_URL": "amqps://user:mq-pass@mq.example/vhost",
         },
     )
-    assert {"wappi-token-1", "g", "a", "db%40pass", "db@pass", "mq-pass"} <= set(settings.secrets)
+    assert {"wappi-token-1", "g", "a", "db%40pass", "db@pass", "mq-pass"} <= set(settings.secret_values())
     assert not any(secret in repr(settings) for secret in ("wappi-token-1", "db%40pass", "mq-pass"))
 
 
 def test_an_unknown_rabbitmq_scheme_is_rejected():
     with pytest.raises(ConfigurationError) as caught:
-        load_settings(_env_file=None, **{**VALID, "RABBITMQ_URL": "redis://localhost"})
+        load_settings(Settings, _env_file=None, **{**VALID, "RABBITMQ_URL": "redis://localhost"})
     assert caught.value.lines == [
-        "Configuration error: RABBITMQ_URL is invalid (must start with amqp:// or amqps://)"
+        "Configuration error: RABBITMQ_URL is malformed: must start with amqp:// or amqps://"
     ]
 
 
 def test_almaty_is_utc_plus_5_in_2026():
-    settings = load_settings(_env_file=None, **VALID)
+    settings = load_settings(Settings, _env_file=None, **VALID)
     assert to_local_iso(datetime(2026, 10, 5, 9, 30, tzinfo=UTC), settings.tz) == "2026-10-05T14:30:00+05:00"
     start, end = local_day_bounds(datetime(2026, 10, 5, 20, 0, tzinfo=UTC), settings.tz)
     assert start == datetime(2026, 10, 5, 19, 0, tzinfo=UTC)  # 00:00 on the 6th in Astana

@@ -5,10 +5,9 @@ import pytest
 import respx
 from sqlalchemy import select
 
-from config.queue import Contract
 from models.message_log import MessageLog
 from services.transcriber import Transcriber, TranscriptionError
-from tests.conftest import collect, inject, running_gateway, wait_first_poll, without_amqp
+from tests.conftest import CONTRACTS, collect, inject, running_gateway, wait_first_poll, without_amqp
 
 CUSTOMER = "77011234567"
 
@@ -29,7 +28,7 @@ async def test_a_voice_note_arrives_on_incoming_as_its_transcript(
         found = await collect(broker, queues.incoming, expect=1, wait_s=10, settle=0.5)
     assert len(found) == 1
     body = without_amqp(found[0])
-    assert Contract.load("incoming").errors(body) == []
+    assert CONTRACTS["incoming_messages"].errors(body) == []
     assert body["message_text"] == "[ТРАНСКРИБАЦИЯ] Хочу узнать цену на ваш продукт"
     assert body["is_voice"] is True and body["message_type"] == "voice"
     assert body["message_id"] == sent["id"] and body["phone_number"] == CUSTOMER
@@ -54,7 +53,7 @@ async def test_undecodable_audio_still_arrives_saying_it_could_not_be_transcribe
 
 @pytest.mark.usefixtures("clean")
 async def test_a_redelivered_voice_note_is_not_transcribed_twice(
-    settings, sessions, broker, queues, sandbox, publisher
+    settings, sessions, broker, queues, sandbox, publish
 ):
     async with running_gateway(settings):
         await wait_first_poll(sessions)
@@ -68,7 +67,7 @@ async def test_a_redelivered_voice_note_is_not_transcribed_twice(
             for k, v in row.payload.items()
             if k in ("message_id", "chat_id", "phone_number", "timestamp", "sender_name", "contact_info")
         }
-        await publisher.publish(queues.voice, {**voice_body, "voice_url": None}, message_id=sent["id"])
+        await publish(queues.voice, {**voice_body, "voice_url": None}, message_id=sent["id"])
         again = await collect(broker, queues.incoming, expect=1, wait_s=2)
         assert (await sandbox.get("/sandbox/stats")).json()["gemini"]["calls"] == calls
     assert again == []

@@ -9,8 +9,8 @@ import pytest
 import respx
 from loguru import logger
 
+from service_kit.logs import redact
 from services.wappi_client import WappiClient, WappiError
-from utils.logger import redact
 from utils.metrics import GatewayMetrics
 
 BASE = "https://wappi.test"

@@ -9,7 +9,9 @@ from collections import Counter
 import pytest
 from loguru import logger
 
-from config.queue import Delivery
+from service_kit.clock import utc_now
+from service_kit.consumer import Delivery
+from services.queue_bodies import OutgoingMessage
 from services.sender_service import SenderDeps, handle_outgoing
 from services.wappi_client import WappiClient, WappiError
 from tests.conftest import (
@@ -23,7 +25,6 @@ from tests.conftest import (
     wait_faults_used,
     wait_first_poll,
 )
-from utils.helpers import utc_now
 from utils.metrics import GatewayMetrics
 
 CUSTOMER = "77011234567"
@@ -81,10 +82,10 @@ async def test_the_poller_survives_cycles_of_garbage_and_then_forwards_normally(
 
 
 async def test_a_send_answered_with_garbage_is_retried_then_dead_lettered_with_the_reason(
-    gateway, sandbox, publisher, queues, broker, sessions
+    gateway, sandbox, publish, queues, broker, sessions
 ):
     await fault(sandbox, "message/send", body='["not", "an", "answer"]')
-    await publisher.publish(
+    await publish(
         queues.outgoing, {"phone_number": CUSTOMER, "message_text": "мусор", "outgoing_id": "garbage-1"}
     )
     dead = (await collect(broker, f"{queues.outgoing}.dlq", expect=1, wait_s=15))[0]["_amqp"]
@@ -97,19 +98,19 @@ async def test_a_send_answered_with_garbage_is_retried_then_dead_lettered_with_t
     assert (await settled_row(sessions, "garbage-1")).queue_status == "uncertain"
 
     await sandbox.delete("/sandbox/faults")
-    await publisher.publish(queues.outgoing, {"phone_number": CUSTOMER, "message_text": "дальше"})
+    await publish(queues.outgoing, {"phone_number": CUSTOMER, "message_text": "дальше"})
     assert [m["body"] for m in await sent_by_bot(sandbox, 1)] == ["дальше"]
 
 
 async def test_a_message_that_keeps_failing_ends_in_the_dlq_and_the_sender_goes_on_with_the_next(
-    gateway, sandbox, publisher, queues, broker, sessions
+    gateway, sandbox, publish, queues, broker, sessions
 ):
     question = await inject(sandbox, phone="77015550001", text="Вопрос")
     await fault(sandbox, "message/send", status=500)  # every plain send fails; replies still work
-    await publisher.publish(
+    await publish(
         queues.outgoing, {"phone_number": CUSTOMER, "message_text": "не дойдёт", "outgoing_id": "doomed"}
     )
-    await publisher.publish(
+    await publish(
         queues.outgoing,
         {
             "phone_number": "77015550001",
@@ -130,12 +131,12 @@ async def test_a_message_that_keeps_failing_ends_in_the_dlq_and_the_sender_goes_
     assert await calls(sandbox, "message/send") == 5 * 4  # each delivery: the client's own 4 tries
 
     await sandbox.delete("/sandbox/faults")
-    await publisher.publish(queues.outgoing, {"phone_number": CUSTOMER, "message_text": "снова"})
+    await publish(queues.outgoing, {"phone_number": CUSTOMER, "message_text": "снова"})
     assert [m["body"] for m in await sent_by_bot(sandbox, 2)][-1] == "снова"
 
 
 async def test_with_30_percent_500s_and_429_bursts_every_message_is_sent_exactly_once(
-    gateway, sandbox, publisher, queues, broker
+    gateway, sandbox, publish, queues, broker
 ):
     await fault(sandbox, "message/send", status=500, rate=0.3)
     await fault(sandbox, "message/reply", status=429, count=6)
@@ -145,7 +146,7 @@ async def test_with_30_percent_500s_and_429_bursts_every_message_is_sent_exactly
         body = {"phone_number": CUSTOMER, "message_text": text, "outgoing_id": f"flaky-{n}"}
         if n % 5 == 0:
             body["reply_to_message_id"] = question["id"]
-        await publisher.publish(queues.outgoing, body, message_id=body["outgoing_id"])
+        await publish(queues.outgoing, body, message_id=body["outgoing_id"])
     sent = await sent_by_bot(sandbox, 20, wait_s=30)
     await asyncio.sleep(1.0)  # nothing more arrives late
     sent = (await sandbox.get("/sandbox/sent")).json()["messages"]
@@ -154,10 +155,10 @@ async def test_with_30_percent_500s_and_429_bursts_every_message_is_sent_exactly
     assert await collect(broker, f"{queues.outgoing}.dlq", expect=0, wait_s=0.2) == []
 
 
-async def test_a_5_s_answer_does_not_lose_or_double_the_message(gateway, sandbox, publisher, queues):
+async def test_a_5_s_answer_does_not_lose_or_double_the_message(gateway, sandbox, publish, queues):
     await fault(sandbox, "message/send", latency_ms=5000)
     started = time.monotonic()
-    await publisher.publish(
+    await publish(
         queues.outgoing, {"phone_number": CUSTOMER, "message_text": "медленно", "outgoing_id": "slow-1"}
     )
     sent = await sent_by_bot(sandbox, 1, wait_s=12)
@@ -182,23 +183,23 @@ async def test_a_send_whose_answer_never_came_is_checked_before_it_is_sent_again
         backoff_initial=0.01,
     )
     deps = SenderDeps(wappi=wappi, sessions=sessions, metrics=GatewayMetrics(), clock=utc_now)
-    body = {"phone_number": CUSTOMER, "message_text": "один раз", "outgoing_id": f"lost-{went_out}"}
+    body = OutgoingMessage(phone_number=CUSTOMER, message_text="один раз", outgoing_id=f"lost-{went_out}")
     await fault(sandbox, "message/send", latency_ms=800)
     try:
         with pytest.raises(WappiError) as caught:
-            await handle_outgoing(body, Delivery(body["outgoing_id"], 1, 5), deps=deps)
+            await handle_outgoing(body, Delivery(body.outgoing_id, 1, 5), deps=deps)
         assert caught.value.maybe_done and caught.value.transient
-        assert (await settled_row(sessions, body["outgoing_id"])).queue_status == "uncertain"
+        assert (await settled_row(sessions, body.outgoing_id)).queue_status == "uncertain"
         await sandbox.delete("/sandbox/faults")
         # The sandbox drops a request whose caller hung up; had Wappi sent it, the chat would show it so:
         echo = await inject(sandbox, phone=CUSTOMER, text="один раз", from_me=True) if went_out else None
-        await handle_outgoing(body, Delivery(body["outgoing_id"], 2, 5), deps=deps)
+        await handle_outgoing(body, Delivery(body.outgoing_id, 2, 5), deps=deps)
     finally:
         await wappi.close()
     sent = (await sandbox.get("/sandbox/sent")).json()["messages"]
     assert [m["body"] for m in sent] == ([] if went_out else ["один раз"])
     assert await calls(sandbox, "message/send") == (1 if went_out else 2)
-    row = await settled_row(sessions, body["outgoing_id"])
+    row = await settled_row(sessions, body.outgoing_id)
     assert (row.queue_status, row.wappi_message_id) == ("sent", echo["id"] if went_out else sent[0]["id"])
 
 

@@ -95,9 +95,9 @@ async def test_the_manual_endpoint_refuses_a_whitelisted_number_in_any_form(gate
 
 
 async def test_the_sender_refuses_a_whitelisted_number_written_with_the_trunk_prefix(
-    sandbox, publisher, queues, broker, sessions
+    sandbox, publish, queues, broker, sessions
 ):
-    await publisher.publish(
+    await publish(
         queues.outgoing, {"phone_number": "87752837306", "message_text": "Привет", "outgoing_id": "wl-trunk"}
     )
     dead = await collect(broker, f"{queues.outgoing}.dlq", expect=1)
@@ -113,10 +113,10 @@ async def _personal_chat_untouched(sandbox, personal_message_id: str) -> None:
 
 
 async def test_a_reply_to_a_message_of_a_whitelisted_chat_goes_to_the_customer_as_a_new_message(
-    sandbox, publisher, queues, sessions
+    sandbox, publish, queues, sessions
 ):
     personal = await inject(sandbox, phone=PERSONAL, text="личное сообщение")
-    await publisher.publish(
+    await publish(
         queues.outgoing,
         {
             "phone_number": CUSTOMER,
@@ -157,10 +157,10 @@ async def test_the_manual_endpoint_cannot_reach_a_whitelisted_chat_through_a_rep
 
 
 async def test_a_whitelisted_recipient_is_refused_even_with_a_reply_to_its_own_chat(
-    sandbox, publisher, queues, broker
+    sandbox, publish, queues, broker
 ):
     personal = await inject(sandbox, phone=PERSONAL, text="личное")
-    await publisher.publish(
+    await publish(
         queues.outgoing,
         {
             "phone_number": PERSONAL,

@@ -4,11 +4,14 @@ attempts run out; junk and permanent failures go to the DLQ with a reason; repla
 import asyncio
 import json
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import BaseModel
 
+from service_kit.api import api_key_dependency
 from service_kit.consumer import Delivery, start_consumer
-from service_kit.dead_letters import replay_dead_letters
+from service_kit.dead_letters import dead_letters_router, replay_dead_letters
 from service_kit.errors import PermanentError, TransientError
 from service_kit.publisher import Outgoing
 from tests.conftest import take_all
@@ -138,3 +141,23 @@ async def test_a_permanent_failure_is_dead_lettered_at_once_and_replay_gives_a_f
     await wait_until(lambda: len(attempts) == 2)
     await consumer.stop()
     assert attempts == [1, 1]  # the replayed delivery starts over
+
+
+async def test_the_replay_route_moves_a_consumed_queues_dead_letters_and_knows_no_other(
+    connection, empty_queues, publisher
+):
+    queue = empty_queues["outgoing_messages"]
+    await publisher.publish(Outgoing(queue.name, OUTGOING, message_id="m-4", exchange=queue.dlx))
+    app = FastAPI()
+    key = api_key_dependency(lambda request: "k" * 16)
+    app.include_router(dead_letters_router(lambda: {"outgoing_messages": queue}, lambda: connection, key))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://kit", headers={"X-API-Key": "k" * 16}
+    ) as api:
+        replayed = await api.post("/dead-letters/outgoing_messages/replay")
+        unknown = await api.post("/dead-letters/incoming_messages/replay")
+
+    assert replayed.json() == {"queue": "outgoing_messages", "replayed": 1, "left_in_dlq": 0}
+    assert unknown.status_code == 404 and "known: outgoing_messages" in unknown.json()["detail"]
+    assert [m.message_id for m in await take_all(connection, queue.name)] == ["m-4"]

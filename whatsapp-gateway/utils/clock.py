@@ -1,21 +1,7 @@
-"""Small pure functions shared by the workers and the API: time."""
+"""Time as the gateway shows and stores it: the business's local time, Wappi's unix seconds, the local day."""
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
-
-
-def utc_now() -> datetime:
-    """The production clock: an aware UTC datetime (workers receive a clock like this one)."""
-    return datetime.now(UTC)
-
-
-def service_clock(offset_seconds: float) -> Callable[[], datetime]:
-    """The clock the service runs on: the machine's UTC now plus CLOCK_OFFSET_SECONDS."""
-    if not offset_seconds:
-        return utc_now
-    offset = timedelta(seconds=offset_seconds)
-    return lambda: utc_now() + offset
 
 
 def to_local_iso(moment: datetime, tz: ZoneInfo) -> str:

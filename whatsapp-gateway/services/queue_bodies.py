@@ -1,0 +1,44 @@
+"""The bodies of the queues the gateway consumes, as pydantic models of contracts/*.schema.json.
+
+The consumer checks each body against its JSON Schema first (patterns, lengths, formats); these models give
+the handlers typed fields. tests/test_queue_bodies.py keeps them in step with the contracts."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class OutgoingMessage(BaseModel):
+    """contracts/outgoing_messages.schema.json: a message for the sender to send through Wappi."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phone_number: str
+    message_text: str
+    reply_to_message_id: str | None = None
+    mark_as_read: bool = False
+    outgoing_id: str | None = None  # the agent's idempotency key
+    sent_by: Literal["reply", "follow_up", "manual"] | None = None
+
+
+class ContactInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    FirstName: str | None = None
+    FullName: str | None = None
+    PushName: str | None = None
+    BusinessName: str | None = None
+
+
+class VoiceTask(BaseModel):
+    """contracts/voice_transcription.schema.json: a customer's voice note for the voice worker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_id: str
+    chat_id: str
+    phone_number: str
+    voice_url: str | None  # Wappi's file_link; None: download by message id
+    timestamp: str  # ISO 8601 with the business offset, passed on as written
+    sender_name: str | None = None
+    contact_info: ContactInfo | None = None
