@@ -25,10 +25,10 @@ from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
 from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps, run_follow_up_scheduler
 from services.gemini_client import GeminiClient
-from services.knowledge_loader import KnowledgeBase
+from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps, start_consumer
 from services.outbox import run_outbox_loop
-from utils.helpers import Clock, offset_clock
+from utils.clock import Clock, offset_clock
 from utils.logger import setup_logging
 from utils.prompt_loader import PromptError, PromptTemplate
 from utils.timezone_helper import WorkingHours

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, Message
+from services.conversation_text import format_history, recent_messages
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
-from utils.helpers import format_history, recent_messages
 from utils.metrics import CLASSIFICATIONS
 from utils.prompt_loader import PromptTemplate
 

@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Contact, Decision, Message
 from models.decision import GUARDED, HOLDING, REPLIED
 from services.call_booking import CallDecision, decide_call
+from services.conversation_text import PROMPT_TEXT_LIMIT, format_history, shown_text, truncate_for_prompt
 from services.gemini_client import GeminiClient, GeminiTruncated, GeminiUnusableAnswer
-from services.knowledge_loader import KnowledgeBase, format_chunks
+from services.knowledge_base import KnowledgeBase
+from services.knowledge_index import format_chunks
 from services.reply_guard import check_reply
-from utils.helpers import PROMPT_TEXT_LIMIT, format_history, shown_text, truncate_for_prompt
 from utils.metrics import REPLIES, REPLIES_REPLACED
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours

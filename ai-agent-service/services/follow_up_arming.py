@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from models import Contact, FollowUp, Message, ScheduledCall
 from services.client_stance import turn_stance
-from utils.helpers import Clock
+from utils.clock import Clock
 from utils.timezone_helper import WorkingHours
 
 MAX_TOUCHES = 5  # the spec's chain; the follow_ups.touch_number check allows no more

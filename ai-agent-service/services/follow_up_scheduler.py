@@ -22,11 +22,12 @@ from config.queue import Broker
 from models import Contact, FollowUp, Message
 from services.ai_sales_agent import KnowledgeSearch
 from services.client_stance import turn_stance
+from services.conversation_text import format_history, recent_messages, shown_text
 from services.follow_up_arming import SENT_BY, arm_follow_ups, chain_length, touch_due_at
 from services.gemini_client import GeminiClient, GeminiError, GeminiUnusableAnswer
 from services.outbox import publish_stored
 from services.reply_guard import check_reply
-from utils.helpers import Clock, format_history, recent_messages, shown_text
+from utils.clock import Clock
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 

@@ -43,10 +43,11 @@ from services.ai_sales_agent import (
     unanswered_client_messages,
 )
 from services.client_stance import turn_stance
+from services.conversation_text import recent_messages
 from services.follow_up_scheduler import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnavailable, GeminiUnusableAnswer
 from services.outbox import publish_stored
-from utils.helpers import Clock, recent_messages
+from utils.clock import Clock
 from utils.metrics import MESSAGE_PROCESSING_SECONDS, MESSAGES_RECEIVED
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours

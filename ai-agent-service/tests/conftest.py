@@ -32,7 +32,7 @@ from config.settings import Settings
 from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
 from services.gemini_client import GeminiClient
-from services.knowledge_loader import KnowledgeBase
+from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps
 from tests.gemini_stub import GeminiStub
 from tests.queue_reader import QueueReader
