@@ -10,6 +10,7 @@
 - liveness: whether the background workers still run, for /health
 - logs: the spec's loguru setup with secrets masked
 - settings: the settings both services share and their checks
+- clock: the service's clock, moved by CLOCK_OFFSET_SECONDS
 
 Each service keeps its own models, databases, handlers and settings; at runtime the two share nothing but
 the broker and the contracts.

@@ -1,8 +1,11 @@
 """Shared settings read the hosts' URL forms and name every bad variable; logs never show a secret."""
 
+from datetime import timedelta
+
 import pytest
 from loguru import logger
 
+from service_kit.clock import offset_clock, utc_now
 from service_kit.errors import TransientError, is_transient
 from service_kit.logs import setup_logging
 from service_kit.settings import ConfigurationError, ServiceSettings, load_settings
@@ -68,3 +71,10 @@ def test_secrets_are_masked_in_messages_and_tracebacks(tmp_path, capsys):
     for text in (out, written):
         assert "gemini-key-123" not in text and "calling with *** and ab" in text
         assert "GET https://x/?key=*** failed" in text
+
+
+def test_the_offset_clock_runs_the_given_seconds_ahead_and_is_the_plain_clock_at_zero():
+    ahead = offset_clock(3 * 86400)()
+    assert offset_clock(0) is utc_now
+    assert timedelta(days=3) - timedelta(seconds=5) < ahead - utc_now() <= timedelta(days=3)
+    assert ahead.tzinfo is not None
