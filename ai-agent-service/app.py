@@ -14,13 +14,15 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from loguru import logger
-from pydantic import ValidationError
 
 from api import api_docs, contacts, dead_letters, health
 from api.rate_limit import RateLimitMiddleware
 from config.database import create_engine, create_session_factory
 from config.queue import Broker, QueueNames
-from config.settings import Settings, configuration_errors
+from config.settings import Settings
+from service_kit.clock import Clock, offset_clock
+from service_kit.logs import setup_logging
+from service_kit.settings import ConfigurationError, load_settings
 from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
 from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps, run_follow_up_scheduler
@@ -28,8 +30,6 @@ from services.gemini_client import GeminiClient
 from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps, start_consumer
 from services.outbox import run_outbox_loop
-from utils.clock import Clock, offset_clock
-from utils.logger import setup_logging
 from utils.prompt_loader import PromptError, PromptTemplate
 from utils.timezone_helper import WorkingHours
 
@@ -138,9 +138,9 @@ def create_app(
 
 def main() -> None:
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        for line in configuration_errors(exc):
+        settings = load_settings(Settings)
+    except ConfigurationError as exc:
+        for line in exc.lines:
             print(line, file=sys.stderr)
         sys.exit(2)
     try:

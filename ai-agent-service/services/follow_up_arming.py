@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import Contact, FollowUp, Message, ScheduledCall
+from service_kit.clock import Clock
 from services.client_stance import turn_stance
-from utils.clock import Clock
 from utils.timezone_helper import WorkingHours
 
 MAX_TOUCHES = 5  # the spec's chain; the follow_ups.touch_number check allows no more

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.queue import Broker
 from models import Contact, FollowUp, Message
+from service_kit.clock import Clock
 from services.ai_sales_agent import KnowledgeSearch
 from services.client_stance import turn_stance
 from services.conversation_text import format_history, recent_messages, shown_text
@@ -27,7 +28,6 @@ from services.follow_up_arming import SENT_BY, arm_follow_ups, chain_length, tou
 from services.gemini_client import GeminiClient, GeminiError, GeminiUnusableAnswer
 from services.outbox import publish_stored
 from services.reply_guard import check_reply
-from utils.clock import Clock
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 

@@ -26,7 +26,7 @@ from tenacity import (
 )
 
 from models import LlmUsage
-from utils.clock import utc_now
+from service_kit.clock import utc_now
 from utils.metrics import GEMINI_CALLS, GEMINI_TOKENS
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)

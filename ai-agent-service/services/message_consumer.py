@@ -30,6 +30,7 @@ from config.database import autocommit_session, lock_contact
 from config.queue import Broker, ConsumerHandle
 from models import Contact, Decision, Message
 from models.decision import NOT_A_CLIENT, UNCLASSIFIED
+from service_kit.clock import Clock
 from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
 from services.ai_sales_agent import (
     NEW_MESSAGE_LIMIT,
@@ -47,7 +48,6 @@ from services.conversation_text import recent_messages
 from services.follow_up_scheduler import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnavailable, GeminiUnusableAnswer
 from services.outbox import publish_stored
-from utils.clock import Clock
 from utils.metrics import MESSAGE_PROCESSING_SECONDS, MESSAGES_RECEIVED
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours

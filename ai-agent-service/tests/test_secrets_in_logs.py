@@ -7,8 +7,8 @@ import httpx
 from loguru import logger
 
 from app import create_app
+from service_kit.logs import setup_logging
 from tests.conftest import ADMIN_KEY, GEMINI_KEY, fixed_clock, incoming
-from utils.logger import setup_logging
 
 BUSINESS = "ООО Альфа"
 
