@@ -68,11 +68,12 @@ def dead_letters_router(
     """
     router = APIRouter(dependencies=[api_key])
 
+    # Depends() as defaults: with postponed annotations FastAPI could not resolve these local names.
     @router.post("/dead-letters/{queue}/replay", response_model=ReplayOut)
     async def replay(
         queue: str,
-        queues: Annotated[Mapping[str, Queue], Depends(replayable)],
-        broker: Annotated[AbstractRobustConnection, Depends(connection)],
+        queues: Mapping[str, Queue] = Depends(replayable),
+        broker: AbstractRobustConnection = Depends(connection),
         limit: Annotated[int, Query(ge=1, le=1000, description="Most messages to move")] = 100,
     ) -> dict[str, Any]:
         if queue not in queues:
