@@ -26,7 +26,7 @@ from services.gemini_client import GeminiClient, GeminiTruncated, GeminiUnusable
 from services.knowledge_base import KnowledgeBase
 from services.knowledge_index import format_chunks
 from services.reply_guard import check_reply
-from utils.metrics import REPLIES, REPLIES_REPLACED
+from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 
@@ -146,6 +146,7 @@ async def store_reply(
     knowledge: KnowledgeSearch,
     hours: WorkingHours,
     now: datetime,
+    metrics: AgentMetrics,
 ) -> Message:
     """Books the call the answer agrees on, writes the checked reply as an unpublished bot message, records
     the decision and marks the client messages it covers as answered.
@@ -162,9 +163,11 @@ async def store_reply(
         hours=hours,
         source_message_id=trigger.message_id or "",
     )
+    if call.booked is not None:
+        metrics.calls_booked.inc()
     text, problem = _checked_text(answer, call, context, knowledge, prompt, hours, now)
     if problem is not None:
-        REPLIES_REPLACED.inc()
+        metrics.replies_replaced.inc()
         logger.warning("Reply to {} replaced by the code's text: {}", contact.phone_number, problem)
     reply = _add_reply(session, contact, trigger, text, now)
     await _cover_pending(session, context, now)
@@ -181,7 +184,7 @@ async def store_reply(
             created_at=now,
         )
     )
-    REPLIES.inc()
+    metrics.replies.inc()
     logger.info(
         "Reply to {} covers {} message(s), stance {}",
         contact.phone_number,

@@ -27,7 +27,7 @@ from tenacity import (
 
 from models import LlmUsage
 from service_kit.clock import utc_now
-from utils.metrics import GEMINI_CALLS, GEMINI_TOKENS
+from utils.metrics import AgentMetrics
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
@@ -41,6 +41,8 @@ class GeminiError(Exception):
 
 class GeminiUnavailable(GeminiError):
     """429 / 5xx / timeouts persisted through every retry; worth trying again later."""
+
+    transient = True
 
 
 class GeminiModelNotFound(GeminiError):
@@ -90,7 +92,8 @@ class GeminiClient:
         api_key: str,
         model: str,
         base_url: str,
-        session_factory: async_sessionmaker[AsyncSession],
+        sessions: async_sessionmaker[AsyncSession],
+        metrics: AgentMetrics,
         timeout_seconds: float = 90.0,
         attempts: int = 3,
         backoff_initial: float = 1.0,
@@ -98,7 +101,8 @@ class GeminiClient:
     ):
         self.model = model
         self.status = GeminiStatus()
-        self._session_factory = session_factory
+        self._sessions = sessions
+        self._metrics = metrics
         # llm_usage rows waiting for the next group insert, and the lock that lets one insert run at a time.
         self._pending_usage: list[dict[str, object]] = []
         self._usage_lock = asyncio.Lock()
@@ -119,16 +123,16 @@ class GeminiClient:
         try:
             response = await self._call_with_retries(prompt, config, purpose)
         except GeminiError as exc:
-            GEMINI_CALLS.labels(purpose, type(exc).__name__).inc()
+            self._metrics.gemini_calls.labels(purpose, type(exc).__name__).inc()
             raise
         await self._record_usage(purpose, response.usage_metadata)
         try:
             result = _parsed(response, schema, purpose)
         except GeminiUnusableAnswer as exc:
-            GEMINI_CALLS.labels(purpose, type(exc).__name__).inc()
+            self._metrics.gemini_calls.labels(purpose, type(exc).__name__).inc()
             self._set_status("bad_output", f"{purpose}: {exc.reason}")
             raise
-        GEMINI_CALLS.labels(purpose, "ok").inc()
+        self._metrics.gemini_calls.labels(purpose, "ok").inc()
         self._set_status("ok", None)
         logger.debug("Gemini {} answered in {:.2f}s", purpose, time.monotonic() - started)
         return result
@@ -183,8 +187,8 @@ class GeminiClient:
         output_tokens = (
             ((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0
         )
-        GEMINI_TOKENS.labels(purpose, "prompt").inc(prompt_tokens)
-        GEMINI_TOKENS.labels(purpose, "output").inc(output_tokens)
+        self._metrics.gemini_tokens.labels(purpose, "prompt").inc(prompt_tokens)
+        self._metrics.gemini_tokens.labels(purpose, "output").inc(output_tokens)
         self._pending_usage.append(
             {
                 "purpose": purpose,
@@ -200,7 +204,7 @@ class GeminiClient:
             if not rows:  # an insert that ran meanwhile took this call's row too
                 return
             try:
-                async with self._session_factory.begin() as session:
+                async with self._sessions.begin() as session:
                     await session.execute(insert(LlmUsage), rows)
             except BaseException:
                 self._pending_usage[:0] = rows  # the tokens were spent: the next insert tries them again

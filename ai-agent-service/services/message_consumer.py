@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from typing import Any
 
-import sqlalchemy.exc
+from aio_pika.abc import AbstractRobustConnection
 from loguru import logger
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -27,10 +26,14 @@ from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.database import autocommit_session, lock_contact
-from config.queue import Broker, ConsumerHandle
 from models import Contact, Decision, Message
 from models.decision import NOT_A_CLIENT, UNCLASSIFIED
 from service_kit.clock import Clock
+from service_kit.consumer import Consumer, Delivery, start_consumer
+from service_kit.errors import TransientError
+from service_kit.outbox import relay
+from service_kit.publisher import Publisher
+from service_kit.queues import Queues
 from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
 from services.ai_sales_agent import (
     NEW_MESSAGE_LIMIT,
@@ -46,9 +49,9 @@ from services.ai_sales_agent import (
 from services.client_stance import turn_stance
 from services.conversation_text import recent_messages
 from services.follow_up_scheduler import stop_open_chain
-from services.gemini_client import GeminiClient, GeminiUnavailable, GeminiUnusableAnswer
-from services.outbox import publish_stored
-from utils.metrics import MESSAGE_PROCESSING_SECONDS, MESSAGES_RECEIVED
+from services.gemini_client import GeminiClient, GeminiUnusableAnswer
+from services.outbox import BotMessageOutbox
+from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 
@@ -58,21 +61,8 @@ VOICE_PREFIX = "[ТРАНСКРИБАЦИЯ] "
 MAX_DRAFTS = 3
 
 
-class ConversationChanged(Exception):
+class ConversationChanged(TransientError):
     """The conversation changed under every draft of a turn; worth another try a little later."""
-
-
-# Worth another try a little later (through the retry queue); anything else is dead-lettered.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    GeminiUnavailable,
-    ConversationChanged,
-    # Any driver error: a database restart surfaces as several kinds (closed mid-operation, a connection left
-    # in a bad protocol state); a real bug is still dead-lettered once MAX_DELIVERY_ATTEMPTS run out.
-    sqlalchemy.exc.DBAPIError,
-    sqlalchemy.exc.TimeoutError,
-    OSError,
-    asyncio.TimeoutError,
-)
 
 
 class ContactInfo(BaseModel):
@@ -121,8 +111,9 @@ class ContactLocks:
 
 @dataclass(frozen=True)
 class AgentDeps:
-    session_factory: async_sessionmaker[AsyncSession]
-    broker: Broker
+    sessions: async_sessionmaker[AsyncSession]
+    publisher: Publisher
+    outbox: BotMessageOutbox
     llm: GeminiClient
     knowledge: KnowledgeSearch
     moderator_prompt: PromptTemplate
@@ -130,6 +121,7 @@ class AgentDeps:
     max_context_messages: int
     hours: WorkingHours
     clock: Clock
+    metrics: AgentMetrics
     # Messages worked on at once (the consumer's prefetch): mostly waiting on Gemini, holding nothing else.
     concurrency: int = 300
     contact_locks: ContactLocks = field(default_factory=ContactLocks)
@@ -146,26 +138,44 @@ class Conversation:
     sales: SalesContext
 
 
-async def start_consumer(deps: AgentDeps) -> ConsumerHandle:
-    return await deps.broker.consume(
-        "incoming_messages",
-        partial(handle_incoming, deps=deps),
-        transient=TRANSIENT_ERRORS,
+async def consume_incoming(
+    connection: AbstractRobustConnection,
+    queues: Queues,
+    deps: AgentDeps,
+    *,
+    max_attempts: int,
+    retry_delay_s: float | None = None,
+) -> Consumer[IncomingMessage]:
+    """The incoming_messages consumer: bodies that fit the contract reach handle_incoming typed."""
+    return await start_consumer(
+        connection,
+        queues["incoming_messages"],
+        queues.contracts["incoming_messages"],
+        model=IncomingMessage,
+        handler=partial(handle_incoming, deps=deps),
+        publisher=deps.publisher,
         prefetch=deps.concurrency,
+        max_attempts=max_attempts,
+        retry_delay_s=retry_delay_s,
     )
 
 
-async def handle_incoming(body: dict[str, Any], deps: AgentDeps) -> Outcome:
-    incoming = IncomingMessage.model_validate(body)
-    with MESSAGE_PROCESSING_SECONDS.time():
+async def handle_incoming(incoming: IncomingMessage, delivery: Delivery, *, deps: AgentDeps) -> Outcome:
+    with deps.metrics.message_processing_seconds.time():
         outcome = await _handle(incoming, deps)
-    MESSAGES_RECEIVED.labels(outcome.value).inc()
-    logger.info("Message {} from {}: {}", incoming.message_id, incoming.phone_number, outcome.value)
+    deps.metrics.messages_received.labels(outcome.value).inc()
+    logger.info(
+        "Message {} from {} (attempt {}): {}",
+        incoming.message_id,
+        incoming.phone_number,
+        delivery.attempt,
+        outcome.value,
+    )
     return outcome
 
 
 async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
-    async with deps.session_factory.begin() as session:
+    async with deps.sessions.begin() as session:
         stored = await store_incoming(session, incoming)
     if stored is None:
         return Outcome.DUPLICATE
@@ -189,7 +199,7 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
 async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -> Outcome | None:
     """One draft of the turn; None when the conversation changed before it could be committed."""
     now = deps.clock()
-    async with autocommit_session(deps.session_factory) as session:
+    async with autocommit_session(deps.sessions) as session:
         seen = await read_conversation(session, contact_id, message_pk, deps.max_context_messages)
     if seen.message.answered_at is not None:
         return Outcome.COVERED
@@ -197,7 +207,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
         return Outcome.IGNORED
 
     turn = await _draft(seen, deps, now)
-    async with deps.session_factory.begin() as session:
+    async with deps.sessions.begin() as session:
         # One contact at a time across replicas and the API, until this short transaction ends.
         await lock_contact(session, seen.contact.phone_number)
         contact, message, message_count = await _turn_rows(session, contact_id, message_pk)
@@ -207,7 +217,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
         if reclassified or message_count != seen.message_count:
             return None
         if turn.verdict is not None:
-            store_verdict(contact, turn.verdict)
+            store_verdict(contact, turn.verdict, deps.metrics)
         if turn.answer is not None:
             reply = await store_reply(
                 session,
@@ -219,6 +229,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
                 knowledge=deps.knowledge,
                 hours=deps.hours,
                 now=now,
+                metrics=deps.metrics,
             )
         elif turn.holding_reason is not None:
             reply = await store_holding_reply(session, contact, message, seen.sales, turn.holding_reason, now)
@@ -232,7 +243,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
             return Outcome.IGNORED if kind == NOT_A_CLIENT else Outcome.UNCLASSIFIED
         # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
         await stop_open_chain(session, contact.id, turn_stance([message]), now)
-    await publish_stored(deps.session_factory, deps.broker, reply)
+    await relay(deps.sessions, deps.publisher, deps.outbox, ids=[reply.id])
     return Outcome.REPLIED
 
 
@@ -252,7 +263,12 @@ async def _draft(seen: Conversation, deps: AgentDeps, now: datetime) -> Turn:
     if seen.contact.is_client is None:
         try:
             verdict = await ask_moderator(
-                seen.contact, seen.history, llm=deps.llm, prompt=deps.moderator_prompt, tz=deps.hours.tz
+                seen.contact,
+                seen.history,
+                llm=deps.llm,
+                prompt=deps.moderator_prompt,
+                tz=deps.hours.tz,
+                metrics=deps.metrics,
             )
         except GeminiUnusableAnswer as exc:
             return Turn(why=f"moderator gave no usable answer: {exc.reason}")

@@ -2,7 +2,7 @@
 
 from sqlalchemy import text
 
-from config.queue import QUEUE_LIMITS, declare_topology
+from service_kit.queues import declare_topology
 
 SPEC_INDEXES = {
     "idx_contacts_is_client": "contacts",
@@ -97,11 +97,9 @@ async def test_migration_creates_the_spec_indexes_and_the_slot_guard(engine):
 
 async def test_declaring_the_queues_twice_works(broker):
     channel = await broker.connection.channel()
-    await declare_topology(channel, broker.names)
-    await declare_topology(channel, broker.names)
-    for contract, queue in broker.names.by_contract().items():
-        for name in (queue, f"{queue}.dlq", f"{queue}.retry"):
-            await channel.declare_queue(name, passive=True)
-        assert contract in QUEUE_LIMITS
+    await declare_topology(channel, broker.queues.by_contract.values())
+    await declare_topology(channel, broker.queues.by_contract.values())
+    for name in broker.queues.names():
+        await channel.declare_queue(name, passive=True)
     assert not channel.is_closed
     await channel.close()

@@ -40,14 +40,14 @@ async def test_gemini_and_admin_keys_never_appear_in_the_log_files(
                     400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."
                 )
                 await queues.publish_incoming(incoming("Сколько стоит?", business=BUSINESS))
-                await queues.wait_for(f"{queues.names.incoming_messages}.dlq")
+                await queues.wait_for(queues.incoming_queue.dlq)
                 # ... and an overloaded Gemini whose error text quotes the key (the worst case): transient,
                 # retried with a warning each time, then sent to the retry queue.
                 gemini.moderator = lambda prompt: gemini_error(
                     503, "UNAVAILABLE", f"Overloaded; request with key {GEMINI_KEY} dropped"
                 )
                 await queues.publish_incoming(incoming("Сколько стоит?", business=BUSINESS))
-                await queues.wait_for(f"{queues.names.incoming_messages}.retry")
+                await queues.wait_for(queues.incoming_queue.retry)
         await logger.complete()
     finally:
         logger.remove()
@@ -56,7 +56,7 @@ async def test_gemini_and_admin_keys_never_appear_in_the_log_files(
     files = list(tmp_path.glob("*.log"))
     logged = "".join(path.read_text(encoding="utf-8") for path in files) + capsys.readouterr().out
     assert len(files) == 1
-    for seen in ("started", "Refused GET /contacts", "dead-lettering", "transient error", "key *** dropped"):
+    for seen in ("started", "Refused GET /contacts", "dead-lettering", "retrying", "key *** dropped"):
         assert seen in logged, seen
     assert GEMINI_KEY not in logged
     assert ADMIN_KEY not in logged
