@@ -15,7 +15,8 @@ from sqlalchemy.orm import aliased
 from api.deps import AgentDep, ApiKey, FollowUpsDep, Page, PageDep, SessionDep
 from models import Contact, Decision, FollowUp, Message, ScheduledCall
 from services.ai_moderator import classify_contact
-from services.follow_up_scheduler import FollowUpBusy, FollowUpClosed, FollowUpNotFound, send_touch_now
+from services.follow_up_chain import FollowUpBusy, FollowUpClosed, FollowUpNotFound
+from services.follow_up_scheduler import send_touch_now
 from services.gemini_client import GeminiError, GeminiUnavailable, GeminiUnusableAnswer
 
 router = APIRouter(dependencies=[ApiKey])

@@ -19,7 +19,8 @@ from service_kit.queues import Queues
 from services.ai_sales_agent import KnowledgeSearch
 from services.follow_up_scheduler import FollowUpDeps
 from services.gemini_client import GeminiClient
-from services.message_consumer import AgentDeps, IncomingMessage
+from services.incoming_messages import IncomingMessage
+from services.message_consumer import AgentDeps
 from utils.metrics import AgentMetrics
 
 

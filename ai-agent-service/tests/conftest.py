@@ -35,11 +35,13 @@ from service_kit.publisher import Publisher
 from service_kit.queues import declare_topology
 from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
+from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps
 from services.gemini_client import GeminiClient
+from services.incoming_messages import IncomingMessage
 from services.knowledge_base import KnowledgeBase
-from services.message_consumer import AgentDeps, IncomingMessage, Outcome, consume_incoming, handle_incoming
+from services.message_consumer import AgentDeps, Outcome, consume_incoming, handle_incoming
 from services.outbox import BotMessageOutbox
-from tests.gemini_stub import GeminiStub
+from tests.gemini_stub import GeminiStub, touch_text
 from tests.queue_reader import BrokerUnderTest, QueueReader
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
@@ -265,6 +267,28 @@ def agent(
     queues: QueueReader,
 ) -> AgentDeps:
     return make_agent(settings, db, broker, llm, knowledge)
+
+
+@pytest.fixture
+def follow_ups(settings, db, broker, llm, gemini, queues, knowledge) -> FollowUpDeps:
+    """The follow-up scheduler's deps, Gemini answering touches with touch_text."""
+    gemini.sales = touch_text
+    return make_follow_ups(settings, db, broker, llm, knowledge)
+
+
+def make_follow_ups(settings, db, broker, llm, knowledge) -> FollowUpDeps:
+    return FollowUpDeps(
+        sessions=db,
+        publisher=broker.publisher,
+        outbox=BotMessageOutbox(broker.queues["outgoing_messages"].name),
+        llm=llm,
+        prompt=PromptTemplate(settings.PROMPTS_PATH / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS),
+        intervals=tuple(settings.FOLLOW_UP_INTERVALS),
+        hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
+        max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+        knowledge=knowledge,
+        clock=fixed_clock(),
+    )
 
 
 _counter = iter(range(1, 1_000_000))

@@ -4,7 +4,6 @@ Gemini is respx (GeminiStub) behind a delay; PostgreSQL and RabbitMQ are real.""
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -14,32 +13,10 @@ from config.database import create_session_factory
 from models import Contact, Message
 from services.message_consumer import Outcome
 from tests.conftest import handle, incoming, make_agent, make_llm, start_consuming
+from tests.gemini_stub import SlowGemini
 
 BUSINESS = "ТОО Жарык Трейд"  # the stub's moderator calls a contact with a company a client
 PHONE = "77051230000"
-
-
-class SlowGemini:
-    """The real client before the respx stub, answering `latency` seconds late; counts calls in flight."""
-
-    def __init__(self, llm, latency: float, during_call: Callable[[], Awaitable[None]] | None = None):
-        self.llm = llm
-        self.latency = latency
-        self.during_call = during_call  # runs once, while the first call waits
-        self.in_flight = 0
-        self.peak_in_flight = 0
-
-    async def generate_json(self, prompt, schema, purpose):
-        self.in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        try:
-            if self.during_call is not None:
-                during_call, self.during_call = self.during_call, None
-                await during_call()
-            await asyncio.sleep(self.latency)
-            return await self.llm.generate_json(prompt, schema, purpose)
-        finally:
-            self.in_flight -= 1
 
 
 def at(second: int) -> datetime:

@@ -3,7 +3,6 @@ Gemini is respx (GeminiStub); PostgreSQL and RabbitMQ are real; time is a clock 
 
 import asyncio
 import dataclasses
-import re
 from datetime import datetime, timedelta
 
 import aio_pika
@@ -17,13 +16,7 @@ from service_kit.outbox import REPAIR_AFTER, relay
 from service_kit.publisher import Publisher
 from services.client_stance import keyword_stance
 from services.follow_up_arming import arm_follow_ups
-from services.follow_up_scheduler import (
-    FOLLOW_UP_PLACEHOLDERS,
-    FollowUpDeps,
-    run_follow_up_scheduler,
-    send_due_touches,
-)
-from services.outbox import BotMessageOutbox
+from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler, send_due_touches
 from tests.conftest import (
     ADMIN_KEY,
     RABBITMQ_URL,
@@ -31,11 +24,11 @@ from tests.conftest import (
     fixed_clock,
     handle,
     incoming,
+    make_follow_ups,
     make_llm,
 )
-from tests.gemini_stub import default_sales
-from utils.prompt_loader import PromptTemplate
-from utils.timezone_helper import ASTANA, WorkingHours
+from tests.gemini_stub import default_sales, touch_text
+from utils.timezone_helper import ASTANA
 
 PHONE = "77012223344"
 AUTH = {"X-API-Key": ADMIN_KEY}
@@ -46,34 +39,6 @@ GEMINI_DOWN = httpx.Response(
 
 def astana(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=ASTANA)
-
-
-def touch_text(prompt: str) -> dict:
-    touch = re.search(r"КАСАНИЕ #(\d+)", prompt)
-    if touch is None:
-        return default_sales(prompt)
-    return {"message": f"Касание {touch.group(1)}: добрый день! 😊 Остались вопросы по СкладПро?"}
-
-
-@pytest.fixture
-def follow_ups(settings, db, broker, llm, gemini, queues, knowledge) -> FollowUpDeps:
-    gemini.sales = touch_text
-    return make_follow_ups(settings, db, broker, llm, knowledge)
-
-
-def make_follow_ups(settings, db, broker, llm, knowledge) -> FollowUpDeps:
-    return FollowUpDeps(
-        sessions=db,
-        publisher=broker.publisher,
-        outbox=BotMessageOutbox(broker.queues["outgoing_messages"].name),
-        llm=llm,
-        prompt=PromptTemplate(settings.PROMPTS_PATH / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS),
-        intervals=tuple(settings.FOLLOW_UP_INTERVALS),
-        hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
-        max_context_messages=settings.MAX_CONTEXT_MESSAGES,
-        knowledge=knowledge,
-        clock=fixed_clock(),
-    )
 
 
 async def conversation(db, *turns, phone: str = PHONE) -> int:

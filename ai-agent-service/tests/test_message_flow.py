@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Contact, Message
-from services.message_consumer import IncomingMessage as IncomingBody
-from services.message_consumer import Outcome, store_incoming
+from services.incoming_messages import IncomingMessage as IncomingBody
+from services.incoming_messages import store_incoming
+from services.message_consumer import Outcome
 from tests.conftest import contract_validator, handle, incoming, start_consuming
 
 GEMINI_DOWN = httpx.Response(503, json={"error": {"code": 503, "status": "UNAVAILABLE"}})
