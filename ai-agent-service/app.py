@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from functools import partial
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,7 +19,7 @@ from config.prompts import load_prompts
 from config.queue import connect, load_queues
 from config.runtime import Runtime
 from config.settings import Settings
-from service_kit.api import RateLimitMiddleware, docs_router
+from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
 from service_kit.liveness import Liveness
 from service_kit.logs import setup_logging
@@ -30,7 +28,7 @@ from service_kit.publisher import Publisher
 from service_kit.settings import ConfigurationError, load_settings
 from services.ai_sales_agent import KnowledgeSearch
 from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler
-from services.gemini_client import GeminiClient
+from services.gemini_client import GeminiClient, GeminiRetries
 from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps, consume_incoming
 from services.outbox import BotMessageOutbox
@@ -45,10 +43,10 @@ STALL_FLOOR_S = 600.0
 
 
 async def start_runtime(
-    settings: Settings, clock: Clock, *, gemini_options: dict[str, Any] | None = None
+    settings: Settings, clock: Clock, *, gemini_retries: GeminiRetries = GeminiRetries()
 ) -> Runtime:
-    """Everything the service runs on, built once, with the consumer and the loops started.
-    `gemini_options` tune the Gemini client's retries (tests make them quick)."""
+    """Everything the service runs on, built once, with the consumer and the loops started (tests make
+    `gemini_retries` quick)."""
     metrics = AgentMetrics()
     prompts = load_prompts(settings.PROMPTS_PATH)
     # Indexing reads every PDF that is not cached yet: off the event loop.
@@ -68,7 +66,7 @@ async def start_runtime(
         base_url=settings.GEMINI_BASE_URL,
         sessions=sessions,
         metrics=metrics,
-        **(gemini_options or {}),
+        retries=gemini_retries,
     )
     hours = WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE)
     agent = AgentDeps(
@@ -168,29 +166,22 @@ async def stop_runtime(rt: Runtime) -> None:
 
 
 def create_app(
-    settings: Settings, clock: Clock | None = None, *, gemini_options: dict[str, Any] | None = None
+    settings: Settings, clock: Clock | None = None, *, gemini_retries: GeminiRetries = GeminiRetries()
 ) -> FastAPI:
     """The service; `clock` defaults to the machine's UTC now moved by CLOCK_OFFSET_SECONDS."""
-    clock = clock or offset_clock(settings.CLOCK_OFFSET_SECONDS)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = await start_runtime(settings, clock, gemini_options=gemini_options)
-        try:
-            yield
-        finally:
-            await stop_runtime(app.state.runtime)
-
-    # The API's map is behind the key like the API itself (service_kit's docs_router serves it).
-    app = FastAPI(
-        title=settings.PROJECT_NAME, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    start = partial(
+        start_runtime,
+        settings,
+        clock or offset_clock(settings.CLOCK_OFFSET_SECONDS),
+        gemini_retries=gemini_retries,
     )
-    app.add_middleware(RateLimitMiddleware, per_minute=settings.RATE_LIMIT_PER_MINUTE)
-    app.include_router(health.router)
-    app.include_router(contacts.router)
-    app.include_router(dead_letters.router)
-    app.include_router(docs_router(ApiKey))
-    return app
+    return service_app(
+        settings.PROJECT_NAME,
+        runtime_lifespan(start, stop_runtime),
+        [health.router, contacts.router, dead_letters.router],
+        api_key=ApiKey,
+        per_minute=settings.RATE_LIMIT_PER_MINUTE,
+    )
 
 
 def main() -> None:

@@ -76,6 +76,16 @@ class GeminiBadOutput(GeminiUnusableAnswer):
     """The answer was not JSON of the requested schema."""
 
 
+@dataclass(frozen=True)
+class GeminiRetries:
+    """How long one call may take and how often a transient failure (429, 5xx, timeout) is tried again."""
+
+    timeout_s: float = 90.0
+    attempts: int = 3
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 20.0
+
+
 @dataclass
 class GeminiStatus:
     """The outcome of the last call, reported by /health without spending tokens on a probe."""
@@ -94,10 +104,7 @@ class GeminiClient:
         base_url: str,
         sessions: async_sessionmaker[AsyncSession],
         metrics: AgentMetrics,
-        timeout_seconds: float = 90.0,
-        attempts: int = 3,
-        backoff_initial: float = 1.0,
-        backoff_max: float = 20.0,
+        retries: GeminiRetries = GeminiRetries(),
     ):
         self.model = model
         self.status = GeminiStatus()
@@ -106,14 +113,13 @@ class GeminiClient:
         # llm_usage rows waiting for the next group insert, and the lock that lets one insert run at a time.
         self._pending_usage: list[dict[str, object]] = []
         self._usage_lock = asyncio.Lock()
-        self._attempts = attempts
-        self._backoff = (backoff_initial, backoff_max)
+        self._retries = retries
         # Our own httpx client: one set of pools for the life of the service, and one transport everywhere.
         self._http = httpx.AsyncClient(transport=_PooledTransport(HTTP_POOLS))
         self._client = genai.Client(
             api_key=api_key,
             http_options=types.HttpOptions(
-                base_url=base_url, timeout=int(timeout_seconds * 1000), httpx_async_client=self._http
+                base_url=base_url, timeout=int(retries.timeout_s * 1000), httpx_async_client=self._http
             ),
         )
 
@@ -144,8 +150,10 @@ class GeminiClient:
         self, prompt: str, config: types.GenerateContentConfig, purpose: str
     ) -> types.GenerateContentResponse:
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
+            stop=stop_after_attempt(self._retries.attempts),
+            wait=wait_exponential_jitter(
+                initial=self._retries.backoff_initial_s, max=self._retries.backoff_max_s
+            ),
             retry=retry_if_exception(_is_transient),
             before_sleep=_log_retry(purpose),
             reraise=True,
@@ -159,7 +167,7 @@ class GeminiClient:
         except errors.APIError as exc:
             raise self._translate(exc, purpose) from exc
         except httpx.TransportError as exc:
-            detail = f"{type(exc).__name__} after {self._attempts} attempts"
+            detail = f"{type(exc).__name__} after {self._retries.attempts} attempts"
             self._set_status("unavailable", detail)
             raise GeminiUnavailable(f"Gemini unreachable ({purpose}): {detail}") from exc
         raise AssertionError("unreachable: tenacity either returns or re-raises")
@@ -174,7 +182,7 @@ class GeminiClient:
         if exc.code in TRANSIENT_STATUS_CODES:
             self._set_status("unavailable", detail)
             return GeminiUnavailable(
-                f"Gemini unavailable ({purpose}) after {self._attempts} attempts: {detail}"
+                f"Gemini unavailable ({purpose}) after {self._retries.attempts} attempts: {detail}"
             )
         self._set_status("rejected", detail)
         return GeminiRejected(f"Gemini rejected the {purpose} request: {detail}")

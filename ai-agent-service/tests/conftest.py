@@ -36,7 +36,7 @@ from service_kit.queues import declare_topology
 from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
 from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps
-from services.gemini_client import GeminiClient
+from services.gemini_client import GeminiClient, GeminiRetries
 from services.incoming_messages import IncomingMessage
 from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps, Outcome, consume_incoming, handle_incoming
@@ -195,16 +195,14 @@ def make_llm(
     *,
     base_url: str = GEMINI_URL,
     model: str = "gemini-2.5-pro",
-    **options: Any,
 ) -> GeminiClient:
-    defaults = {"attempts": 3, "backoff_initial": 0.01, "backoff_max": 0.05, "timeout_seconds": 5}
     return GeminiClient(
         api_key=GEMINI_KEY,
         model=model,
         base_url=base_url,
         sessions=sessions,
         metrics=AgentMetrics(),
-        **{**defaults, **options},
+        retries=GeminiRetries(timeout_s=5, attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05),
     )
 
 
@@ -332,7 +330,7 @@ async def api(settings, db, broker, gemini, queues) -> AsyncIterator[httpx.Async
     app = create_app(
         settings,
         clock=fixed_clock(),
-        gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
+        gemini_retries=GeminiRetries(attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02),
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -17,6 +17,7 @@ from service_kit.publisher import Publisher
 from services.client_stance import keyword_stance
 from services.follow_up_arming import arm_follow_ups
 from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler, send_due_touches
+from services.gemini_client import GeminiRetries
 from tests.conftest import (
     ADMIN_KEY,
     RABBITMQ_URL,
@@ -478,7 +479,7 @@ async def api_of(settings, db, broker, gemini, queues):
         app = create_app(
             settings.model_copy(update=overrides),
             clock=fixed_clock(astana(26, 15)),
-            gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
+            gemini_retries=GeminiRetries(attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02),
         )
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()

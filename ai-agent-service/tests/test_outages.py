@@ -8,6 +8,7 @@ import json
 import httpx
 
 from app import create_app
+from services.gemini_client import GeminiRetries
 from tests.conftest import fixed_clock, incoming
 
 BUSINESS = "ТОО Жарык Трейд"
@@ -18,7 +19,7 @@ async def running_app(settings, **overrides):
     app = create_app(
         settings.model_copy(update=overrides),
         clock=fixed_clock(),
-        gemini_options={"attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.1},
+        gemini_retries=GeminiRetries(attempts=2, backoff_initial_s=0.05, backoff_max_s=0.1),
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

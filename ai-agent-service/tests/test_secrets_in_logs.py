@@ -8,6 +8,7 @@ from loguru import logger
 
 from app import create_app
 from service_kit.logs import setup_logging
+from services.gemini_client import GeminiRetries
 from tests.conftest import ADMIN_KEY, GEMINI_KEY, fixed_clock, incoming
 
 BUSINESS = "ООО Альфа"
@@ -25,7 +26,7 @@ async def test_gemini_and_admin_keys_never_appear_in_the_log_files(
         app = create_app(
             settings,
             clock=fixed_clock(),
-            gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
+            gemini_retries=GeminiRetries(attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02),
         )
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
