@@ -25,6 +25,7 @@ from services.conversation_text import PROMPT_TEXT_LIMIT, format_history, shown_
 from services.gemini_client import GeminiClient, GeminiTruncated, GeminiUnusableAnswer
 from services.knowledge_base import KnowledgeBase
 from services.knowledge_index import format_chunks
+from services.outbox import bot_message
 from services.reply_guard import check_reply
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
@@ -223,13 +224,10 @@ async def store_holding_reply(
 def _add_reply(
     session: AsyncSession, contact: Contact, trigger: Message, text: str, now: datetime
 ) -> Message:
-    reply = Message(
-        contact_id=contact.id,
-        phone_number=contact.phone_number,
-        message_text=text,
-        is_from_bot=True,
-        timestamp=now,
-        message_type="text",
+    reply = bot_message(
+        contact,
+        text,
+        now,
         sent_by="reply",
         outgoing_id=f"reply-{trigger.message_id}",
         reply_to_message_id=trigger.message_id,

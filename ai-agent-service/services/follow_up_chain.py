@@ -20,6 +20,7 @@ from config.database import autocommit_session, lock_contact
 from models import Contact, FollowUp, Message
 from services.client_stance import turn_stance
 from services.follow_up_arming import SENT_BY, chain_length, touch_due_at
+from services.outbox import bot_message
 from utils.timezone_helper import WorkingHours
 
 # How long a claimed chain is passed over by other workers: longer than Gemini's worst case (three attempts
@@ -175,16 +176,7 @@ def _add_touch(
 ) -> Message:
     """The touch as an unpublished bot message; the chain moves on to its next touch or completes."""
     touch = chain.touch_number
-    message = Message(
-        contact_id=contact.id,
-        phone_number=contact.phone_number,
-        message_text=text,
-        is_from_bot=True,
-        timestamp=now,
-        message_type="text",
-        sent_by=SENT_BY,
-        outgoing_id=f"follow-up-{chain.id}-{touch}",
-    )
+    message = bot_message(contact, text, now, sent_by=SENT_BY, outgoing_id=f"follow-up-{chain.id}-{touch}")
     session.add(message)
     chain.last_touch_at = now
     chain.claimed_until = None

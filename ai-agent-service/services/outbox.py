@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, Update, func, select, update
 
-from models import Message
+from models import Contact, Message
 from service_kit.publisher import Outgoing
 
 # What an outgoing_messages body is made of.
@@ -23,6 +23,29 @@ _COLUMNS = (
     Message.sent_by,
     Message.outgoing_id,
 )
+
+
+def bot_message(
+    contact: Contact,
+    text: str,
+    now: datetime,
+    *,
+    sent_by: str,
+    outgoing_id: str,
+    reply_to_message_id: str | None = None,
+) -> Message:
+    """A bot message as the outbox keeps it: unpublished until the broker confirms it."""
+    return Message(
+        contact_id=contact.id,
+        phone_number=contact.phone_number,
+        message_text=text,
+        is_from_bot=True,
+        timestamp=now,
+        message_type="text",
+        sent_by=sent_by,
+        outgoing_id=outgoing_id,
+        reply_to_message_id=reply_to_message_id,
+    )
 
 
 def outgoing_body(message: Any) -> dict[str, Any]:
