@@ -1,4 +1,4 @@
-"""The one migration builds the spec's schema; the queue topology can be declared again and again."""
+"""The migrations build the spec's schema; the queue topology can be declared again and again."""
 
 from sqlalchemy import text
 
@@ -68,6 +68,7 @@ async def test_migration_creates_the_spec_tables_and_columns(engine):
             "reason",
             "silent_since",
             "stopped_at",
+            "claimed_until",
         ],
         "scheduled_calls": ["id", "contact_id", "scheduled_at", "timezone", "status", "notes", "created_at"],
         "llm_usage": ["id", "purpose", "model", "prompt_tokens", "output_tokens", "created_at"],
