@@ -1,155 +1,204 @@
-"""ai-agent-service: builds the settings, database, broker, Gemini client, knowledge base and prompts,
-then runs the incoming_messages consumer, the outbox loop, the follow-up scheduler and the HTTP API in one
-process."""
+"""ai-agent-service: builds every dependency once (start_runtime) and runs the HTTP API and the workers in one
+process: the incoming_messages consumer, the outbox repair loop and the follow-up scheduler."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import suppress
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
 from loguru import logger
-from pydantic import ValidationError
 
-from api import api_docs, contacts, dead_letters, health
-from api.rate_limit import RateLimitMiddleware
+from api import contacts, dead_letters, health
+from api.deps import ApiKey
 from config.database import create_engine, create_session_factory
-from config.queue import Broker, QueueNames
-from config.settings import Settings, configuration_errors
-from services.ai_moderator import MODERATOR_PLACEHOLDERS
-from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
-from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps, run_follow_up_scheduler
-from services.gemini_client import GeminiClient
-from services.knowledge_loader import KnowledgeBase
-from services.message_consumer import AgentDeps, start_consumer
-from services.outbox import run_outbox_loop
-from utils.helpers import Clock, offset_clock
-from utils.logger import setup_logging
-from utils.prompt_loader import PromptError, PromptTemplate
+from config.prompts import load_prompts
+from config.queue import connect, load_queues
+from config.runtime import Runtime
+from config.settings import Settings
+from service_kit.app import runtime_lifespan, service_app
+from service_kit.clock import Clock, offset_clock
+from service_kit.liveness import Liveness
+from service_kit.logs import setup_logging
+from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
+from service_kit.publisher import Publisher
+from service_kit.settings import ConfigurationError, load_settings
+from services.ai_sales_agent import KnowledgeSearch
+from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler
+from services.gemini_client import GeminiClient, GeminiRetries
+from services.knowledge_base import KnowledgeBase
+from services.message_consumer import AgentDeps, consume_incoming
+from services.outbox import BotMessageOutbox
+from utils.metrics import AgentMetrics
+from utils.prompt_loader import PromptError
 from utils.timezone_helper import WorkingHours
 
+# A loop that has not completed a round for this many intervals (at least ten minutes: one follow-up touch
+# may wait that long on Gemini's retries) is stalled, and /health says 503.
+STALL_ROUNDS = 10
+STALL_FLOOR_S = 600.0
 
-def load_prompts(settings: Settings) -> dict[str, PromptTemplate]:
-    """Every prompt checked now, so a prompt missing a placeholder stops the start, not a reply."""
-    folder = settings.PROMPTS_PATH
-    return {
-        "moderator": PromptTemplate(folder / "moderator_prompt.txt", MODERATOR_PLACEHOLDERS),
-        "sales_agent": PromptTemplate(folder / "sales_agent_prompt.txt", SALES_PLACEHOLDERS),
-        "follow_up": PromptTemplate(folder / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS),
-    }
+
+async def start_runtime(
+    settings: Settings, clock: Clock, *, gemini_retries: GeminiRetries = GeminiRetries()
+) -> Runtime:
+    """Everything the service runs on, built once, with the consumer and the loops started (tests make
+    `gemini_retries` quick)."""
+    metrics = AgentMetrics()
+    prompts = load_prompts(settings.PROMPTS_PATH)
+    # Indexing reads every PDF that is not cached yet: off the event loop.
+    base = await asyncio.to_thread(
+        KnowledgeBase, settings.KNOWLEDGE_BASE_PATH, cache_enabled=settings.PDF_CACHE_ENABLED
+    )
+    knowledge = KnowledgeSearch(base)
+    engine = create_engine(settings.DATABASE_URL)
+    sessions = create_session_factory(engine)
+    queues = load_queues(settings)
+    connection = await connect(settings.RABBITMQ_URL, queues)
+    publisher = await Publisher.open(connection)
+    outbox = BotMessageOutbox(queues["outgoing_messages"].name)
+    llm = GeminiClient(
+        api_key=settings.GEMINI_API_KEY.get_secret_value(),
+        model=settings.GEMINI_MODEL,
+        base_url=settings.GEMINI_BASE_URL,
+        sessions=sessions,
+        metrics=metrics,
+        retries=gemini_retries,
+    )
+    hours = WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE)
+    agent = AgentDeps(
+        sessions=sessions,
+        publisher=publisher,
+        outbox=outbox,
+        llm=llm,
+        knowledge=knowledge,
+        moderator_prompt=prompts.moderator,
+        sales_prompt=prompts.sales_agent,
+        max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+        hours=hours,
+        clock=clock,
+        metrics=metrics,
+        concurrency=settings.AGENT_CONCURRENCY,
+    )
+    follow_ups = FollowUpDeps(
+        sessions=sessions,
+        publisher=publisher,
+        outbox=outbox,
+        llm=llm,
+        prompt=prompts.follow_up,
+        intervals=tuple(settings.FOLLOW_UP_INTERVALS),
+        hours=hours,
+        max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+        knowledge=knowledge,
+        clock=clock,
+    )
+    consumer = await consume_incoming(
+        connection,
+        queues,
+        agent,
+        max_attempts=settings.MAX_DELIVERY_ATTEMPTS,
+        retry_delay_s=settings.RETRY_DELAY_SECONDS,
+    )
+    runtime = Runtime(
+        settings=settings,
+        clock=clock,
+        metrics=metrics,
+        engine=engine,
+        sessions=sessions,
+        connection=connection,
+        publisher=publisher,
+        queues=queues,
+        llm=llm,
+        knowledge=knowledge,
+        prompts=prompts,
+        agent=agent,
+        follow_ups=follow_ups,
+        liveness=Liveness(clock),
+        consumer=consumer,
+    )
+    _start_workers(runtime)
+    logger.info(
+        "{} started: model {}, consuming {}",
+        settings.PROJECT_NAME,
+        settings.GEMINI_MODEL,
+        queues["incoming_messages"].name,
+    )
+    return runtime
+
+
+def _start_workers(rt: Runtime) -> None:
+    rt.liveness.watch_consumer("consumer", rt.consumer)
+    rt.workers["outbox"] = rt.liveness.start_loop(
+        "outbox",
+        run_repair_loop(
+            rt.sessions, rt.publisher, rt.agent.outbox, heartbeat=partial(rt.liveness.beat, "outbox")
+        ),
+        stall_after=_stall_after(REPAIR_INTERVAL_S),
+    )
+    if rt.settings.ENABLE_FOLLOW_UPS:
+        interval = rt.settings.FOLLOW_UP_CHECK_INTERVAL_SECONDS
+        rt.workers["follow_ups"] = rt.liveness.start_loop(
+            "follow_ups",
+            run_follow_up_scheduler(
+                rt.follow_ups, interval=interval, heartbeat=partial(rt.liveness.beat, "follow_ups")
+            ),
+            stall_after=_stall_after(interval),
+        )
+
+
+def _stall_after(interval: float) -> float:
+    return max(STALL_FLOOR_S, STALL_ROUNDS * interval)
+
+
+async def stop_runtime(rt: Runtime) -> None:
+    await rt.consumer.stop()
+    await rt.liveness.stop_loops()
+    with suppress(Exception):  # the broker may already be gone
+        await rt.publisher.close()
+    with suppress(Exception):
+        await rt.connection.close()
+    await rt.llm.aclose()
+    await rt.engine.dispose()
+    logger.info("{} stopped", rt.settings.PROJECT_NAME)
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, gemini_options: dict[str, Any] | None = None
+    settings: Settings, clock: Clock | None = None, *, gemini_retries: GeminiRetries = GeminiRetries()
 ) -> FastAPI:
-    """The app; raises PromptError here (before serving) when a prompt file is broken."""
-    prompts = load_prompts(settings)
-    knowledge = KnowledgeSearch(
-        KnowledgeBase(settings.KNOWLEDGE_BASE_PATH, cache_enabled=settings.PDF_CACHE_ENABLED)
+    """The service; `clock` defaults to the machine's UTC now moved by CLOCK_OFFSET_SECONDS."""
+    start = partial(
+        start_runtime,
+        settings,
+        clock or offset_clock(settings.CLOCK_OFFSET_SECONDS),
+        gemini_retries=gemini_retries,
     )
-    clock = clock or offset_clock(settings.CLOCK_OFFSET_SECONDS)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.DATABASE_URL)
-        session_factory = create_session_factory(engine)
-        names = QueueNames.from_settings(settings)
-        broker = await Broker.connect(
-            settings.RABBITMQ_URL, names, max_attempts=settings.MAX_DELIVERY_ATTEMPTS
-        )
-        llm = GeminiClient(
-            api_key=settings.GEMINI_API_KEY.get_secret_value(),
-            model=settings.GEMINI_MODEL,
-            base_url=settings.GEMINI_BASE_URL,
-            session_factory=session_factory,
-            **(gemini_options or {}),
-        )
-        agent = AgentDeps(
-            session_factory=session_factory,
-            broker=broker,
-            llm=llm,
-            knowledge=knowledge,
-            moderator_prompt=prompts["moderator"],
-            sales_prompt=prompts["sales_agent"],
-            max_context_messages=settings.MAX_CONTEXT_MESSAGES,
-            hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
-            clock=clock,
-            concurrency=settings.AGENT_CONCURRENCY,
-        )
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.agent = agent
-        consumer = await start_consumer(agent)
-        app.state.consumer = consumer
-        outbox = asyncio.create_task(run_outbox_loop(session_factory, broker), name="outbox")
-        app.state.workers = {"outbox": outbox}  # /health answers 503 when one of them has ended
-        app.state.follow_ups = FollowUpDeps(
-            session_factory=session_factory,
-            broker=broker,
-            llm=llm,
-            prompt=prompts["follow_up"],
-            intervals=tuple(settings.FOLLOW_UP_INTERVALS),
-            hours=agent.hours,
-            max_context_messages=settings.MAX_CONTEXT_MESSAGES,
-            knowledge=knowledge,
-        )
-        if settings.ENABLE_FOLLOW_UPS:
-            app.state.workers["follow_ups"] = asyncio.create_task(
-                run_follow_up_scheduler(
-                    app.state.follow_ups, clock=clock, interval=settings.FOLLOW_UP_CHECK_INTERVAL_SECONDS
-                ),
-                name="follow_ups",
-            )
-        logger.info(
-            "{} started: model {}, consuming {}",
-            settings.PROJECT_NAME,
-            settings.GEMINI_MODEL,
-            names.incoming_messages,
-        )
-        try:
-            yield
-        finally:
-            await consumer.stop()
-            for task in app.state.workers.values():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await broker.close()
-            await llm.aclose()
-            await engine.dispose()
-            logger.info("{} stopped", settings.PROJECT_NAME)
-
-    # The API's map is behind the key like the API itself (api/api_docs.py serves it).
-    app = FastAPI(
-        title=settings.PROJECT_NAME, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    return service_app(
+        settings.PROJECT_NAME,
+        runtime_lifespan(start, stop_runtime),
+        [health.router, contacts.router, dead_letters.router],
+        api_key=ApiKey,
+        per_minute=settings.RATE_LIMIT_PER_MINUTE,
     )
-    app.add_middleware(RateLimitMiddleware, per_minute=settings.RATE_LIMIT_PER_MINUTE)
-    app.include_router(health.router)
-    app.include_router(contacts.router)
-    app.include_router(dead_letters.router)
-    app.include_router(api_docs.router)
-    return app
 
 
 def main() -> None:
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        for line in configuration_errors(exc):
+        settings = load_settings(Settings)
+        load_prompts(settings.PROMPTS_PATH)  # a broken prompt stops the start here, not a reply later
+    except ConfigurationError as exc:
+        for line in exc.lines:
             print(line, file=sys.stderr)
         sys.exit(2)
-    try:
-        app = create_app(settings)
     except PromptError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
     setup_logging(settings.LOG_LEVEL, settings.secret_values())
-    uvicorn.run(app, host="0.0.0.0", port=settings.PORT, log_level=settings.LOG_LEVEL.lower())
+    uvicorn.run(
+        create_app(settings), host="0.0.0.0", port=settings.PORT, log_level=settings.LOG_LEVEL.lower()
+    )
 
 
 if __name__ == "__main__":

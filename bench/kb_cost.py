@@ -58,9 +58,10 @@ async def run_kb_cost(page_counts: tuple[int, ...]) -> dict[str, Any]:
 
     from sandbox.app import create_app
     from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
-    from services.knowledge_loader import KnowledgeBase, format_chunks
+    from services.conversation_text import format_history
+    from services.knowledge_base import KnowledgeBase
+    from services.knowledge_index import format_chunks
     from services.reply_guard import check_reply
-    from utils.helpers import format_history
     from utils.prompt_loader import PromptTemplate
     from utils.timezone_helper import ASTANA, format_local
 

@@ -8,8 +8,8 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from config.settings import DatabaseSettings, to_asyncpg_url
 from models import Base
+from service_kit.settings import DatabaseSettings, to_asyncpg_url
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

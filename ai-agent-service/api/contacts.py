@@ -6,23 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from api.deps import AgentDep, ApiKey, PageDep, SessionDep
-from config.database import lock_contact
+from api.deps import AgentDep, ApiKey, FollowUpsDep, Page, PageDep, SessionDep
 from models import Contact, Decision, FollowUp, Message, ScheduledCall
 from services.ai_moderator import classify_contact
-from services.follow_up_scheduler import (
-    FollowUpBusy,
-    FollowUpClosed,
-    FollowUpDeps,
-    FollowUpNotFound,
-    send_touch_now,
-)
+from services.follow_up_chain import FollowUpBusy, FollowUpClosed, FollowUpNotFound
+from services.follow_up_scheduler import send_touch_now
 from services.gemini_client import GeminiError, GeminiUnavailable, GeminiUnusableAnswer
 
 router = APIRouter(dependencies=[ApiKey])
@@ -223,19 +217,11 @@ async def pending_follow_ups(session: SessionDep, page: PageDep, agent: AgentDep
     return await _page(session, query, page)
 
 
-def get_follow_ups(request: Request) -> FollowUpDeps:
-    return request.app.state.follow_ups
-
-
 @router.post("/follow-ups/{follow_up_id}/send-now", response_model=SentTouchOut)
-async def send_follow_up_now(
-    agent: AgentDep,
-    follow_ups: Annotated[FollowUpDeps, Depends(get_follow_ups)],
-    follow_up_id: Annotated[int, Path(ge=1)],
-) -> dict:
+async def send_follow_up_now(follow_ups: FollowUpsDep, follow_up_id: Annotated[int, Path(ge=1)]) -> dict:
     """Sends the chain's next touch now, whenever it was due; the chain then continues on its schedule."""
     try:
-        sent = await send_touch_now(follow_ups, follow_up_id, clock=agent.clock)
+        sent = await send_touch_now(follow_ups, follow_up_id)
     except FollowUpNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except (FollowUpClosed, FollowUpBusy) as exc:
@@ -267,29 +253,29 @@ async def list_scheduled_calls(
 
 
 @router.post("/contacts/{phone}/classify", response_model=ClassificationOut)
-async def reclassify_contact(session: SessionDep, agent: AgentDep, phone: PhonePath) -> dict:
-    async with session.begin():
-        contact = await _contact_or_404(session, phone)
-        await lock_contact(session, contact.phone_number)
-        await session.refresh(contact)
-        try:
-            verdict = await classify_contact(
-                session,
-                contact,
-                llm=agent.llm,
-                prompt=agent.moderator_prompt,
-                max_context_messages=agent.max_context_messages,
-                tz=agent.hours.tz,
-            )
-        except GeminiUnavailable as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
-        except GeminiUnusableAnswer as exc:
-            raise HTTPException(
-                status.HTTP_502_BAD_GATEWAY,
-                detail=f"Gemini gave no usable answer twice ({exc.reason}); the contact is unchanged",
-            ) from exc
-        except GeminiError as exc:
-            raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from exc
+async def reclassify_contact(agent: AgentDep, phone: PhonePath) -> dict:
+    # A session of its own, closed before Gemini is asked: no connection waits on Gemini.
+    async with agent.sessions() as session:
+        contact_id = (await _contact_or_404(session, phone)).id
+    try:
+        contact, verdict = await classify_contact(
+            agent.sessions,
+            contact_id,
+            llm=agent.llm,
+            prompt=agent.moderator_prompt,
+            max_context_messages=agent.max_context_messages,
+            tz=agent.hours.tz,
+            metrics=agent.metrics,
+        )
+    except GeminiUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
+    except GeminiUnusableAnswer as exc:
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY,
+            detail=f"Gemini gave no usable answer twice ({exc.reason}); the contact is unchanged",
+        ) from exc
+    except GeminiError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from exc
     return {"contact": contact, **verdict.model_dump()}
 
 
@@ -300,7 +286,7 @@ async def _contact_or_404(session: AsyncSession, phone: str) -> Contact:
     return contact
 
 
-async def _page(session: AsyncSession, query: Select, page: PageDep) -> dict:
+async def _page(session: AsyncSession, query: Select, page: Page) -> dict:
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     items = await session.scalars(query.limit(page.limit).offset(page.offset))
     return {"items": items.all(), "total": total or 0, "limit": page.limit, "offset": page.offset}

@@ -6,42 +6,40 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from starlette.datastructures import State
 
-from api.deps import AgentDep, ApiKey, BrokerDep, SessionDep
+from api.deps import ApiKey, RuntimeDep, SessionDep
 from config.database import database_is_up
-from config.queue import Broker
+from config.runtime import Runtime
 from models import Contact, Decision, FollowUp, LlmUsage, Message, ScheduledCall
 from models.decision import GUARDED, HOLDING, NOT_A_CLIENT, REPLIED, UNCLASSIFIED
-from utils.metrics import FOLLOW_UPS_ACTIVE, QUEUE_MESSAGES
+from service_kit.queues import queue_sizes
 
 router = APIRouter()
 HEALTH_CHECK_TIMEOUT_SECONDS = 3.0
 
 
 @router.get("/health")
-async def health(request: Request, response: Response, agent: AgentDep) -> dict[str, Any]:
-    database_ok = await _database_is_up(request.app.state.engine)
-    broker_ok = agent.broker.is_connected
-    workers = _worker_states(request.app.state)
-    workers_ok = all(state == "running" for state in workers.values())
-    gemini = agent.llm.status
+async def health(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+    database_ok = await _database_is_up(runtime.engine)
+    broker_ok = not runtime.connection.is_closed and runtime.publisher.is_open
+    workers = runtime.liveness.report()
+    gemini = runtime.llm.status
     # Only what a restart could fix makes the service unhealthy; a Gemini outage is reported, not fatal.
-    healthy = database_ok and broker_ok and workers_ok
+    healthy = database_ok and broker_ok and runtime.liveness.all_alive()
     if not healthy:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return {
         "status": "ok" if healthy else "unhealthy",
-        "service": request.app.state.settings.PROJECT_NAME,
+        "service": runtime.settings.PROJECT_NAME,
         "database": "ok" if database_ok else "down",
         "broker": "ok" if broker_ok else "down",
         "gemini": {
-            "model": agent.llm.model,
+            "model": runtime.llm.model,
             "status": gemini.state,
             "detail": gemini.detail,
             "checked_at": gemini.at.isoformat() if gemini.at else None,
@@ -59,17 +57,9 @@ async def _database_is_up(engine: AsyncEngine) -> bool:
         return False
 
 
-def _worker_states(state: State) -> dict[str, str]:
-    """Each background worker, running or stopped; a stopped one only comes back with a restart."""
-    workers = {"consumer": "running" if state.consumer.running else "stopped"}
-    for name, task in getattr(state, "workers", {}).items():
-        workers[name] = "stopped" if task.done() else "running"
-    return workers
-
-
 @router.get("/stats", dependencies=[ApiKey])
-async def stats(session: SessionDep, agent: AgentDep, broker: BrokerDep) -> dict[str, Any]:
-    day_start = agent.hours.day_start(agent.clock())
+async def stats(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    day_start = runtime.agent.hours.day_start(runtime.clock())
     classified = (
         await session.execute(
             select(
@@ -112,17 +102,16 @@ async def stats(session: SessionDep, agent: AgentDep, broker: BrokerDep) -> dict
             "today": {"prompt": int(tokens[0]), "output": int(tokens[1])},
             "total": {"prompt": int(tokens[2]), "output": int(tokens[3])},
         },
-        "queues": await _queue_sizes(broker),
+        "queues": await _queue_sizes(runtime),
     }
 
 
 @router.get("/metrics", dependencies=[ApiKey])
-async def metrics(session: SessionDep, broker: BrokerDep) -> Response:
-    FOLLOW_UPS_ACTIVE.set(await _active_follow_ups(session))
-    for queue, size in (await _queue_sizes(broker)).items():
-        if size is not None:
-            QUEUE_MESSAGES.labels(queue).set(size)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(session: SessionDep, runtime: RuntimeDep) -> Response:
+    runtime.metrics.follow_ups_active.set(await _active_follow_ups(session))
+    for queue, size in (await _queue_sizes(runtime)).items():
+        runtime.metrics.queue_messages.labels(queue).set(size)
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 async def _decisions_since(session: AsyncSession, since: datetime) -> dict[str, int]:
@@ -138,9 +127,9 @@ async def _active_follow_ups(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).where(FollowUp.is_completed.is_(False))) or 0
 
 
-async def _queue_sizes(broker: Broker) -> dict[str, int | None]:
+async def _queue_sizes(runtime: Runtime) -> dict[str, int]:
     try:
-        return await broker.queue_sizes()
+        return await queue_sizes(runtime.connection, runtime.queues.by_contract.values())
     except Exception as exc:
         logger.warning("Queue sizes unavailable: {}", exc)
         return {}

@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-# No connection is held while Gemini answers (services/message_consumer.py), only for the milliseconds of a
-# read or a commit, so a small pool serves hundreds of messages in flight. It stays well under
-# PostgreSQL's default max_connections (100), which the gateway and the migrations share. No overflow: an
-# overflow connection is closed as soon as it is returned, and under load opening them again (and preparing
-# every statement again on each) cost more CPU than waiting a moment for a pooled one.
+# No connection is held while Gemini answers (replies, follow-up touches, reclassification: each reads, asks,
+# then commits), only for the milliseconds of a read or a commit, so a small pool serves hundreds of
+# messages in flight. It stays well under PostgreSQL's default max_connections (100), which the gateway and
+# the migrations share. No overflow: an overflow connection is closed as soon as it is returned, and under
+# load opening them again (and preparing every statement again on each) cost more CPU than waiting a moment
+# for a pooled one.
 POOL_SIZE = 20
 MAX_OVERFLOW = 0
 # Two-key advisory locks: the first key keeps contact locks apart from any other lock in the database.

@@ -30,4 +30,6 @@ class FollowUp(Base):
     # The moment the intervals count from: the bot's last unanswered message.
     silent_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A worker writing this chain's touch: others pass the chain over until then (the database's time).
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -7,12 +7,13 @@ from zoneinfo import ZoneInfo
 
 from loguru import logger
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from config.database import autocommit_session, lock_contact
 from models import Contact, Message
+from services.conversation_text import format_history, recent_messages
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
-from utils.helpers import format_history, recent_messages
-from utils.metrics import CLASSIFICATIONS
+from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 
 MODERATOR_PLACEHOLDERS = {"contact_name", "full_name", "business_name", "conversation_history"}
@@ -26,20 +27,27 @@ class ModeratorVerdict(BaseModel):
 
 
 async def classify_contact(
-    session: AsyncSession,
-    contact: Contact,
+    sessions: async_sessionmaker[AsyncSession],
+    contact_id: int,
     *,
     llm: GeminiClient,
     prompt: PromptTemplate,
     max_context_messages: int,
     tz: ZoneInfo,
-) -> ModeratorVerdict:
-    """Asks Gemini and stores its verdict; on GeminiUnusableAnswer the contact stays as it was."""
-    history = await recent_messages(session, contact.id, max_context_messages)
-    verdict = await ask_moderator(contact, history, llm=llm, prompt=prompt, tz=tz)
-    store_verdict(contact, verdict)
-    await session.flush()
-    return verdict
+    metrics: AgentMetrics,
+) -> tuple[Contact, ModeratorVerdict]:
+    """An operator's forced reclassification: reads the conversation, asks Gemini with no session open, then
+    stores the verdict under the contact's lock (a turn drafted meanwhile sees the change and drafts again).
+    On GeminiUnusableAnswer the contact stays as it was."""
+    async with autocommit_session(sessions) as session:
+        contact = await session.get_one(Contact, contact_id)
+        history = await recent_messages(session, contact_id, max_context_messages)
+    verdict = await ask_moderator(contact, history, llm=llm, prompt=prompt, tz=tz, metrics=metrics)
+    async with sessions.begin() as session:
+        await lock_contact(session, contact.phone_number)
+        contact = await session.get_one(Contact, contact_id)
+        store_verdict(contact, verdict, metrics)
+    return contact, verdict
 
 
 async def ask_moderator(
@@ -49,6 +57,7 @@ async def ask_moderator(
     llm: GeminiClient,
     prompt: PromptTemplate,
     tz: ZoneInfo,
+    metrics: AgentMetrics,
 ) -> ModeratorVerdict:
     """Gemini's verdict on the conversation, asked twice when the first answer is unusable (blocked, cut
     off, off-schema); the second failure is raised, and the contact stays unclassified until its next
@@ -68,16 +77,16 @@ async def ask_moderator(
         return await llm.generate_json(text, ModeratorVerdict, purpose="moderator")
     except GeminiUnusableAnswer as exc:
         logger.error("Contact {} stays unclassified: {}", contact.phone_number, exc.reason)
-        CLASSIFICATIONS.labels("failed").inc()
+        metrics.classifications.labels("failed").inc()
         raise
 
 
-def store_verdict(contact: Contact, verdict: ModeratorVerdict) -> None:
+def store_verdict(contact: Contact, verdict: ModeratorVerdict, metrics: AgentMetrics) -> None:
     contact.is_client = verdict.isClient
     contact.classification_confidence = verdict.confidence
     contact.classification_reasoning = verdict.reasoning
     result = {True: "client", False: "non_client", None: "unknown"}[verdict.isClient]
-    CLASSIFICATIONS.labels(result).inc()
+    metrics.classifications.labels(result).inc()
     logger.info(
         "Contact {} classified: {} ({:.2f}) — {}",
         contact.phone_number,

@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Contact, Decision, Message
 from models.decision import GUARDED, HOLDING, REPLIED
 from services.call_booking import CallDecision, decide_call
+from services.conversation_text import PROMPT_TEXT_LIMIT, format_history, shown_text, truncate_for_prompt
 from services.gemini_client import GeminiClient, GeminiTruncated, GeminiUnusableAnswer
-from services.knowledge_loader import KnowledgeBase, format_chunks
+from services.knowledge_base import KnowledgeBase
+from services.knowledge_index import format_chunks
+from services.outbox import bot_message
 from services.reply_guard import check_reply
-from utils.helpers import PROMPT_TEXT_LIMIT, format_history, shown_text, truncate_for_prompt
-from utils.metrics import REPLIES, REPLIES_REPLACED
+from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 
@@ -145,6 +147,7 @@ async def store_reply(
     knowledge: KnowledgeSearch,
     hours: WorkingHours,
     now: datetime,
+    metrics: AgentMetrics,
 ) -> Message:
     """Books the call the answer agrees on, writes the checked reply as an unpublished bot message, records
     the decision and marks the client messages it covers as answered.
@@ -161,9 +164,11 @@ async def store_reply(
         hours=hours,
         source_message_id=trigger.message_id or "",
     )
+    if call.booked is not None:
+        metrics.calls_booked.inc()
     text, problem = _checked_text(answer, call, context, knowledge, prompt, hours, now)
     if problem is not None:
-        REPLIES_REPLACED.inc()
+        metrics.replies_replaced.inc()
         logger.warning("Reply to {} replaced by the code's text: {}", contact.phone_number, problem)
     reply = _add_reply(session, contact, trigger, text, now)
     await _cover_pending(session, context, now)
@@ -180,7 +185,7 @@ async def store_reply(
             created_at=now,
         )
     )
-    REPLIES.inc()
+    metrics.replies.inc()
     logger.info(
         "Reply to {} covers {} message(s), stance {}",
         contact.phone_number,
@@ -219,13 +224,10 @@ async def store_holding_reply(
 def _add_reply(
     session: AsyncSession, contact: Contact, trigger: Message, text: str, now: datetime
 ) -> Message:
-    reply = Message(
-        contact_id=contact.id,
-        phone_number=contact.phone_number,
-        message_text=text,
-        is_from_bot=True,
-        timestamp=now,
-        message_type="text",
+    reply = bot_message(
+        contact,
+        text,
+        now,
         sent_by="reply",
         outgoing_id=f"reply-{trigger.message_id}",
         reply_to_message_id=trigger.message_id,

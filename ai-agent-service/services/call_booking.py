@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, ScheduledCall
 from services.call_mentions import call_mentions, only_names
-from utils.metrics import CALLS_BOOKED
 from utils.timezone_helper import WorkingHours
 
 ASK_TIME = "Какое время вам удобно? Мы работаем пн–пт {start}:00–{end}:00 по Астане 📞"
@@ -184,7 +183,6 @@ async def book_call(
         )
         .values(status="cancelled", notes="Rescheduled by the client")
     )
-    CALLS_BOOKED.inc()
     logger.info("Call booked for {} at {}", contact.phone_number, slot.isoformat())
     return await session.get(ScheduledCall, new_id)
 

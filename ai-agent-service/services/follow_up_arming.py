@@ -17,7 +17,6 @@ from sqlalchemy.orm import aliased
 
 from models import Contact, FollowUp, Message, ScheduledCall
 from services.client_stance import turn_stance
-from utils.helpers import Clock
 from utils.timezone_helper import WorkingHours
 
 MAX_TOUCHES = 5  # the spec's chain; the follow_ups.touch_number check allows no more
@@ -41,7 +40,7 @@ def touch_due_at(
 
 
 async def arm_follow_ups(
-    session: AsyncSession, *, intervals: Sequence[int], hours: WorkingHours, clock: Clock
+    session: AsyncSession, *, intervals: Sequence[int], hours: WorkingHours, now: datetime
 ) -> list[FollowUp]:
     """Starts a chain for every client who left the bot's last message unanswered (see the module doc)."""
     namespace, key = _ARM_LOCK
@@ -50,7 +49,6 @@ async def arm_follow_ups(
     )
     if not locked:
         return []  # another replica is arming right now
-    now = clock()
     oldest = now - timedelta(hours=intervals[chain_length(intervals) - 1])
     armed = []
     for contact_id, bot_id, silent_since, model_stance in await session.execute(

@@ -1,32 +1,50 @@
-"""The follow-up chain: up to five touches to a client who went silent or answered vaguely.
+"""The follow-up scheduler: up to five touches to a client who went silent or answered vaguely.
 
 Intervals count from the moment the client went silent (the bot's last message the client left unanswered;
 touches themselves never count), and a touch due outside working hours waits for the next working-hours
-start in Astana. Touches are written by Gemini, stored as bot messages and published through the outbox.
-A touch found more than LATE_GRACE past its due time outside working hours (the service was down) waits for
-the next working-hours start, and after an outage overdue touches are spread a day apart.
+start in Astana. A touch found more than LATE_GRACE past its due time outside working hours (the service was
+down) waits for the next working-hours start, and after an outage overdue touches are spread a day apart.
+
+Nothing is locked while Gemini writes a touch: claim → commit → call → record. A short transaction claims the
+due chain, a short read takes the conversation, Gemini writes with no session open, and a short transaction
+records the touch only if the chain is still open, still claimed by this worker and the client did not write
+meanwhile (services/follow_up_chain.py); the touch is then published through the outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from loguru import logger
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.queue import Broker
+from config.database import autocommit_session
 from models import Contact, FollowUp, Message
+from service_kit.clock import Clock
+from service_kit.outbox import relay
+from service_kit.publisher import Publisher
 from services.ai_sales_agent import KnowledgeSearch
-from services.client_stance import turn_stance
-from services.follow_up_arming import SENT_BY, arm_follow_ups, chain_length, touch_due_at
+from services.conversation_text import format_history, recent_messages, shown_text
+from services.follow_up_arming import arm_follow_ups
+from services.follow_up_chain import (
+    Claim,
+    FollowUpBusy,
+    FollowUpClosed,
+    claim_chain,
+    due_chain,
+    record_touch,
+    release,
+    unclaimed,
+    why_not_claimable,
+)
 from services.gemini_client import GeminiClient, GeminiError, GeminiUnusableAnswer
-from services.outbox import publish_stored
+from services.outbox import BotMessageOutbox
 from services.reply_guard import check_reply
-from utils.helpers import Clock, format_history, recent_messages, shown_text
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 
@@ -41,8 +59,6 @@ FOLLOW_UP_PLACEHOLDERS = {
 }
 # Due times are always inside working hours, so a touch this late at night was missed, not scheduled.
 LATE_GRACE = timedelta(minutes=15)
-# After an outage several touches can be overdue at once; they still go out at least this far apart.
-MIN_TOUCH_GAP = timedelta(hours=24)
 TOUCHES_PER_PASS = 100
 REASONS = {
     "no_response": "Клиент не ответил на наше последнее сообщение.",
@@ -54,7 +70,6 @@ SAFE_TOUCHES = {
     5: "Здравствуйте! Понимаю, что сейчас, возможно, не самое подходящее время. "
     "Если в будущем понадобится помощь — всегда рады помочь! 😊",
 }
-_STOP_REASONS = {"yes": "client_said_yes", "no": "client_said_no"}
 
 
 class FollowUpText(BaseModel):
@@ -63,14 +78,16 @@ class FollowUpText(BaseModel):
 
 @dataclass(frozen=True)
 class FollowUpDeps:
-    session_factory: async_sessionmaker[AsyncSession]
-    broker: Broker
+    sessions: async_sessionmaker[AsyncSession]
+    publisher: Publisher
+    outbox: BotMessageOutbox
     llm: GeminiClient
     prompt: PromptTemplate
     intervals: tuple[int, ...]
     hours: WorkingHours
     max_context_messages: int
     knowledge: KnowledgeSearch  # what the reply guard holds a touch's prices and discounts against
+    clock: Clock
 
 
 @dataclass(frozen=True)
@@ -81,44 +98,17 @@ class SentTouch:
     published: bool
 
 
-class FollowUpNotFound(LookupError):
-    pass
-
-
-class FollowUpClosed(Exception):
-    """The chain is completed (or was just stopped because the client wrote): there is no touch to send."""
-
-    def __init__(self, follow_up: FollowUp):
-        super().__init__(f"Follow-up {follow_up.id} is already closed: {follow_up.stop_reason}")
-        self.follow_up = follow_up
-
-
-class FollowUpBusy(Exception):
-    """Another worker is sending this chain's touch right now."""
-
-
-async def stop_open_chain(session: AsyncSession, contact_id: int, stance: str | None, now: datetime) -> None:
-    """A client message ends the contact's open chain; a clear yes or no is recorded as such."""
-    reason = _STOP_REASONS.get(stance or "", "client_responded")
-    stopped = await session.scalars(
-        update(FollowUp)
-        .where(FollowUp.contact_id == contact_id, FollowUp.is_completed.is_(False))
-        .values(is_completed=True, stop_reason=reason, stopped_at=now, next_touch_at=None)
-        .returning(FollowUp.id)
-    )
-    for follow_up_id in stopped:
-        logger.info("Follow-up {} stopped: {}", follow_up_id, reason)
-
-
-async def send_due_touches(deps: FollowUpDeps, *, clock: Clock) -> list[SentTouch]:
-    """Sends every touch that is due; rows are claimed with SKIP LOCKED, so replicas never send one twice."""
-    now = clock()
+async def send_due_touches(
+    deps: FollowUpDeps, *, heartbeat: Callable[[], None] = lambda: None
+) -> list[SentTouch]:
+    """Sends every touch that is due, one chain at a time; `heartbeat` after each."""
+    now = deps.clock()
     working_start = deps.hours.next_working_start(now)
     passed_over: set[int] = set()
     sent = []
     for _ in range(TOUCHES_PER_PASS):
-        async with deps.session_factory.begin() as session:
-            chain = await session.scalar(_claim_due(now, passed_over))
+        async with deps.sessions.begin() as session:
+            chain = await session.scalar(due_chain(now, passed_over))
             if chain is None:
                 break
             if working_start != now and now - chain.next_touch_at > LATE_GRACE:
@@ -127,159 +117,94 @@ async def send_due_touches(deps: FollowUpDeps, *, clock: Clock) -> list[SentTouc
                 )
                 chain.next_touch_at = working_start
                 continue
-            touch = chain.touch_number
+            claim = await claim_chain(session, chain, now)
+        if isinstance(claim, Claim):
             try:
-                message = await _send_touch(deps, session, chain, now)
+                sent.append(await _write_and_record(deps, claim, now))
             except GeminiError as exc:
-                logger.warning("Follow-up {} touch {} left due: {}", chain.id, chain.touch_number, exc)
+                logger.warning("Follow-up {} touch {} left due: {}", chain.id, claim.touch_number, exc)
                 passed_over.add(chain.id)
-                continue
-        if message is not None:
-            published = await publish_stored(deps.session_factory, deps.broker, message)
-            sent.append(SentTouch(chain, touch, message, published))
+                await release(deps.sessions, claim)
+            except (FollowUpClosed, FollowUpBusy) as exc:
+                logger.info("No touch: {}", exc)
+        heartbeat()
     return sent
 
 
-async def send_touch_now(deps: FollowUpDeps, follow_up_id: int, *, clock: Clock) -> SentTouch:
+async def send_touch_now(deps: FollowUpDeps, follow_up_id: int) -> SentTouch:
     """An operator's "send it now": the chain's next touch, whenever it was due."""
-    async with deps.session_factory.begin() as session:
+    now = deps.clock()
+    async with deps.sessions.begin() as session:
         chain = await session.scalar(
-            select(FollowUp).where(FollowUp.id == follow_up_id).with_for_update(skip_locked=True)
+            select(FollowUp).where(FollowUp.id == follow_up_id, unclaimed()).with_for_update(skip_locked=True)
         )
         if chain is None:
-            if await session.get(FollowUp, follow_up_id) is None:
-                raise FollowUpNotFound(f"No follow-up with id {follow_up_id}")
-            raise FollowUpBusy(f"Follow-up {follow_up_id} is being sent right now")
+            raise await why_not_claimable(session, follow_up_id)
         if chain.is_completed:
-            raise FollowUpClosed(chain)
-        touch = chain.touch_number
-        message = await _send_touch(deps, session, chain, clock())
-    if message is None:  # stopped because the client wrote; the stop is committed above
-        raise FollowUpClosed(chain)
-    published = await publish_stored(deps.session_factory, deps.broker, message)
-    return SentTouch(chain, touch, message, published)
+            raise FollowUpClosed(chain.id, chain.stop_reason)
+        claim = await claim_chain(session, chain, now)
+    if not isinstance(claim, Claim):  # stopped because the client wrote; the stop is committed above
+        raise claim
+    return await _write_and_record(deps, claim, now)
 
 
-async def run_follow_up_scheduler(deps: FollowUpDeps, *, clock: Clock, interval: float) -> None:
+async def run_follow_up_scheduler(
+    deps: FollowUpDeps, *, interval: float, heartbeat: Callable[[], None] = lambda: None
+) -> None:
     while True:
         # Waiting first gives client messages queued during a restart the chance to stop their chains.
         await asyncio.sleep(interval)
         try:
-            async with deps.session_factory.begin() as session:
-                await arm_follow_ups(session, intervals=deps.intervals, hours=deps.hours, clock=clock)
-            await send_due_touches(deps, clock=clock)
+            async with deps.sessions.begin() as session:
+                await arm_follow_ups(session, intervals=deps.intervals, hours=deps.hours, now=deps.clock())
+            await send_due_touches(deps, heartbeat=heartbeat)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.warning("Follow-up pass failed, next in {}s: {}", interval, exc)
+        heartbeat()
 
 
-def _claim_due(now: datetime, passed_over: set[int]):
-    query = (
-        select(FollowUp)
-        .join(Contact, Contact.id == FollowUp.contact_id)
-        .where(FollowUp.is_completed.is_(False), FollowUp.next_touch_at <= now, Contact.is_client.is_(True))
-        .order_by(FollowUp.next_touch_at, FollowUp.id)
-        .limit(1)
-        .with_for_update(of=FollowUp, skip_locked=True)
+async def _write_and_record(deps: FollowUpDeps, claim: Claim, now: datetime) -> SentTouch:
+    """Reads the conversation, has Gemini write the touch with no session open, records it and publishes."""
+    async with autocommit_session(deps.sessions) as session:
+        contact = await session.get_one(Contact, claim.contact_id)
+        history = await recent_messages(session, contact.id, deps.max_context_messages)
+    text = await _write_touch(deps, claim, history, now)
+    chain, message = await record_touch(
+        deps.sessions, claim, contact, text, now, intervals=deps.intervals, hours=deps.hours
     )
-    return query.where(FollowUp.id.not_in(passed_over)) if passed_over else query
+    published = await relay(deps.sessions, deps.publisher, deps.outbox, ids=[message.id]) == 1
+    return SentTouch(chain, claim.touch_number, message, published)
 
 
-async def _send_touch(
-    deps: FollowUpDeps, session: AsyncSession, chain: FollowUp, now: datetime
-) -> Message | None:
-    """Writes the touch and advances the chain (the caller commits and publishes), or stops the chain if the
-    client has written since the silence began."""
-    silent_since = chain.silent_since or chain.created_at
-    if await _stopped_by_client(session, chain, silent_since, now):
-        return None
-    contact = await session.get_one(Contact, chain.contact_id)
-    text = await _write_touch(deps, session, chain, contact, silent_since, now)
-    if await _stopped_by_client(session, chain, silent_since, now):  # they wrote while Gemini was busy
-        return None
-    touch = chain.touch_number
-    message = Message(
-        contact_id=contact.id,
-        phone_number=contact.phone_number,
-        message_text=text,
-        is_from_bot=True,
-        timestamp=now,
-        message_type="text",
-        sent_by=SENT_BY,
-        outgoing_id=f"follow-up-{chain.id}-{touch}",
-    )
-    session.add(message)
-    chain.last_touch_at = now
-    if touch >= chain_length(deps.intervals):
-        chain.is_completed = True
-        chain.stop_reason = "completed_5_touches"
-        chain.stopped_at = now
-        chain.next_touch_at = None
-    else:
-        chain.touch_number = touch + 1
-        earliest = deps.hours.next_working_start(now + MIN_TOUCH_GAP)
-        chain.next_touch_at = max(touch_due_at(silent_since, touch + 1, deps.intervals, deps.hours), earliest)
-    await session.flush()
-    logger.info("Follow-up {} touch {} to {}", chain.id, touch, contact.phone_number)
-    return message
-
-
-async def _stopped_by_client(
-    session: AsyncSession, chain: FollowUp, silent_since: datetime, now: datetime
-) -> bool:
-    written = (
-        await session.scalars(
-            select(Message)
-            .where(
-                Message.contact_id == chain.contact_id,
-                Message.is_from_bot.is_(False),
-                Message.timestamp > silent_since,
-            )
-            .order_by(Message.timestamp, Message.id)
-        )
-    ).all()
-    if not written:
-        return False
-    await stop_open_chain(session, chain.contact_id, turn_stance(written), now)
-    await session.refresh(chain)
-    return True
-
-
-async def _write_touch(
-    deps: FollowUpDeps,
-    session: AsyncSession,
-    chain: FollowUp,
-    contact: Contact,
-    silent_since: datetime,
-    now: datetime,
-) -> str:
-    history = await recent_messages(session, contact.id, deps.max_context_messages)
+async def _write_touch(deps: FollowUpDeps, claim: Claim, history: list[Message], now: datetime) -> str:
+    """Gemini's touch, checked by the reply guard; the code's own touch when Gemini's is unusable."""
     last_bot = next((m for m in reversed(history) if m.is_from_bot), None)
     last_client = next((m for m in reversed(history) if not m.is_from_bot), None)
     prompt = deps.prompt.render(
-        touch_number=chain.touch_number,
+        touch_number=claim.touch_number,
         conversation_history=format_history(history, deps.hours.tz),
         last_bot_message=shown_text(last_bot) if last_bot else "(нет)",
         last_client_message=shown_text(last_client) if last_client else "(клиент ещё не писал)",
-        follow_up_reason=REASONS.get(chain.reason or "", REASONS["no_response"]),
-        hours_since_last_message=int((now - silent_since).total_seconds() // 3600),
+        follow_up_reason=REASONS.get(claim.reason or "", REASONS["no_response"]),
+        hours_since_last_message=int((now - claim.silent_since).total_seconds() // 3600),
         current_datetime=deps.hours.format(now),
     )
     try:
         message = (await deps.llm.generate_json(prompt, FollowUpText, purpose="follow_up")).message.strip()
     except GeminiUnusableAnswer as exc:
         message = ""
-        logger.warning("Follow-up {} touch {}: {}", chain.id, chain.touch_number, exc.reason)
+        logger.warning("Follow-up {} touch {}: {}", claim.follow_up_id, claim.touch_number, exc.reason)
     if not message:  # blocked, cut off or empty: the code's own touch goes out instead of none
-        return SAFE_TOUCHES.get(chain.touch_number, SAFE_TOUCHES[1])
+        return SAFE_TOUCHES.get(claim.touch_number, SAFE_TOUCHES[1])
     client_texts = [m.voice_transcription or m.message_text or "" for m in history if not m.is_from_bot]
     verdict = check_reply(message, deps.knowledge.full_text(), [deps.prompt.text], client_texts)
     if not verdict.ok:
         logger.warning(
             "Follow-up {} touch {} replaced by the safe fallback: {}; the model wrote {!r}",
-            chain.id,
-            chain.touch_number,
+            claim.follow_up_id,
+            claim.touch_number,
             verdict.reason,
             message[:300],
         )

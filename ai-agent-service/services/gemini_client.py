@@ -26,8 +26,8 @@ from tenacity import (
 )
 
 from models import LlmUsage
-from utils.helpers import utc_now
-from utils.metrics import GEMINI_CALLS, GEMINI_TOKENS
+from service_kit.clock import utc_now
+from utils.metrics import AgentMetrics
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 TRANSIENT_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
@@ -41,6 +41,8 @@ class GeminiError(Exception):
 
 class GeminiUnavailable(GeminiError):
     """429 / 5xx / timeouts persisted through every retry; worth trying again later."""
+
+    transient = True
 
 
 class GeminiModelNotFound(GeminiError):
@@ -74,6 +76,16 @@ class GeminiBadOutput(GeminiUnusableAnswer):
     """The answer was not JSON of the requested schema."""
 
 
+@dataclass(frozen=True)
+class GeminiRetries:
+    """How long one call may take and how often a transient failure (429, 5xx, timeout) is tried again."""
+
+    timeout_s: float = 90.0
+    attempts: int = 3
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 20.0
+
+
 @dataclass
 class GeminiStatus:
     """The outcome of the last call, reported by /health without spending tokens on a probe."""
@@ -90,26 +102,24 @@ class GeminiClient:
         api_key: str,
         model: str,
         base_url: str,
-        session_factory: async_sessionmaker[AsyncSession],
-        timeout_seconds: float = 90.0,
-        attempts: int = 3,
-        backoff_initial: float = 1.0,
-        backoff_max: float = 20.0,
+        sessions: async_sessionmaker[AsyncSession],
+        metrics: AgentMetrics,
+        retries: GeminiRetries = GeminiRetries(),
     ):
         self.model = model
         self.status = GeminiStatus()
-        self._session_factory = session_factory
+        self._sessions = sessions
+        self._metrics = metrics
         # llm_usage rows waiting for the next group insert, and the lock that lets one insert run at a time.
         self._pending_usage: list[dict[str, object]] = []
         self._usage_lock = asyncio.Lock()
-        self._attempts = attempts
-        self._backoff = (backoff_initial, backoff_max)
+        self._retries = retries
         # Our own httpx client: one set of pools for the life of the service, and one transport everywhere.
         self._http = httpx.AsyncClient(transport=_PooledTransport(HTTP_POOLS))
         self._client = genai.Client(
             api_key=api_key,
             http_options=types.HttpOptions(
-                base_url=base_url, timeout=int(timeout_seconds * 1000), httpx_async_client=self._http
+                base_url=base_url, timeout=int(retries.timeout_s * 1000), httpx_async_client=self._http
             ),
         )
 
@@ -119,16 +129,16 @@ class GeminiClient:
         try:
             response = await self._call_with_retries(prompt, config, purpose)
         except GeminiError as exc:
-            GEMINI_CALLS.labels(purpose, type(exc).__name__).inc()
+            self._metrics.gemini_calls.labels(purpose, type(exc).__name__).inc()
             raise
         await self._record_usage(purpose, response.usage_metadata)
         try:
             result = _parsed(response, schema, purpose)
         except GeminiUnusableAnswer as exc:
-            GEMINI_CALLS.labels(purpose, type(exc).__name__).inc()
+            self._metrics.gemini_calls.labels(purpose, type(exc).__name__).inc()
             self._set_status("bad_output", f"{purpose}: {exc.reason}")
             raise
-        GEMINI_CALLS.labels(purpose, "ok").inc()
+        self._metrics.gemini_calls.labels(purpose, "ok").inc()
         self._set_status("ok", None)
         logger.debug("Gemini {} answered in {:.2f}s", purpose, time.monotonic() - started)
         return result
@@ -140,8 +150,10 @@ class GeminiClient:
         self, prompt: str, config: types.GenerateContentConfig, purpose: str
     ) -> types.GenerateContentResponse:
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
+            stop=stop_after_attempt(self._retries.attempts),
+            wait=wait_exponential_jitter(
+                initial=self._retries.backoff_initial_s, max=self._retries.backoff_max_s
+            ),
             retry=retry_if_exception(_is_transient),
             before_sleep=_log_retry(purpose),
             reraise=True,
@@ -155,7 +167,7 @@ class GeminiClient:
         except errors.APIError as exc:
             raise self._translate(exc, purpose) from exc
         except httpx.TransportError as exc:
-            detail = f"{type(exc).__name__} after {self._attempts} attempts"
+            detail = f"{type(exc).__name__} after {self._retries.attempts} attempts"
             self._set_status("unavailable", detail)
             raise GeminiUnavailable(f"Gemini unreachable ({purpose}): {detail}") from exc
         raise AssertionError("unreachable: tenacity either returns or re-raises")
@@ -170,7 +182,7 @@ class GeminiClient:
         if exc.code in TRANSIENT_STATUS_CODES:
             self._set_status("unavailable", detail)
             return GeminiUnavailable(
-                f"Gemini unavailable ({purpose}) after {self._attempts} attempts: {detail}"
+                f"Gemini unavailable ({purpose}) after {self._retries.attempts} attempts: {detail}"
             )
         self._set_status("rejected", detail)
         return GeminiRejected(f"Gemini rejected the {purpose} request: {detail}")
@@ -183,8 +195,8 @@ class GeminiClient:
         output_tokens = (
             ((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0
         )
-        GEMINI_TOKENS.labels(purpose, "prompt").inc(prompt_tokens)
-        GEMINI_TOKENS.labels(purpose, "output").inc(output_tokens)
+        self._metrics.gemini_tokens.labels(purpose, "prompt").inc(prompt_tokens)
+        self._metrics.gemini_tokens.labels(purpose, "output").inc(output_tokens)
         self._pending_usage.append(
             {
                 "purpose": purpose,
@@ -200,7 +212,7 @@ class GeminiClient:
             if not rows:  # an insert that ran meanwhile took this call's row too
                 return
             try:
-                async with self._session_factory.begin() as session:
+                async with self._sessions.begin() as session:
                     await session.execute(insert(LlmUsage), rows)
             except BaseException:
                 self._pending_usage[:0] = rows  # the tokens were spent: the next insert tries them again

@@ -17,19 +17,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from typing import Any
 
-import sqlalchemy.exc
+from aio_pika.abc import AbstractRobustConnection
 from loguru import logger
-from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.database import autocommit_session, lock_contact
-from config.queue import Broker, ConsumerHandle
 from models import Contact, Decision, Message
 from models.decision import NOT_A_CLIENT, UNCLASSIFIED
+from service_kit.clock import Clock
+from service_kit.consumer import Consumer, Delivery, start_consumer
+from service_kit.errors import TransientError
+from service_kit.outbox import relay
+from service_kit.publisher import Publisher
+from service_kit.queues import Queues
 from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
 from services.ai_sales_agent import (
     NEW_MESSAGE_LIMIT,
@@ -43,58 +45,22 @@ from services.ai_sales_agent import (
     unanswered_client_messages,
 )
 from services.client_stance import turn_stance
-from services.follow_up_scheduler import stop_open_chain
-from services.gemini_client import GeminiClient, GeminiUnavailable, GeminiUnusableAnswer
-from services.outbox import publish_stored
-from utils.helpers import Clock, recent_messages
-from utils.metrics import MESSAGE_PROCESSING_SECONDS, MESSAGES_RECEIVED
+from services.conversation_text import recent_messages
+from services.follow_up_chain import stop_open_chain
+from services.gemini_client import GeminiClient, GeminiUnusableAnswer
+from services.incoming_messages import IncomingMessage, store_incoming
+from services.outbox import BotMessageOutbox
+from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 
-VOICE_PREFIX = "[ТРАНСКРИБАЦИЯ] "
 # Drafts of one turn before giving the delivery back to the retry queue; only a conversation that another
 # replica keeps changing needs more than one.
 MAX_DRAFTS = 3
 
 
-class ConversationChanged(Exception):
+class ConversationChanged(TransientError):
     """The conversation changed under every draft of a turn; worth another try a little later."""
-
-
-# Worth another try a little later (through the retry queue); anything else is dead-lettered.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    GeminiUnavailable,
-    ConversationChanged,
-    # Any driver error: a database restart surfaces as several kinds (closed mid-operation, a connection left
-    # in a bad protocol state); a real bug is still dead-lettered once MAX_DELIVERY_ATTEMPTS run out.
-    sqlalchemy.exc.DBAPIError,
-    sqlalchemy.exc.TimeoutError,
-    OSError,
-    asyncio.TimeoutError,
-)
-
-
-class ContactInfo(BaseModel):
-    FirstName: str | None = None
-    FullName: str | None = None
-    PushName: str | None = None
-    BusinessName: str | None = None
-
-
-class IncomingMessage(BaseModel):
-    """A body of incoming_messages (contracts/incoming_messages.schema.json)."""
-
-    message_id: str
-    chat_id: str
-    phone_number: str
-    message_text: str
-    is_voice: bool
-    timestamp: datetime
-    sender_name: str | None = None
-    voice_url: str | None = None
-    original_voice_url: str | None = None
-    contact_info: ContactInfo | None = None
-    message_type: str | None = None
 
 
 class Outcome(StrEnum):
@@ -120,8 +86,9 @@ class ContactLocks:
 
 @dataclass(frozen=True)
 class AgentDeps:
-    session_factory: async_sessionmaker[AsyncSession]
-    broker: Broker
+    sessions: async_sessionmaker[AsyncSession]
+    publisher: Publisher
+    outbox: BotMessageOutbox
     llm: GeminiClient
     knowledge: KnowledgeSearch
     moderator_prompt: PromptTemplate
@@ -129,6 +96,7 @@ class AgentDeps:
     max_context_messages: int
     hours: WorkingHours
     clock: Clock
+    metrics: AgentMetrics
     # Messages worked on at once (the consumer's prefetch): mostly waiting on Gemini, holding nothing else.
     concurrency: int = 300
     contact_locks: ContactLocks = field(default_factory=ContactLocks)
@@ -145,26 +113,44 @@ class Conversation:
     sales: SalesContext
 
 
-async def start_consumer(deps: AgentDeps) -> ConsumerHandle:
-    return await deps.broker.consume(
-        "incoming_messages",
-        partial(handle_incoming, deps=deps),
-        transient=TRANSIENT_ERRORS,
+async def consume_incoming(
+    connection: AbstractRobustConnection,
+    queues: Queues,
+    deps: AgentDeps,
+    *,
+    max_attempts: int,
+    retry_delay_s: float | None = None,
+) -> Consumer[IncomingMessage]:
+    """The incoming_messages consumer: bodies that fit the contract reach handle_incoming typed."""
+    return await start_consumer(
+        connection,
+        queues["incoming_messages"],
+        queues.contracts["incoming_messages"],
+        model=IncomingMessage,
+        handler=partial(handle_incoming, deps=deps),
+        publisher=deps.publisher,
         prefetch=deps.concurrency,
+        max_attempts=max_attempts,
+        retry_delay_s=retry_delay_s,
     )
 
 
-async def handle_incoming(body: dict[str, Any], deps: AgentDeps) -> Outcome:
-    incoming = IncomingMessage.model_validate(body)
-    with MESSAGE_PROCESSING_SECONDS.time():
+async def handle_incoming(incoming: IncomingMessage, delivery: Delivery, *, deps: AgentDeps) -> Outcome:
+    with deps.metrics.message_processing_seconds.time():
         outcome = await _handle(incoming, deps)
-    MESSAGES_RECEIVED.labels(outcome.value).inc()
-    logger.info("Message {} from {}: {}", incoming.message_id, incoming.phone_number, outcome.value)
+    deps.metrics.messages_received.labels(outcome.value).inc()
+    logger.info(
+        "Message {} from {} (attempt {}): {}",
+        incoming.message_id,
+        incoming.phone_number,
+        delivery.attempt,
+        outcome.value,
+    )
     return outcome
 
 
 async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
-    async with deps.session_factory.begin() as session:
+    async with deps.sessions.begin() as session:
         stored = await store_incoming(session, incoming)
     if stored is None:
         return Outcome.DUPLICATE
@@ -188,7 +174,7 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
 async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -> Outcome | None:
     """One draft of the turn; None when the conversation changed before it could be committed."""
     now = deps.clock()
-    async with autocommit_session(deps.session_factory) as session:
+    async with autocommit_session(deps.sessions) as session:
         seen = await read_conversation(session, contact_id, message_pk, deps.max_context_messages)
     if seen.message.answered_at is not None:
         return Outcome.COVERED
@@ -196,7 +182,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
         return Outcome.IGNORED
 
     turn = await _draft(seen, deps, now)
-    async with deps.session_factory.begin() as session:
+    async with deps.sessions.begin() as session:
         # One contact at a time across replicas and the API, until this short transaction ends.
         await lock_contact(session, seen.contact.phone_number)
         contact, message, message_count = await _turn_rows(session, contact_id, message_pk)
@@ -206,7 +192,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
         if reclassified or message_count != seen.message_count:
             return None
         if turn.verdict is not None:
-            store_verdict(contact, turn.verdict)
+            store_verdict(contact, turn.verdict, deps.metrics)
         if turn.answer is not None:
             reply = await store_reply(
                 session,
@@ -218,6 +204,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
                 knowledge=deps.knowledge,
                 hours=deps.hours,
                 now=now,
+                metrics=deps.metrics,
             )
         elif turn.holding_reason is not None:
             reply = await store_holding_reply(session, contact, message, seen.sales, turn.holding_reason, now)
@@ -231,7 +218,7 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
             return Outcome.IGNORED if kind == NOT_A_CLIENT else Outcome.UNCLASSIFIED
         # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
         await stop_open_chain(session, contact.id, turn_stance([message]), now)
-    await publish_stored(deps.session_factory, deps.broker, reply)
+    await relay(deps.sessions, deps.publisher, deps.outbox, ids=[reply.id])
     return Outcome.REPLIED
 
 
@@ -251,7 +238,12 @@ async def _draft(seen: Conversation, deps: AgentDeps, now: datetime) -> Turn:
     if seen.contact.is_client is None:
         try:
             verdict = await ask_moderator(
-                seen.contact, seen.history, llm=deps.llm, prompt=deps.moderator_prompt, tz=deps.hours.tz
+                seen.contact,
+                seen.history,
+                llm=deps.llm,
+                prompt=deps.moderator_prompt,
+                tz=deps.hours.tz,
+                metrics=deps.metrics,
             )
         except GeminiUnusableAnswer as exc:
             return Turn(why=f"moderator gave no usable answer: {exc.reason}")
@@ -296,62 +288,3 @@ async def _turn_rows(session: AsyncSession, contact_id: int, message_pk: int) ->
         )
     ).one()
     return row[0], row[1], row[2]
-
-
-def _upsert_contact() -> Insert:
-    upsert = insert(Contact)
-    fresh = upsert.excluded
-    return upsert.on_conflict_do_update(
-        index_elements=[Contact.phone_number],
-        set_={
-            "name": func.coalesce(fresh.name, Contact.name),
-            "full_name": func.coalesce(fresh.full_name, Contact.full_name),
-            "business_name": func.coalesce(fresh.business_name, Contact.business_name),
-            "last_message_at": func.greatest(Contact.last_message_at, fresh.last_message_at),
-            "updated_at": func.now(),
-        },
-    ).returning(Contact.id, Contact.is_client)
-
-
-# Built once, executed with each message's values: building them per message cost more than running them.
-_UPSERT_CONTACT = _upsert_contact()
-_INSERT_MESSAGE = insert(Message).on_conflict_do_nothing(index_elements=["message_id"]).returning(Message.id)
-
-
-async def store_incoming(
-    session: AsyncSession, incoming: IncomingMessage
-) -> tuple[int, int, bool | None] | None:
-    """Upserts the contact and stores the message.
-
-    Returns (contact id, message row id, is_client), or None for a redelivery that needs nothing more.
-    """
-    info = incoming.contact_info or ContactInfo()
-    contact_values = {
-        "phone_number": incoming.phone_number,
-        "name": info.FirstName or info.PushName or incoming.sender_name,
-        "full_name": info.FullName,
-        "business_name": info.BusinessName,
-        "last_message_at": incoming.timestamp,
-    }
-    contact_id, is_client = (await session.execute(_UPSERT_CONTACT, contact_values)).one()
-    text = incoming.message_text
-    message_values = {
-        "contact_id": contact_id,
-        "phone_number": incoming.phone_number,
-        "message_id": incoming.message_id,
-        "message_text": text,
-        "is_from_bot": False,
-        "is_voice": incoming.is_voice,
-        "voice_transcription": text.removeprefix(VOICE_PREFIX) if incoming.is_voice else None,
-        "timestamp": incoming.timestamp,
-        "message_type": incoming.message_type or ("voice" if incoming.is_voice else "text"),
-    }
-    message_pk = await session.scalar(_INSERT_MESSAGE, message_values)
-    if message_pk is not None:
-        return contact_id, message_pk, is_client
-
-    existing = await session.scalar(select(Message).where(Message.message_id == incoming.message_id))
-    if existing is None or existing.is_from_bot or existing.answered_at is not None or is_client is False:
-        return None
-    # Stored before but never answered (a crash between storing and replying): process it again.
-    return contact_id, existing.id, is_client

@@ -1,27 +1,55 @@
-"""The outbox: bot messages are stored first, published after the commit, and marked published after the
-broker's confirm; a loop republishes whatever a crash or a broker outage left behind."""
+"""The messages table's bot rows as service_kit's outbox: a reply or touch is stored first, published after
+its commit (service_kit.outbox.relay with its id) and marked published once the broker confirmed it; the
+repair loop (run_repair_loop) publishes whatever a crash or a broker outage left pending."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from loguru import logger
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Select, Update, func, select, update
 
-from config.database import autocommit_session
-from config.queue import Broker
-from models import Message
+from models import Contact, Message
+from service_kit.publisher import Outgoing
 
-REPUBLISH_AFTER = timedelta(seconds=5)
-REPUBLISH_BATCH = 100
-LOOP_INTERVAL_SECONDS = 2.0
+# What an outgoing_messages body is made of.
+_COLUMNS = (
+    Message.id,
+    Message.phone_number,
+    Message.message_text,
+    Message.reply_to_message_id,
+    Message.sent_by,
+    Message.outgoing_id,
+)
 
 
-def outgoing_body(message: Message) -> dict[str, Any]:
-    """The outgoing_messages contract body of a stored bot message."""
+def bot_message(
+    contact: Contact,
+    text: str,
+    now: datetime,
+    *,
+    sent_by: str,
+    outgoing_id: str,
+    reply_to_message_id: str | None = None,
+) -> Message:
+    """A bot message as the outbox keeps it: unpublished until the broker confirms it."""
+    return Message(
+        contact_id=contact.id,
+        phone_number=contact.phone_number,
+        message_text=text,
+        is_from_bot=True,
+        timestamp=now,
+        message_type="text",
+        sent_by=sent_by,
+        outgoing_id=outgoing_id,
+        reply_to_message_id=reply_to_message_id,
+    )
+
+
+def outgoing_body(message: Any) -> dict[str, Any]:
+    """The outgoing_messages contract body of a stored bot message (a Message or a row of its columns)."""
     body: dict[str, Any] = {
         "phone_number": message.phone_number,
         "message_text": message.message_text,
@@ -34,60 +62,31 @@ def outgoing_body(message: Message) -> dict[str, Any]:
     return body
 
 
-async def publish_stored(
-    session_factory: async_sessionmaker[AsyncSession], broker: Broker, message: Message
-) -> bool:
-    """Publishes a committed bot message; on failure it stays in the outbox for the loop."""
-    try:
-        await broker.publish(
-            broker.names.outgoing_messages, outgoing_body(message), message_id=message.outgoing_id
+@dataclass(frozen=True)
+class BotMessageOutbox:
+    """service_kit's OutboxTable over messages: bot rows whose published_at is still NULL."""
+
+    queue: str  # the real name of outgoing_messages
+
+    def claim(self, ids: Sequence[int] | None, older_than: timedelta | None, limit: int) -> Select:
+        query = (
+            select(*_COLUMNS)
+            .where(Message.is_from_bot.is_(True), Message.published_at.is_(None))
+            .order_by(Message.created_at, Message.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
-    except Exception as exc:
-        logger.warning("Publishing {} failed, the outbox will retry: {}", message.outgoing_id, exc)
-        return False
-    async with autocommit_session(session_factory) as session:
-        await session.execute(
-            update(Message)
-            .where(Message.id == message.id, Message.published_at.is_(None))
-            .values(published_at=func.now())
-        )
-    return True
+        if ids is not None:
+            query = query.where(Message.id.in_(ids))
+        if older_than is not None:
+            query = query.where(Message.created_at < func.now() - older_than)
+        return query
 
+    def outgoing(self, row: Any) -> Outgoing:
+        return Outgoing(self.queue, outgoing_body(row), message_id=row.outgoing_id)
 
-async def republish_pending(session_factory: async_sessionmaker[AsyncSession], broker: Broker) -> int:
-    """One outbox pass; SKIP LOCKED lets several replicas share the work without sending twice."""
-    async with session_factory.begin() as session:
-        rows = (
-            await session.scalars(
-                select(Message)
-                .where(
-                    Message.is_from_bot.is_(True),
-                    Message.published_at.is_(None),
-                    Message.created_at < func.now() - REPUBLISH_AFTER,
-                )
-                .order_by(Message.created_at)
-                .limit(REPUBLISH_BATCH)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        for message in rows:
-            await broker.publish(
-                broker.names.outgoing_messages, outgoing_body(message), message_id=message.outgoing_id
-            )
-            message.published_at = func.now()
-    if rows:
-        logger.info("Outbox republished {} message(s)", len(rows))
-    return len(rows)
+    def row_id(self, row: Any) -> int:
+        return row.id
 
-
-async def run_outbox_loop(
-    session_factory: async_sessionmaker[AsyncSession], broker: Broker, interval: float = LOOP_INTERVAL_SECONDS
-) -> None:
-    while True:
-        try:
-            await republish_pending(session_factory, broker)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("Outbox pass failed, next in {}s: {}", interval, exc)
-        await asyncio.sleep(interval)
+    def mark_published(self, ids: list[int]) -> Update:
+        return update(Message).where(Message.id.in_(ids)).values(published_at=func.now())

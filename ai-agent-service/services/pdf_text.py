@@ -1,6 +1,6 @@
 """Text of a PDF as (is_heading, text) paragraphs per page, read with pdfminer.
 
-Imported only by the short-lived process that knowledge_loader reads PDFs in: pdfminer and pdfplumber take
+Imported only by the short-lived process that knowledge_base reads PDFs in: pdfminer and pdfplumber take
 ~25 MB that the service would otherwise keep for its whole life.
 """
 

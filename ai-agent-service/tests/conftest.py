@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
@@ -27,15 +28,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import create_app
 from config.database import create_engine, create_session_factory
-from config.queue import Broker, QueueNames
+from config.queue import load_queues
 from config.settings import Settings
+from service_kit.consumer import Consumer, Delivery
+from service_kit.publisher import Publisher
+from service_kit.queues import declare_topology
 from services.ai_moderator import MODERATOR_PLACEHOLDERS
 from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
-from services.gemini_client import GeminiClient
-from services.knowledge_loader import KnowledgeBase
-from services.message_consumer import AgentDeps
-from tests.gemini_stub import GeminiStub
-from tests.queue_reader import QueueReader
+from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps
+from services.gemini_client import GeminiClient, GeminiRetries
+from services.incoming_messages import IncomingMessage
+from services.knowledge_base import KnowledgeBase
+from services.message_consumer import AgentDeps, Outcome, consume_incoming, handle_incoming
+from services.outbox import BotMessageOutbox
+from tests.gemini_stub import GeminiStub, touch_text
+from tests.queue_reader import BrokerUnderTest, QueueReader
+from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import ASTANA, WorkingHours
 
@@ -113,20 +121,21 @@ async def db(
 
 
 @pytest.fixture(scope="session")
-async def broker(settings: Settings) -> AsyncIterator[Broker]:
-    names = QueueNames.from_settings(settings)
-    broker = await Broker.connect(RABBITMQ_URL, names, max_attempts=MAX_ATTEMPTS)
-    yield broker
-    channel = await broker.connection.channel()
-    for queue in names.by_contract().values():
-        for name in (queue, f"{queue}.dlq", f"{queue}.retry"):
-            await channel.queue_delete(name)
-        await channel.exchange_delete(f"{queue}.dlx")
-    await broker.close()
+async def broker(settings: Settings) -> AsyncIterator[BrokerUnderTest]:
+    queues = load_queues(settings)
+    connection = await aio_pika.connect_robust(RABBITMQ_URL)
+    channel = await connection.channel()
+    await declare_topology(channel, queues.by_contract.values())
+    yield BrokerUnderTest(connection, queues, await Publisher.open(connection))
+    for name in queues.names():
+        await channel.queue_delete(name)
+    for queue in queues.by_contract.values():
+        await channel.exchange_delete(queue.dlx)
+    await connection.close()
 
 
 @pytest.fixture
-async def queues(broker: Broker) -> QueueReader:
+async def queues(broker: BrokerUnderTest) -> QueueReader:
     reader = QueueReader(broker)
     await reader.purge_all()
     return reader
@@ -182,19 +191,18 @@ def gemini() -> AsyncIterator[GeminiStub]:
 
 def make_llm(
     settings: Settings,
-    session_factory: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession],
     *,
     base_url: str = GEMINI_URL,
     model: str = "gemini-2.5-pro",
-    **options: Any,
 ) -> GeminiClient:
-    defaults = {"attempts": 3, "backoff_initial": 0.01, "backoff_max": 0.05, "timeout_seconds": 5}
     return GeminiClient(
         api_key=GEMINI_KEY,
         model=model,
         base_url=base_url,
-        session_factory=session_factory,
-        **{**defaults, **options},
+        sessions=sessions,
+        metrics=AgentMetrics(),
+        retries=GeminiRetries(timeout_s=5, attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05),
     )
 
 
@@ -212,8 +220,8 @@ def knowledge(settings: Settings) -> KnowledgeSearch:
 
 def make_agent(
     settings: Settings,
-    session_factory: async_sessionmaker[AsyncSession],
-    broker: Broker,
+    sessions: async_sessionmaker[AsyncSession],
+    broker: BrokerUnderTest,
     llm: GeminiClient,
     knowledge: KnowledgeSearch,
     *,
@@ -222,8 +230,9 @@ def make_agent(
 ) -> AgentDeps:
     folder = prompts_dir or settings.PROMPTS_PATH
     return AgentDeps(
-        session_factory=session_factory,
-        broker=broker,
+        sessions=sessions,
+        publisher=broker.publisher,
+        outbox=BotMessageOutbox(broker.queues["outgoing_messages"].name),
         llm=llm,
         knowledge=knowledge,
         moderator_prompt=PromptTemplate(folder / "moderator_prompt.txt", MODERATOR_PLACEHOLDERS),
@@ -231,19 +240,53 @@ def make_agent(
         max_context_messages=settings.MAX_CONTEXT_MESSAGES,
         hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
         clock=clock,
+        metrics=AgentMetrics(),
     )
+
+
+async def handle(body: dict[str, Any], deps: AgentDeps) -> Outcome:
+    """One first delivery of `body`, straight to the handler (the consumer is tested on its own)."""
+    delivery = Delivery(body["message_id"], attempt=1, max_attempts=MAX_ATTEMPTS)
+    return await handle_incoming(IncomingMessage.model_validate(body), delivery, deps=deps)
+
+
+async def start_consuming(broker: BrokerUnderTest, deps: AgentDeps) -> Consumer[IncomingMessage]:
+    """The incoming_messages consumer, dead-lettering after MAX_ATTEMPTS deliveries."""
+    return await consume_incoming(broker.connection, broker.queues, deps, max_attempts=MAX_ATTEMPTS)
 
 
 @pytest.fixture
 def agent(
     settings: Settings,
     db: async_sessionmaker[AsyncSession],
-    broker: Broker,
+    broker: BrokerUnderTest,
     llm: GeminiClient,
     knowledge: KnowledgeSearch,
     queues: QueueReader,
 ) -> AgentDeps:
     return make_agent(settings, db, broker, llm, knowledge)
+
+
+@pytest.fixture
+def follow_ups(settings, db, broker, llm, gemini, queues, knowledge) -> FollowUpDeps:
+    """The follow-up scheduler's deps, Gemini answering touches with touch_text."""
+    gemini.sales = touch_text
+    return make_follow_ups(settings, db, broker, llm, knowledge)
+
+
+def make_follow_ups(settings, db, broker, llm, knowledge) -> FollowUpDeps:
+    return FollowUpDeps(
+        sessions=db,
+        publisher=broker.publisher,
+        outbox=BotMessageOutbox(broker.queues["outgoing_messages"].name),
+        llm=llm,
+        prompt=PromptTemplate(settings.PROMPTS_PATH / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS),
+        intervals=tuple(settings.FOLLOW_UP_INTERVALS),
+        hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
+        max_context_messages=settings.MAX_CONTEXT_MESSAGES,
+        knowledge=knowledge,
+        clock=fixed_clock(),
+    )
 
 
 _counter = iter(range(1, 1_000_000))
@@ -287,7 +330,7 @@ async def api(settings, db, broker, gemini, queues) -> AsyncIterator[httpx.Async
     app = create_app(
         settings,
         clock=fixed_clock(),
-        gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
+        gemini_retries=GeminiRetries(attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02),
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

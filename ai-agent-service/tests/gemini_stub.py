@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -52,6 +54,14 @@ def default_sales(prompt: str) -> dict[str, Any]:
         "proposed_call_time": None,
         "confirmed_call_time": False,
     }
+
+
+def touch_text(prompt: str) -> dict:
+    """A follow-up touch naming its number ("Касание 2: ..."); other prompts get the default sales answer."""
+    touch = re.search(r"КАСАНИЕ #(\d+)", prompt)
+    if touch is None:
+        return default_sales(prompt)
+    return {"message": f"Касание {touch.group(1)}: добрый день! 😊 Остались вопросы по СкладПро?"}
 
 
 class GeminiStub:
@@ -121,3 +131,26 @@ def truncated(payload: dict[str, Any]) -> httpx.Response:
     body = json.loads(answer.content)
     body["candidates"][0]["finishReason"] = "MAX_TOKENS"
     return httpx.Response(200, json=body)
+
+
+class SlowGemini:
+    """The real client before the respx stub, answering `latency` seconds late; counts calls in flight."""
+
+    def __init__(self, llm, latency: float, during_call: Callable[[], Awaitable[None]] | None = None):
+        self.llm = llm
+        self.latency = latency
+        self.during_call = during_call  # runs once, while the first call waits
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    async def generate_json(self, prompt, schema, purpose):
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.during_call is not None:
+                during_call, self.during_call = self.during_call, None
+                await during_call()
+            await asyncio.sleep(self.latency)
+            return await self.llm.generate_json(prompt, schema, purpose)
+        finally:
+            self.in_flight -= 1

@@ -4,38 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+from aio_pika.abc import AbstractRobustConnection
 
-from config.queue import Broker
+from service_kit.publisher import Publisher
+from service_kit.queues import Queue, Queues
+
+
+@dataclass(frozen=True)
+class BrokerUnderTest:
+    """The broker as the tests use it: one connection, the queues of this run, a confirming publisher."""
+
+    connection: AbstractRobustConnection
+    queues: Queues
+    publisher: Publisher
 
 
 class QueueReader:
     """Reads what the service published, as the gateway would."""
 
-    def __init__(self, broker: Broker):
-        self.broker = broker
-        self.names = broker.names
+    def __init__(self, broker: BrokerUnderTest):
+        self.connection = broker.connection
+        self.queues = broker.queues
+        self.incoming_queue: Queue = broker.queues["incoming_messages"]
+        self.outgoing_queue: Queue = broker.queues["outgoing_messages"]
 
     async def purge_all(self) -> None:
-        channel = await self.broker.connection.channel()
-        for queue in self.names.by_contract().values():
-            for name in (queue, f"{queue}.dlq", f"{queue}.retry"):
-                await (await channel.get_queue(name)).purge()
+        channel = await self.connection.channel()
+        for name in self.queues.names():
+            await (await channel.get_queue(name)).purge()
         await channel.close()
 
     async def publish_incoming(self, body: dict[str, Any] | bytes) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-        channel = await self.broker.connection.channel(publisher_confirms=True)
+        channel = await self.connection.channel(publisher_confirms=True)
         await channel.default_exchange.publish(
             aio_pika.Message(raw, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=self.names.incoming_messages,
+            routing_key=self.incoming_queue.name,
         )
         await channel.close()
 
     async def drain(self, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
-        channel = await self.broker.connection.channel()
+        channel = await self.connection.channel()
         declared = await channel.get_queue(queue)
         messages = []
         while (message := await declared.get(no_ack=True, fail=False)) is not None:
@@ -44,7 +57,7 @@ class QueueReader:
         return messages
 
     async def outgoing(self) -> list[dict[str, Any]]:
-        return [json.loads(m.body) for m in await self.drain(self.names.outgoing_messages)]
+        return [json.loads(m.body) for m in await self.drain(self.outgoing_queue.name)]
 
     async def wait_for(self, queue: str, count: int = 1, seconds: float = 10.0) -> list:
         found: list = []

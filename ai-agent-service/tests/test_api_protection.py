@@ -3,8 +3,8 @@
 import httpx
 import pytest
 
-from api.rate_limit import TokenBuckets
 from app import create_app
+from service_kit.api import TokenBuckets
 from tests.conftest import ADMIN_KEY, fixed_clock
 
 AUTH = {"X-API-Key": ADMIN_KEY}

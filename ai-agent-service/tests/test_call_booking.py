@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from models import Contact, ScheduledCall
 from services.call_booking import book_call, decide_call
-from services.message_consumer import handle_incoming
-from tests.conftest import WEDNESDAY_3PM, incoming
+from tests.conftest import WEDNESDAY_3PM, handle, incoming
 from utils.timezone_helper import ASTANA, WorkingHours
 
 HOURS = WorkingHours(10, 18, "Asia/Almaty")
@@ -129,7 +128,7 @@ async def test_the_sales_reply_is_replaced_by_the_booking_confirmation(agent, db
         "confirmed_call_time": True,
     }
 
-    await handle_incoming(incoming("Давайте завтра в 16:30", phone=contacts[0].phone_number), agent)
+    await handle(incoming("Давайте завтра в 16:30", phone=contacts[0].phone_number), agent)
 
     [reply] = await queues.outgoing()
     assert reply["message_text"].startswith("Отлично! Записал вас на 26.11.2026 в 16:30 (время Астаны).")

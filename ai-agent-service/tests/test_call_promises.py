@@ -12,8 +12,7 @@ from sqlalchemy import select
 from models import Contact, Decision, ScheduledCall
 from services.call_booking import ASK_TIME, parse_proposed_time
 from services.call_mentions import call_mentions
-from services.message_consumer import handle_incoming
-from tests.conftest import incoming
+from tests.conftest import handle, incoming
 from utils.timezone_helper import ASTANA, WorkingHours
 
 HOURS = WorkingHours(10, 18, "Asia/Almaty")
@@ -77,7 +76,7 @@ async def reply_to(
     agent, queues, gemini, answer: dict, text="Давайте созвонимся", phone="77011230001"
 ) -> str:
     gemini.sales = lambda prompt: answer
-    await handle_incoming(incoming(text, phone=phone, business="ТОО Альфа"), agent)
+    await handle(incoming(text, phone=phone, business="ТОО Альфа"), agent)
     [sent] = await queues.outgoing()
     return sent["message_text"]
 
@@ -179,7 +178,7 @@ async def test_two_leads_confirming_one_free_slot_at_once_get_one_booking_and_on
         for phone in ("77011230003", "77011230004")
     ]
 
-    await asyncio.gather(*(handle_incoming(body, agent) for body in bodies))
+    await asyncio.gather(*(handle(body, agent) for body in bodies))
 
     texts = sorted(body["message_text"] for body in await queues.outgoing())
     assert texts[0].startswith("К сожалению, это время уже занято. Могу предложить 26.11.2026 в 12:30")

@@ -4,7 +4,6 @@ Gemini is respx (GeminiStub) behind a delay; PostgreSQL and RabbitMQ are real.""
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -12,34 +11,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from config.database import create_session_factory
 from models import Contact, Message
-from services.message_consumer import Outcome, handle_incoming, start_consumer
-from tests.conftest import incoming, make_agent, make_llm
+from services.message_consumer import Outcome
+from tests.conftest import handle, incoming, make_agent, make_llm, start_consuming
+from tests.gemini_stub import SlowGemini
 
 BUSINESS = "ТОО Жарык Трейд"  # the stub's moderator calls a contact with a company a client
 PHONE = "77051230000"
-
-
-class SlowGemini:
-    """The real client before the respx stub, answering `latency` seconds late; counts calls in flight."""
-
-    def __init__(self, llm, latency: float, during_call: Callable[[], Awaitable[None]] | None = None):
-        self.llm = llm
-        self.latency = latency
-        self.during_call = during_call  # runs once, while the first call waits
-        self.in_flight = 0
-        self.peak_in_flight = 0
-
-    async def generate_json(self, prompt, schema, purpose):
-        self.in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        try:
-            if self.during_call is not None:
-                during_call, self.during_call = self.during_call, None
-                await during_call()
-            await asyncio.sleep(self.latency)
-            return await self.llm.generate_json(prompt, schema, purpose)
-        finally:
-            self.in_flight -= 1
 
 
 def at(second: int) -> datetime:
@@ -61,16 +38,16 @@ async def test_fifty_conversations_with_a_slow_gemini_are_answered_at_once_on_a_
     small_pool = create_session_factory(engine)
     llm = make_llm(settings, small_pool)
     slow = SlowGemini(llm, latency=1.0)
-    handle = await start_consumer(make_agent(settings, small_pool, broker, slow, knowledge))
+    consumer = await start_consuming(broker, make_agent(settings, small_pool, broker, slow, knowledge))
     started = time.monotonic()
     try:
         for n in range(50):
             await queues.publish_incoming(
                 incoming("Сколько стоит тариф Старт?", phone=f"770560{n:05d}", business=BUSINESS)
             )
-        replies = await queues.wait_for(queues.names.outgoing_messages, count=50, seconds=30)
+        replies = await queues.wait_for(queues.outgoing_queue.name, count=50, seconds=30)
     finally:
-        await handle.stop()
+        await consumer.stop()
         await llm.aclose()
         await engine.dispose()
     elapsed = time.monotonic() - started
@@ -79,7 +56,7 @@ async def test_fifty_conversations_with_a_slow_gemini_are_answered_at_once_on_a_
     assert slow.peak_in_flight == 50
     # One at a time this is 50 x 2 s; at once it is 2 s plus the database work.
     assert elapsed < 12
-    assert await queues.drain(f"{queues.names.incoming_messages}.dlq") == []
+    assert await queues.drain(queues.incoming_queue.dlq) == []
 
 
 async def test_a_message_arriving_while_the_reply_is_drafted_is_answered_by_the_redrafted_reply(
@@ -92,10 +69,10 @@ async def test_a_message_arriving_while_the_reply_is_drafted_is_answered_by_the_
 
     async def a_moment_later():
         await asyncio.sleep(0.1)
-        return await handle_incoming(second, agent)
+        return await handle(second, agent)
 
     try:
-        outcomes = await asyncio.gather(handle_incoming(first, agent), a_moment_later())
+        outcomes = await asyncio.gather(handle(first, agent), a_moment_later())
     finally:
         await llm.aclose()
 
@@ -119,10 +96,10 @@ async def test_two_replicas_drafting_for_one_contact_send_one_reply(
 
     async def a_moment_later():
         await asyncio.sleep(0.2)
-        return await handle_incoming(second, replica_b)
+        return await handle(second, replica_b)
 
     try:
-        outcomes = await asyncio.gather(handle_incoming(first, replica_a), a_moment_later())
+        outcomes = await asyncio.gather(handle(first, replica_a), a_moment_later())
     finally:
         await llm.aclose()
 
@@ -154,7 +131,7 @@ async def test_a_touch_stored_elsewhere_while_gemini_answers_is_in_the_redrafted
     slow = SlowGemini(llm, latency=0.2, during_call=another_replica_sends_a_touch)
     agent = make_agent(settings, db, broker, slow, knowledge)
     try:
-        outcome = await handle_incoming(
+        outcome = await handle(
             incoming("Сколько стоит тариф Старт?", phone=PHONE, business=BUSINESS, at=at(0)), agent
         )
     finally:

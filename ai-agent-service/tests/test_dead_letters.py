@@ -8,6 +8,7 @@ import aio_pika
 import httpx
 import pytest
 
+from service_kit.queues import queue_sizes
 from tests.conftest import ADMIN_KEY, incoming
 
 AUTH = {"X-API-Key": ADMIN_KEY}
@@ -17,7 +18,7 @@ REPLAY = "/dead-letters/incoming_messages/replay"
 
 
 async def dlq_size(queues) -> int:
-    return (await queues.broker.queue_sizes())[f"{queues.names.incoming_messages}.dlq"]
+    return (await queue_sizes(queues.connection, [queues.incoming_queue]))[queues.incoming_queue.dlq]
 
 
 async def wait_for_dlq(queues, count: int) -> None:
@@ -31,14 +32,14 @@ async def wait_for_dlq(queues, count: int) -> None:
 async def dead_letter_during_outage(queues, settings, gemini, body: dict) -> None:
     """Delivers the body on its last attempt while Gemini is down, so it lands in the DLQ."""
     gemini.moderator = lambda prompt: GEMINI_DOWN
-    channel = await queues.broker.connection.channel(publisher_confirms=True)
+    channel = await queues.connection.channel(publisher_confirms=True)
     await channel.default_exchange.publish(
         aio_pika.Message(
             json.dumps(body).encode(),
             headers={"x-attempts": settings.MAX_DELIVERY_ATTEMPTS - 1},
             message_id=body["message_id"],
         ),
-        routing_key=queues.names.incoming_messages,
+        routing_key=queues.incoming_queue.name,
     )
     await channel.close()
     await wait_for_dlq(queues, 1)
@@ -55,7 +56,7 @@ async def test_a_message_parked_during_a_gemini_outage_is_answered_after_replay(
 
     assert response.status_code == 200
     assert response.json() == {"queue": "incoming_messages", "replayed": 1, "left_in_dlq": 0}
-    replies = await queues.wait_for(queues.names.outgoing_messages)
+    replies = await queues.wait_for(queues.outgoing_queue.name)
     assert len(replies) == 1
     assert json.loads(replies[0].body)["reply_to_message_id"] == body["message_id"]
     assert await dlq_size(queues) == 0
@@ -68,7 +69,7 @@ async def test_a_replayed_message_gets_a_fresh_retry_budget(api, queues, setting
     assert (await api.post(REPLAY, headers=AUTH)).json()["replayed"] == 1
 
     # Still down: a first failure goes to the retry queue, not straight back to the DLQ.
-    retried = await queues.wait_for(f"{queues.names.incoming_messages}.retry")
+    retried = await queues.wait_for(queues.incoming_queue.retry)
     assert len(retried) == 1
     assert retried[0].headers["x-attempts"] == 1
     assert "x-dlq-reason" not in retried[0].headers and "x-original-queue" not in retried[0].headers
@@ -77,13 +78,13 @@ async def test_a_replayed_message_gets_a_fresh_retry_budget(api, queues, setting
 
 
 async def test_replay_moves_at_most_limit_messages(api, queues):
-    channel = await queues.broker.connection.channel(publisher_confirms=True)
-    dlx = await channel.get_exchange(f"{queues.names.incoming_messages}.dlx")
+    channel = await queues.connection.channel(publisher_confirms=True)
+    dlx = await channel.get_exchange(queues.incoming_queue.dlx)
     for n in range(3):
         body = incoming(PRICE_QUESTION, phone=f"7701000000{n}", business="ООО Альфа")
         await dlx.publish(
             aio_pika.Message(json.dumps(body).encode(), headers={"x-attempts": 40, "x-dlq-reason": "test"}),
-            routing_key=queues.names.incoming_messages,
+            routing_key=queues.incoming_queue.name,
         )
     await channel.close()
     await wait_for_dlq(queues, 3)
@@ -91,7 +92,7 @@ async def test_replay_moves_at_most_limit_messages(api, queues):
     response = await api.post(REPLAY, params={"limit": 2}, headers=AUTH)
 
     assert response.json() == {"queue": "incoming_messages", "replayed": 2, "left_in_dlq": 1}
-    assert len(await queues.wait_for(queues.names.outgoing_messages, count=2)) == 2
+    assert len(await queues.wait_for(queues.outgoing_queue.name, count=2)) == 2
 
 
 async def test_replay_needs_the_api_key(api):

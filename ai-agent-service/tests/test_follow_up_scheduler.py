@@ -3,30 +3,33 @@ Gemini is respx (GeminiStub); PostgreSQL and RabbitMQ are real; time is a clock 
 
 import asyncio
 import dataclasses
-import re
 from datetime import datetime, timedelta
 
+import aio_pika
 import httpx
 import pytest
 from sqlalchemy import func, select, update
 
 from app import create_app
-from config.queue import Broker
 from models import Contact, FollowUp, Message, ScheduledCall
+from service_kit.outbox import REPAIR_AFTER, relay
+from service_kit.publisher import Publisher
 from services.client_stance import keyword_stance
 from services.follow_up_arming import arm_follow_ups
-from services.follow_up_scheduler import (
-    FOLLOW_UP_PLACEHOLDERS,
-    FollowUpDeps,
-    run_follow_up_scheduler,
-    send_due_touches,
+from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler, send_due_touches
+from services.gemini_client import GeminiRetries
+from tests.conftest import (
+    ADMIN_KEY,
+    RABBITMQ_URL,
+    contract_validator,
+    fixed_clock,
+    handle,
+    incoming,
+    make_follow_ups,
+    make_llm,
 )
-from services.message_consumer import handle_incoming
-from services.outbox import republish_pending
-from tests.conftest import ADMIN_KEY, RABBITMQ_URL, contract_validator, fixed_clock, incoming, make_llm
-from tests.gemini_stub import default_sales
-from utils.prompt_loader import PromptTemplate
-from utils.timezone_helper import ASTANA, WorkingHours
+from tests.gemini_stub import default_sales, touch_text
+from utils.timezone_helper import ASTANA
 
 PHONE = "77012223344"
 AUTH = {"X-API-Key": ADMIN_KEY}
@@ -37,32 +40,6 @@ GEMINI_DOWN = httpx.Response(
 
 def astana(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=ASTANA)
-
-
-def touch_text(prompt: str) -> dict:
-    touch = re.search(r"КАСАНИЕ #(\d+)", prompt)
-    if touch is None:
-        return default_sales(prompt)
-    return {"message": f"Касание {touch.group(1)}: добрый день! 😊 Остались вопросы по СкладПро?"}
-
-
-@pytest.fixture
-def follow_ups(settings, db, broker, llm, gemini, queues, knowledge) -> FollowUpDeps:
-    gemini.sales = touch_text
-    return make_follow_ups(settings, db, broker, llm, knowledge)
-
-
-def make_follow_ups(settings, db, broker, llm, knowledge) -> FollowUpDeps:
-    return FollowUpDeps(
-        session_factory=db,
-        broker=broker,
-        llm=llm,
-        prompt=PromptTemplate(settings.PROMPTS_PATH / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS),
-        intervals=tuple(settings.FOLLOW_UP_INTERVALS),
-        hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
-        max_context_messages=settings.MAX_CONTEXT_MESSAGES,
-        knowledge=knowledge,
-    )
 
 
 async def conversation(db, *turns, phone: str = PHONE) -> int:
@@ -98,11 +75,14 @@ def price_talk(silent_since: datetime, *, client_text: str = "Сколько с�
     )
 
 
+def at_moment(deps: FollowUpDeps, moment: datetime) -> FollowUpDeps:
+    return dataclasses.replace(deps, clock=fixed_clock(moment))
+
+
 async def one_pass(deps: FollowUpDeps, moment: datetime) -> list:
-    clock = fixed_clock(moment)
-    async with deps.session_factory.begin() as session:
-        await arm_follow_ups(session, intervals=deps.intervals, hours=deps.hours, clock=clock)
-    return await send_due_touches(deps, clock=clock)
+    async with deps.sessions.begin() as session:
+        await arm_follow_ups(session, intervals=deps.intervals, hours=deps.hours, now=moment)
+    return await send_due_touches(at_moment(deps, moment))
 
 
 async def chains(db) -> list[FollowUp]:
@@ -210,7 +190,7 @@ async def test_silence_or_a_vague_answer_arms_a_chain(follow_ups, db, client_tex
 
     async with db.begin() as session:
         armed = await arm_follow_ups(
-            session, intervals=follow_ups.intervals, hours=follow_ups.hours, clock=fixed_clock(astana(25, 16))
+            session, intervals=follow_ups.intervals, hours=follow_ups.hours, now=astana(25, 16)
         )
 
     assert [(c.reason, c.touch_number, c.next_touch_at) for c in armed] == [(reason, 1, astana(26, 14))]
@@ -290,9 +270,7 @@ async def test_the_client_answering_stops_the_chain_and_a_new_silence_arms_a_new
     await queues.outgoing()
 
     # Wednesday 15:00 is the agent's clock: the client answers touch 1 and the bot replies.
-    await handle_incoming(
-        incoming("А скидка при оплате за год есть?", phone=PHONE, at=astana(25, 14, 50)), agent
-    )
+    await handle(incoming("А скидка при оплате за год есть?", phone=PHONE, at=astana(25, 14, 50)), agent)
 
     [stopped] = await chains(db)
     assert (stopped.is_completed, stopped.stop_reason, stopped.stopped_at) == (
@@ -323,7 +301,7 @@ async def test_a_no_during_the_chain_stops_it_for_good(follow_ups, agent, db, ge
         }
     )
 
-    await handle_incoming(incoming("Нет, спасибо, не нужно", phone=PHONE, at=astana(25, 14, 50)), agent)
+    await handle(incoming("Нет, спасибо, не нужно", phone=PHONE, at=astana(25, 14, 50)), agent)
 
     assert [c.stop_reason for c in await chains(db)] == ["client_said_no"]
     assert await one_pass(follow_ups, astana(27, 15)) == []  # the bot's goodbye is not chased either
@@ -384,12 +362,12 @@ async def test_two_concurrent_passes_send_each_touch_once(follow_ups, db, queues
         await conversation(db, *price_talk(astana(25, 14)), phone=f"7701000000{n}")
     async with db.begin() as session:
         await arm_follow_ups(
-            session, intervals=follow_ups.intervals, hours=follow_ups.hours, clock=fixed_clock(astana(26, 15))
+            session, intervals=follow_ups.intervals, hours=follow_ups.hours, now=astana(26, 15)
         )
 
     first, second = await asyncio.gather(
-        send_due_touches(follow_ups, clock=fixed_clock(astana(26, 15))),
-        send_due_touches(follow_ups, clock=fixed_clock(astana(26, 15))),
+        send_due_touches(at_moment(follow_ups, astana(26, 15))),
+        send_due_touches(at_moment(follow_ups, astana(26, 15))),
     )
 
     assert len(first) + len(second) == 6
@@ -400,10 +378,11 @@ async def test_two_concurrent_passes_send_each_touch_once(follow_ups, db, queues
 
 async def test_a_failed_publish_is_left_to_the_outbox_and_never_sent_twice(follow_ups, db, broker, queues):
     await conversation(db, *price_talk(astana(25, 14)))
-    closed = await Broker.connect(RABBITMQ_URL, broker.names, max_attempts=broker.max_attempts)
-    await closed.close()
+    connection = await aio_pika.connect_robust(RABBITMQ_URL)
+    closed = await Publisher.open(connection)
+    await connection.close()
 
-    [sent] = await one_pass(dataclasses.replace(follow_ups, broker=closed), astana(26, 15))
+    [sent] = await one_pass(dataclasses.replace(follow_ups, publisher=closed), astana(26, 15))
 
     assert sent.published is False and await queues.outgoing() == []
     [stored] = await touches_stored(db)
@@ -411,7 +390,7 @@ async def test_a_failed_publish_is_left_to_the_outbox_and_never_sent_twice(follo
     assert await one_pass(follow_ups, astana(26, 15, 1)) == []  # the touch is sent; only its publish is due
     async with db.begin() as session:  # as if the outbox's grace period had passed
         await session.execute(update(Message).values(created_at=func.now() - timedelta(seconds=30)))
-    assert await republish_pending(db, broker) == 1
+    assert await relay(db, broker.publisher, follow_ups.outbox, older_than=REPAIR_AFTER) == 1
     [body] = await queues.outgoing()
     assert body["outgoing_id"] == stored.outgoing_id and body["sent_by"] == "follow_up"
 
@@ -431,11 +410,9 @@ async def test_a_gemini_outage_leaves_the_touch_due_for_the_next_pass(follow_ups
 
 async def test_the_loop_arms_and_sends_on_its_own(follow_ups, db, queues):
     await conversation(db, *price_talk(astana(25, 14)))
-    loop = asyncio.create_task(
-        run_follow_up_scheduler(follow_ups, clock=fixed_clock(astana(26, 15)), interval=0.05)
-    )
+    loop = asyncio.create_task(run_follow_up_scheduler(at_moment(follow_ups, astana(26, 15)), interval=0.05))
     try:
-        [published] = await queues.wait_for(queues.names.outgoing_messages)
+        [published] = await queues.wait_for(queues.outgoing_queue.name)
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
@@ -502,7 +479,7 @@ async def api_of(settings, db, broker, gemini, queues):
         app = create_app(
             settings.model_copy(update=overrides),
             clock=fixed_clock(astana(26, 15)),
-            gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
+            gemini_retries=GeminiRetries(attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02),
         )
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
@@ -520,7 +497,7 @@ async def test_enable_follow_ups_switches_the_loop(api_of):
     enabled = (await (await api_of()).get("/health")).json()
     disabled = (await (await api_of(ENABLE_FOLLOW_UPS=False)).get("/health")).json()
 
-    assert enabled["workers"]["follow_ups"] == "running"
+    assert enabled["workers"]["follow_ups"] == "ok"
     assert "follow_ups" not in disabled["workers"] and disabled["status"] == "ok"
 
 
@@ -528,7 +505,7 @@ async def test_an_operator_sends_the_due_touch_now(api_of, follow_ups, db, queue
     await conversation(db, *price_talk(astana(26, 13)))  # silent for 2 hours: touch 1 is due on Friday
     async with db.begin() as session:
         [armed] = await arm_follow_ups(
-            session, intervals=follow_ups.intervals, hours=follow_ups.hours, clock=fixed_clock(astana(26, 15))
+            session, intervals=follow_ups.intervals, hours=follow_ups.hours, now=astana(26, 15)
         )
     api = await api_of(ENABLE_FOLLOW_UPS=False)
 
@@ -567,7 +544,7 @@ async def test_send_now_after_the_client_wrote_stops_the_chain_instead(api_of, f
     contact_id = await conversation(db, *price_talk(astana(25, 14)))
     async with db.begin() as session:
         [armed] = await arm_follow_ups(
-            session, intervals=follow_ups.intervals, hours=follow_ups.hours, clock=fixed_clock(astana(25, 16))
+            session, intervals=follow_ups.intervals, hours=follow_ups.hours, now=astana(25, 16)
         )
         session.add(
             Message(

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Contact, Message
-from services.message_consumer import IncomingMessage as IncomingBody
-from services.message_consumer import Outcome, handle_incoming, start_consumer, store_incoming
-from tests.conftest import contract_validator, incoming
+from services.incoming_messages import IncomingMessage as IncomingBody
+from services.incoming_messages import store_incoming
+from services.message_consumer import Outcome
+from tests.conftest import contract_validator, handle, incoming, start_consuming
 
 GEMINI_DOWN = httpx.Response(503, json={"error": {"code": 503, "status": "UNAVAILABLE"}})
 PRICE_QUESTION = "Добрый день! Сколько стоит ваша CRM для отдела продаж на 10 человек?"
@@ -33,10 +34,10 @@ def consumer_agent(agent, gemini):
 
 
 @pytest.fixture
-async def running_consumer(consumer_agent):
-    handle = await start_consumer(consumer_agent)
+async def running_consumer(consumer_agent, broker):
+    consumer = await start_consuming(broker, consumer_agent)
     yield consumer_agent
-    await handle.stop()
+    await consumer.stop()
 
 
 async def contact_of(db, phone="77011234567") -> Contact | None:
@@ -50,7 +51,7 @@ async def test_business_contact_asking_for_prices_becomes_a_client_and_gets_one_
     body = incoming(PRICE_QUESTION, business="ООО Стройком")
     await queues.publish_incoming(body)
 
-    published = await queues.wait_for(queues.names.outgoing_messages)
+    published = await queues.wait_for(queues.outgoing_queue.name)
     assert len(published) == 1
     reply = json.loads(published[0].body)
     assert list(contract_validator("outgoing_messages").iter_errors(reply)) == []
@@ -75,7 +76,7 @@ async def test_business_contact_asking_for_prices_becomes_a_client_and_gets_one_
 
 
 async def test_spam_contact_is_not_a_client_and_gets_no_reply(consumer_agent, queues, db):
-    outcome = await handle_incoming(incoming("Выиграй в казино! Переходи по ссылке"), consumer_agent)
+    outcome = await handle(incoming("Выиграй в казино! Переходи по ссылке"), consumer_agent)
 
     assert outcome is Outcome.IGNORED
     assert (await contact_of(db)).is_client is False
@@ -83,7 +84,7 @@ async def test_spam_contact_is_not_a_client_and_gets_no_reply(consumer_agent, qu
 
 
 async def test_a_bare_greeting_leaves_the_contact_unclassified(consumer_agent, queues, db):
-    outcome = await handle_incoming(incoming("Здравствуйте"), consumer_agent)
+    outcome = await handle(incoming("Здравствуйте"), consumer_agent)
 
     assert outcome is Outcome.UNCLASSIFIED
     assert (await contact_of(db)).is_client is None
@@ -91,10 +92,10 @@ async def test_a_bare_greeting_leaves_the_contact_unclassified(consumer_agent, q
 
 
 async def test_messages_of_a_non_client_are_stored_and_never_answered(consumer_agent, queues, db, gemini):
-    await handle_incoming(incoming("Выиграй в казино!"), consumer_agent)
+    await handle(incoming("Выиграй в казино!"), consumer_agent)
     calls = gemini.route.call_count
 
-    outcome = await handle_incoming(incoming("Сколько стоит?"), consumer_agent)
+    outcome = await handle(incoming("Сколько стоит?"), consumer_agent)
 
     assert outcome is Outcome.IGNORED
     assert gemini.route.call_count == calls
@@ -106,8 +107,8 @@ async def test_messages_of_a_non_client_are_stored_and_never_answered(consumer_a
 async def test_the_same_message_delivered_twice_gets_one_reply(consumer_agent, queues):
     body = incoming(PRICE_QUESTION)
 
-    first = await handle_incoming(body, consumer_agent)
-    second = await handle_incoming(body, consumer_agent)
+    first = await handle(body, consumer_agent)
+    second = await handle(body, consumer_agent)
 
     assert (first, second) == (Outcome.REPLIED, Outcome.DUPLICATE)
     assert len(await queues.outgoing()) == 1
@@ -116,7 +117,7 @@ async def test_the_same_message_delivered_twice_gets_one_reply(consumer_agent, q
 async def test_concurrent_redeliveries_get_one_reply(consumer_agent, queues):
     body = incoming(PRICE_QUESTION)
 
-    outcomes = await asyncio.gather(*(handle_incoming(body, consumer_agent) for _ in range(3)))
+    outcomes = await asyncio.gather(*(handle(body, consumer_agent) for _ in range(3)))
 
     assert outcomes.count(Outcome.REPLIED) == 1
     assert len(await queues.outgoing()) == 1
@@ -127,7 +128,7 @@ async def test_a_message_stored_but_never_answered_is_answered_on_redelivery(con
     async with db.begin() as session:  # the consumer crashed right after storing it
         await store_incoming(session, IncomingBody.model_validate(body))
 
-    assert await handle_incoming(body, consumer_agent) is Outcome.REPLIED
+    assert await handle(body, consumer_agent) is Outcome.REPLIED
     assert len(await queues.outgoing()) == 1
 
 
@@ -137,7 +138,7 @@ async def test_a_burst_gets_one_reply_covering_every_message(consumer_agent, que
         for body in burst:
             await store_incoming(session, IncomingBody.model_validate(body))
 
-    outcomes = [await handle_incoming(body, consumer_agent) for body in burst]
+    outcomes = [await handle(body, consumer_agent) for body in burst]
 
     assert outcomes[0] is Outcome.REPLIED
     assert Outcome.REPLIED not in outcomes[1:]
@@ -155,7 +156,7 @@ async def test_a_burst_gets_one_reply_covering_every_message(consumer_agent, que
 async def test_invalid_moderator_json_twice_leaves_contact_unclassified(consumer_agent, queues, db, gemini):
     gemini.moderator = lambda prompt: "это не JSON"
 
-    outcome = await handle_incoming(incoming(PRICE_QUESTION), consumer_agent)
+    outcome = await handle(incoming(PRICE_QUESTION), consumer_agent)
 
     assert outcome is Outcome.UNCLASSIFIED
     assert len(gemini.prompts_of("moderator")) == 2
@@ -165,7 +166,7 @@ async def test_invalid_moderator_json_twice_leaves_contact_unclassified(consumer
 
 
 async def test_voice_messages_keep_the_text_and_store_the_transcription(consumer_agent, db):
-    await handle_incoming(incoming("[ТРАНСКРИБАЦИЯ] Сколько стоит внедрение?", is_voice=True), consumer_agent)
+    await handle(incoming("[ТРАНСКРИБАЦИЯ] Сколько стоит внедрение?", is_voice=True), consumer_agent)
 
     async with db() as session:
         message = await session.scalar(select(Message).where(Message.is_from_bot.is_(False)))
@@ -181,13 +182,13 @@ async def test_malformed_bodies_go_to_the_dead_letter_queue_with_a_reason(runnin
     await queues.publish_incoming(broken)
     await queues.publish_incoming({**incoming("Здравствуйте"), "timestamp": "вчера вечером"})
 
-    dead = await queues.wait_for(f"{queues.names.incoming_messages}.dlq", count=3)
+    dead = await queues.wait_for(queues.incoming_queue.dlq, count=3)
 
     reasons = sorted(m.headers["x-dlq-reason"] for m in dead)
     assert reasons[0].startswith("invalid JSON")
     assert reasons[1].startswith("schema violation at (body)") and "phone_number" in reasons[1]
     assert reasons[2].startswith("schema violation at timestamp") and "date-time" in reasons[2]
-    assert all(m.headers["x-original-queue"] == queues.names.incoming_messages for m in dead)
+    assert all(m.headers["x-original-queue"] == queues.incoming_queue.name for m in dead)
 
 
 async def test_gemini_outage_sends_the_message_to_the_retry_queue(running_consumer, queues, gemini):
@@ -195,7 +196,7 @@ async def test_gemini_outage_sends_the_message_to_the_retry_queue(running_consum
     body = incoming(PRICE_QUESTION)
     await queues.publish_incoming(body)
 
-    retried = await queues.wait_for(f"{queues.names.incoming_messages}.retry")
+    retried = await queues.wait_for(queues.incoming_queue.retry)
 
     assert retried[0].headers["x-attempts"] == 1
     assert json.loads(retried[0].body) == body
@@ -203,14 +204,15 @@ async def test_gemini_outage_sends_the_message_to_the_retry_queue(running_consum
 
 async def test_after_the_last_attempt_the_message_is_dead_lettered(running_consumer, queues, gemini):
     gemini.moderator = lambda prompt: GEMINI_DOWN
-    channel = await queues.broker.connection.channel()
+    channel = await queues.connection.channel()
     await channel.default_exchange.publish(
         aio_pika.Message(json.dumps(incoming(PRICE_QUESTION)).encode(), headers={"x-attempts": 4}),
-        routing_key=queues.names.incoming_messages,
+        routing_key=queues.incoming_queue.name,
     )
     await channel.close()
 
-    dead = await queues.wait_for(f"{queues.names.incoming_messages}.dlq")
+    dead = await queues.wait_for(queues.incoming_queue.dlq)
 
-    assert dead[0].headers["x-dlq-reason"].startswith("gave up after 5 attempts")
+    assert dead[0].headers["x-dlq-reason"].startswith("GeminiUnavailable")
+    assert dead[0].headers["x-dlq-reason"].endswith("(after 5 attempts)")
     assert dead[0].headers["x-attempts"] == 5

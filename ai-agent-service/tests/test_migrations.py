@@ -1,8 +1,8 @@
-"""The one migration builds the spec's schema; the queue topology can be declared again and again."""
+"""The migrations build the spec's schema; the queue topology can be declared again and again."""
 
 from sqlalchemy import text
 
-from config.queue import QUEUE_LIMITS, declare_topology
+from service_kit.queues import declare_topology
 
 SPEC_INDEXES = {
     "idx_contacts_is_client": "contacts",
@@ -68,6 +68,7 @@ async def test_migration_creates_the_spec_tables_and_columns(engine):
             "reason",
             "silent_since",
             "stopped_at",
+            "claimed_until",
         ],
         "scheduled_calls": ["id", "contact_id", "scheduled_at", "timezone", "status", "notes", "created_at"],
         "llm_usage": ["id", "purpose", "model", "prompt_tokens", "output_tokens", "created_at"],
@@ -97,11 +98,9 @@ async def test_migration_creates_the_spec_indexes_and_the_slot_guard(engine):
 
 async def test_declaring_the_queues_twice_works(broker):
     channel = await broker.connection.channel()
-    await declare_topology(channel, broker.names)
-    await declare_topology(channel, broker.names)
-    for contract, queue in broker.names.by_contract().items():
-        for name in (queue, f"{queue}.dlq", f"{queue}.retry"):
-            await channel.declare_queue(name, passive=True)
-        assert contract in QUEUE_LIMITS
+    await declare_topology(channel, broker.queues.by_contract.values())
+    await declare_topology(channel, broker.queues.by_contract.values())
+    for name in broker.queues.names():
+        await channel.declare_queue(name, passive=True)
     assert not channel.is_closed
     await channel.close()

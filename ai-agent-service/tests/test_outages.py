@@ -8,6 +8,7 @@ import json
 import httpx
 
 from app import create_app
+from services.gemini_client import GeminiRetries
 from tests.conftest import fixed_clock, incoming
 
 BUSINESS = "ТОО Жарык Трейд"
@@ -18,7 +19,7 @@ async def running_app(settings, **overrides):
     app = create_app(
         settings.model_copy(update=overrides),
         clock=fixed_clock(),
-        gemini_options={"attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.1},
+        gemini_retries=GeminiRetries(attempts=2, backoff_initial_s=0.05, backoff_max_s=0.1),
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -36,7 +37,7 @@ async def test_a_gemini_outage_longer_than_the_retries_is_answered_later_and_hea
         body = incoming("Сколько стоит тариф Старт?", phone="77057001122", business=BUSINESS)
         await queues.publish_incoming(body)
         during = await _health_when(client, lambda h: h["gemini"]["status"] == "unavailable")
-        replies = await queues.wait_for(queues.names.outgoing_messages, seconds=15)
+        replies = await queues.wait_for(queues.outgoing_queue.name, seconds=15)
         after = (await client.get("/health")).json()
 
     assert during["status"] == "ok" and during["_code"] == 200
@@ -44,13 +45,13 @@ async def test_a_gemini_outage_longer_than_the_retries_is_answered_later_and_hea
     assert [json.loads(r.body)["reply_to_message_id"] for r in replies] == [body["message_id"]]
     assert after["gemini"]["status"] == "ok"
     assert (await sandbox.get("/sandbox/stats")).json()["gemini"]["calls"] >= 5
-    assert await queues.drain(f"{queues.names.incoming_messages}.dlq") == []
+    assert await queues.drain(queues.incoming_queue.dlq) == []
 
 
 async def test_health_is_503_when_the_outbox_worker_has_died(settings, db, broker, gemini, queues):
     async with running_app(settings) as (app, client):
         assert (await client.get("/health")).status_code == 200
-        outbox = app.state.workers["outbox"]
+        outbox = app.state.runtime.workers["outbox"]
         outbox.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await outbox
@@ -59,16 +60,19 @@ async def test_health_is_503_when_the_outbox_worker_has_died(settings, db, broke
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unhealthy" and body["workers"]["outbox"] == "stopped"
-    assert (body["database"], body["broker"], body["consumer"]) == ("ok", "ok", "running")
+    assert (body["database"], body["broker"], body["consumer"]) == ("ok", "ok", "ok")
 
 
 async def test_health_is_503_when_the_consumer_has_stopped(settings, db, broker, gemini, queues):
     async with running_app(settings) as (app, client):
-        await app.state.consumer.stop()
+        await app.state.runtime.consumer.stop()
         response = await client.get("/health")
 
     assert response.status_code == 503
-    assert response.json()["consumer"] == "stopped" and response.json()["workers"]["outbox"] == "running"
+    assert (
+        response.json()["consumer"] == "stopped (channel closed)"
+        and response.json()["workers"]["outbox"] == "ok"
+    )
 
 
 async def _health_when(client: httpx.AsyncClient, condition, seconds: float = 10.0) -> dict:

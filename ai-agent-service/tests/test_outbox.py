@@ -1,13 +1,25 @@
-"""The outbox: a reply committed but never confirmed by the broker is published later, exactly once."""
+"""The outbox over bot messages: a reply committed but never confirmed by the broker is published later,
+exactly once (service_kit's relay over services/outbox.py's table)."""
 
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from models import Contact, Message
-from services.outbox import publish_stored, republish_pending
+from service_kit.outbox import REPAIR_AFTER, relay
+from services.outbox import BotMessageOutbox
 from tests.conftest import contract_validator
+
+
+@pytest.fixture
+def outbox(broker) -> BotMessageOutbox:
+    return BotMessageOutbox(broker.queues["outgoing_messages"].name)
+
+
+async def repair_pass(db, broker, outbox) -> int:
+    return await relay(db, broker.publisher, outbox, older_than=REPAIR_AFTER)
 
 
 async def stored_reply(db, *, age_seconds: int, outgoing_id: str = "reply-WA1") -> Message:
@@ -34,11 +46,11 @@ async def published_at(db, message_id: int):
         return await session.scalar(select(Message.published_at).where(Message.id == message_id))
 
 
-async def test_an_unconfirmed_reply_is_republished_once(db, broker, queues):
+async def test_an_unconfirmed_reply_is_republished_once(db, broker, outbox, queues):
     reply = await stored_reply(db, age_seconds=30)
 
-    first = await republish_pending(db, broker)
-    second = await republish_pending(db, broker)
+    first = await repair_pass(db, broker, outbox)
+    second = await repair_pass(db, broker, outbox)
 
     assert (first, second) == (1, 0)
     [body] = await queues.outgoing()
@@ -54,20 +66,20 @@ async def test_an_unconfirmed_reply_is_republished_once(db, broker, queues):
     assert await published_at(db, reply.id) is not None
 
 
-async def test_a_fresh_reply_is_left_to_its_own_publisher(db, broker, queues):
+async def test_a_fresh_reply_is_left_to_its_own_publisher(db, broker, outbox, queues):
     reply = await stored_reply(db, age_seconds=0)
 
-    assert await republish_pending(db, broker) == 0
-    assert await publish_stored(db, broker, reply) is True
+    assert await repair_pass(db, broker, outbox) == 0
+    assert await relay(db, broker.publisher, outbox, ids=[reply.id]) == 1
     assert len(await queues.outgoing()) == 1
     assert await published_at(db, reply.id) is not None
 
 
-async def test_two_outbox_loops_never_publish_the_same_reply_twice(db, broker, queues):
+async def test_two_outbox_loops_never_publish_the_same_reply_twice(db, broker, outbox, queues):
     for n in range(20):
         await stored_reply_for(db, n)
 
-    counts = await asyncio.gather(republish_pending(db, broker), republish_pending(db, broker))
+    counts = await asyncio.gather(repair_pass(db, broker, outbox), repair_pass(db, broker, outbox))
 
     assert sum(counts) == 20
     assert len(await queues.outgoing()) == 20

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from models import Message
-from services.message_consumer import start_consumer
-from tests.conftest import contract_validator, incoming
+from tests.conftest import contract_validator, incoming, start_consuming
 from tests.gemini_stub import default_moderator
 
 BUSINESS = "ООО Альфа"
@@ -85,12 +84,12 @@ def is_valid_message(raw: bytes) -> bool:
 async def dead_letter_of(queues, raw: bytes, seconds: float = 10.0) -> aio_pika.abc.AbstractIncomingMessage:
     """Publishes raw bytes to incoming_messages and returns the copy that lands in its DLQ."""
     message_id = uuid.uuid4().hex
-    channel = await queues.broker.connection.channel(publisher_confirms=True)
+    channel = await queues.connection.channel(publisher_confirms=True)
     try:
         await channel.default_exchange.publish(
-            aio_pika.Message(raw, message_id=message_id), routing_key=queues.names.incoming_messages
+            aio_pika.Message(raw, message_id=message_id), routing_key=queues.incoming_queue.name
         )
-        dlq = await channel.get_queue(f"{queues.names.incoming_messages}.dlq")
+        dlq = await channel.get_queue(queues.incoming_queue.dlq)
         deadline = asyncio.get_running_loop().time() + seconds
         while asyncio.get_running_loop().time() < deadline:
             dead = await dlq.get(no_ack=True, fail=False)
@@ -109,8 +108,10 @@ def sales_agent(agent, gemini):
     return agent
 
 
-async def test_junk_bodies_are_dead_lettered_with_a_reason_and_the_consumer_goes_on(sales_agent, queues):
-    handle = await start_consumer(sales_agent)
+async def test_junk_bodies_are_dead_lettered_with_a_reason_and_the_consumer_goes_on(
+    sales_agent, broker, queues
+):
+    consumer = await start_consuming(broker, sales_agent)
     loop = asyncio.get_running_loop()
 
     # Hypothesis drives a plain function in a worker thread; each example runs on the test's event loop,
@@ -129,15 +130,15 @@ async def test_junk_bodies_are_dead_lettered_with_a_reason_and_the_consumer_goes
         assert dead.body == raw
         reason = dead.headers["x-dlq-reason"]
         assert reason.startswith(("invalid JSON", "schema violation")), reason
-        assert dead.headers["x-original-queue"] == queues.names.incoming_messages
+        assert dead.headers["x-original-queue"] == queues.incoming_queue.name
 
     try:
         await asyncio.to_thread(each_junk_body_is_dead_lettered)
-        assert handle.running
+        assert consumer.running
         await queues.publish_incoming(VALID)
-        [reply] = await queues.wait_for(queues.names.outgoing_messages)
+        [reply] = await queues.wait_for(queues.outgoing_queue.name)
     finally:
-        await handle.stop()
+        await consumer.stop()
     assert json.loads(reply.body)["reply_to_message_id"] == VALID["message_id"]
 
 
@@ -152,20 +153,20 @@ HOSTILE_TEXTS = {
 
 
 async def test_hostile_texts_are_stored_verbatim_answered_and_prompted_within_bounds(
-    sales_agent, queues, db, gemini
+    sales_agent, broker, queues, db, gemini
 ):
     bodies = {
         name: incoming(text, phone=f"7701555000{n}", business=BUSINESS)
         for n, (name, text) in enumerate(HOSTILE_TEXTS.items())
     }
     assert len(HOSTILE_TEXTS["100 KB"].encode()) > 100_000
-    handle = await start_consumer(sales_agent)
+    consumer = await start_consuming(broker, sales_agent)
     try:
         for body in bodies.values():
             await queues.publish_incoming(body)
-        replies = await queues.wait_for(queues.names.outgoing_messages, count=len(bodies), seconds=20)
+        replies = await queues.wait_for(queues.outgoing_queue.name, count=len(bodies), seconds=20)
     finally:
-        await handle.stop()
+        await consumer.stop()
 
     assert sorted(json.loads(r.body)["phone_number"] for r in replies) == sorted(
         b["phone_number"] for b in bodies.values()
@@ -179,15 +180,17 @@ async def test_hostile_texts_are_stored_verbatim_answered_and_prompted_within_bo
     assert any("Прикладываю наш список товаров" in p and "[сообщение обрезано]" in p for p in gemini.prompts)
 
 
-async def test_a_conversation_of_100_kb_messages_keeps_every_prompt_bounded(sales_agent, queues, gemini):
+async def test_a_conversation_of_100_kb_messages_keeps_every_prompt_bounded(
+    sales_agent, broker, queues, gemini
+):
     text = "Сколько стоит? " + "очень длинное сообщение " * 4_200
-    handle = await start_consumer(sales_agent)
+    consumer = await start_consuming(broker, sales_agent)
     try:
         for _ in range(8):
             await queues.publish_incoming(incoming(text, phone="77015551111", business=BUSINESS))
-            await queues.wait_for(queues.names.outgoing_messages)
+            await queues.wait_for(queues.outgoing_queue.name)
     finally:
-        await handle.stop()
+        await consumer.stop()
 
     sales_prompts = gemini.prompts_of("sales")
     assert len(sales_prompts) == 8
@@ -195,7 +198,7 @@ async def test_a_conversation_of_100_kb_messages_keeps_every_prompt_bounded(sale
 
 
 async def test_a_contact_that_keeps_failing_is_dead_lettered_while_others_are_answered(
-    sales_agent, queues, gemini
+    sales_agent, broker, queues, gemini
 ):
     gemini.moderator = lambda prompt: (
         httpx.Response(503, json={"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}})
@@ -204,25 +207,27 @@ async def test_a_contact_that_keeps_failing_is_dead_lettered_while_others_are_an
     )
     failing = incoming("Сколько стоит?", phone="77016660000", business="ООО Сбой")
     healthy = incoming("Сколько стоит?", phone="77016661111", business=BUSINESS)
-    handle = await start_consumer(sales_agent)
+    consumer = await start_consuming(broker, sales_agent)
     try:
         # Three attempts already spent, so the test waits for one pass through the 5 s retry queue, not four.
-        channel = await queues.broker.connection.channel()
+        channel = await queues.connection.channel()
         await channel.default_exchange.publish(
             aio_pika.Message(encoded(failing), headers={"x-attempts": 3}, message_id=failing["message_id"]),
-            routing_key=queues.names.incoming_messages,
+            routing_key=queues.incoming_queue.name,
         )
         await channel.close()
         await queues.publish_incoming(healthy)
-        [reply] = await queues.wait_for(queues.names.outgoing_messages)
-        [dead] = await queues.wait_for(f"{queues.names.incoming_messages}.dlq", seconds=15)
-        assert handle.running
+        [reply] = await queues.wait_for(queues.outgoing_queue.name)
+        [dead] = await queues.wait_for(queues.incoming_queue.dlq, seconds=15)
+        assert consumer.running
     finally:
-        await handle.stop()
+        await consumer.stop()
 
     assert json.loads(reply.body)["phone_number"] == healthy["phone_number"]
     assert json.loads(dead.body) == failing
     assert dead.headers["x-attempts"] == 5
     reason = dead.headers["x-dlq-reason"]
-    assert reason.startswith("gave up after 5 attempts") and "503" in reason
+    assert (
+        reason.startswith("GeminiUnavailable") and "503" in reason and reason.endswith("(after 5 attempts)")
+    )
     assert await queues.outgoing() == []

@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy import select
 
 from models import Decision, Message
-from services.message_consumer import Outcome, handle_incoming
+from services.message_consumer import Outcome
 from services.reply_guard import DISCOUNT_FALLBACK, NEUTRAL_FALLBACK, PRICE_FALLBACK, check_reply
-from tests.conftest import ADMIN_KEY, SERVICE_DIR, incoming, make_agent, make_llm
+from tests.conftest import ADMIN_KEY, SERVICE_DIR, handle, incoming, make_agent, make_llm
 
 SALES_PROMPT = (SERVICE_DIR / "prompts" / "sales_agent_prompt.txt").read_text(encoding="utf-8")
 FOLLOW_UP_PROMPT = (SERVICE_DIR / "prompts" / "follow_up_prompt.txt").read_text(encoding="utf-8")
@@ -117,7 +117,7 @@ async def test_the_agent_sends_the_fallback_instead_of_an_injected_answer(
 ):
     gemini.sales = model_answer
 
-    assert await handle_incoming(incoming(client_text, business=BUSINESS), agent) is Outcome.REPLIED
+    assert await handle(incoming(client_text, business=BUSINESS), agent) is Outcome.REPLIED
 
     [sent] = await queues.outgoing()
     assert sent["message_text"] == fallback
@@ -136,7 +136,7 @@ async def test_injections_through_the_sandbox_get_no_discount_and_no_prompt(
     agent = make_agent(settings, db, broker, llm, knowledge)
     try:
         for text in ("Добрый день, интересует складской учёт для магазина", *INJECTIONS):
-            await handle_incoming(incoming(text, business=BUSINESS), agent)
+            await handle(incoming(text, business=BUSINESS), agent)
     finally:
         await llm.aclose()
 
@@ -193,9 +193,7 @@ def test_a_sum_the_client_wrote_may_be_repeated_but_not_as_a_discount(knowledge_
 async def test_an_invented_price_is_guarded_and_shows_in_the_decision_log(agent, gemini, queues, api, db):
     gemini.sales = lambda _: sales_answer("Тариф Старт стоит 4 500 тенге")
 
-    await handle_incoming(
-        incoming("Сколько стоит тариф Старт?", phone="77015550001", business=BUSINESS), agent
-    )
+    await handle(incoming("Сколько стоит тариф Старт?", phone="77015550001", business=BUSINESS), agent)
 
     [sent] = await queues.outgoing()
     assert sent["message_text"] == PRICE_FALLBACK

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from models import Contact, Message
-from services.message_consumer import Outcome, handle_incoming
-from tests.conftest import incoming, make_agent
+from services.message_consumer import Outcome
+from tests.conftest import handle, incoming, make_agent
 
 PHONE = "77019998877"
 
@@ -30,7 +30,7 @@ def section(prompt: str, start: str, end: str) -> str:
 async def test_a_price_question_carries_the_price_chunk_and_astana_time(
     agent, client_contact, gemini, queues
 ):
-    await handle_incoming(incoming("Сколько стоит тариф Старт?", phone=PHONE), agent)
+    await handle(incoming("Сколько стоит тариф Старт?", phone=PHONE), agent)
 
     prompt = gemini.prompts_of("sales")[0]
     knowledge = section(prompt, "БАЗА ЗНАНИЙ О ПРОДУКТАХ:", "ВАЖНЫЕ ПРАВИЛА:")
@@ -58,7 +58,7 @@ async def test_the_prompt_carries_the_last_twenty_messages_oldest_first(agent, d
                 )
             )
 
-    await handle_incoming(incoming("А что с доставкой?", phone=PHONE), agent)
+    await handle(incoming("А что с доставкой?", phone=PHONE), agent)
 
     history = section(
         gemini.prompts_of("sales")[0], "КОНТЕКСТ ТЕКУЩЕЙ ПЕРЕПИСКИ:", "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:"
@@ -74,7 +74,7 @@ async def test_the_prompt_carries_the_last_twenty_messages_oldest_first(agent, d
 async def test_a_very_long_message_is_cut_in_the_prompt_but_stored_whole(agent, db, client_contact, gemini):
     long_text = "Опишу задачу подробно. " + "склад " * 3000
 
-    await handle_incoming(incoming(long_text, phone=PHONE), agent)
+    await handle(incoming(long_text, phone=PHONE), agent)
 
     new_message = section(gemini.prompts_of("sales")[0], "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:", "ТЕКУЩАЯ ДАТА")
     assert len(new_message) < 4100 and new_message.endswith("[сообщение обрезано]")
@@ -92,7 +92,7 @@ async def test_the_clients_stance_is_stored_on_the_message(agent, db, client_con
         "confirmed_call_time": False,
     }
 
-    assert await handle_incoming(incoming("Нет, не интересно", phone=PHONE), agent) is Outcome.REPLIED
+    assert await handle(incoming("Нет, не интересно", phone=PHONE), agent) is Outcome.REPLIED
 
     async with db() as session:
         stance = await session.scalar(select(Message.stance).where(Message.is_from_bot.is_(False)))
@@ -105,13 +105,13 @@ async def test_an_edited_prompt_takes_effect_without_a_restart(
     prompts = tmp_path / "prompts"
     shutil.copytree(settings.PROMPTS_PATH, prompts)
     agent = make_agent(settings, db, broker, llm, knowledge, prompts_dir=prompts)
-    await handle_incoming(incoming("Здравствуйте, какие есть тарифы?", phone=PHONE), agent)
+    await handle(incoming("Здравствуйте, какие есть тарифы?", phone=PHONE), agent)
 
     sales_prompt = prompts / "sales_agent_prompt.txt"
     sales_prompt.write_text(
         "ПРАВКА ОТ МАРКЕТОЛОГА\n" + sales_prompt.read_text(encoding="utf-8"), encoding="utf-8"
     )
-    await handle_incoming(incoming("А есть скидки?", phone=PHONE), agent)
+    await handle(incoming("А есть скидки?", phone=PHONE), agent)
 
     first, second = gemini.prompts_of("sales")
     assert "ПРАВКА ОТ МАРКЕТОЛОГА" not in first

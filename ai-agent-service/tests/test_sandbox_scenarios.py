@@ -9,8 +9,16 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Contact, Message, ScheduledCall
-from services.message_consumer import Outcome, handle_incoming, start_consumer
-from tests.conftest import WEDNESDAY_3PM, contract_validator, incoming, make_agent, make_llm
+from services.message_consumer import Outcome
+from tests.conftest import (
+    WEDNESDAY_3PM,
+    contract_validator,
+    handle,
+    incoming,
+    make_agent,
+    make_llm,
+    start_consuming,
+)
 from utils.timezone_helper import ASTANA
 
 BUSINESS = "ТОО Жарык Трейд"
@@ -43,7 +51,7 @@ async def real_agent(settings, db, broker, knowledge, queues, sandbox, sandbox_u
 
 
 async def say(agent, clock, text, phone="77051112233", business=BUSINESS) -> Outcome:
-    return await handle_incoming(incoming(text, phone=phone, business=business, at=clock.tick()), agent)
+    return await handle(incoming(text, phone=phone, business=business, at=clock.tick()), agent)
 
 
 async def contact_state(db, phone) -> bool | None:
@@ -51,16 +59,16 @@ async def contact_state(db, phone) -> bool | None:
         return await session.scalar(select(Contact.is_client).where(Contact.phone_number == phone))
 
 
-async def test_a_price_question_gets_one_contract_reply_with_a_real_price(real_agent, queues, db):
-    handle = await start_consumer(real_agent)
+async def test_a_price_question_gets_one_contract_reply_with_a_real_price(real_agent, broker, queues, db):
+    consumer = await start_consuming(broker, real_agent)
     body = incoming("Здравствуйте! Сколько стоит тариф Старт?", phone="77051112233", business=BUSINESS)
     try:
         await queues.publish_incoming(body)
         await queues.publish_incoming(body)  # the gateway's redelivery
-        published = await queues.wait_for(queues.names.outgoing_messages)
-        await queues.wait_for(queues.names.outgoing_messages, seconds=1.0)
+        published = await queues.wait_for(queues.outgoing_queue.name)
+        await queues.wait_for(queues.outgoing_queue.name, seconds=1.0)
     finally:
-        await handle.stop()
+        await consumer.stop()
 
     assert len(published) == 1
     reply = json.loads(published[0].body)
@@ -136,30 +144,30 @@ async def test_a_retired_model_dead_letters_with_the_setting_named(
     settings, db, broker, knowledge, queues, sandbox_url, sandbox, clock
 ):
     llm = make_llm(settings, db, base_url=sandbox_url, model="gemini-missing-model")
-    handle = await start_consumer(make_agent(settings, db, broker, llm, knowledge, clock=clock))
+    consumer = await start_consuming(broker, make_agent(settings, db, broker, llm, knowledge, clock=clock))
     try:
         await queues.publish_incoming(incoming("Сколько стоит?", business=BUSINESS))
-        [dead] = await queues.wait_for(f"{queues.names.incoming_messages}.dlq")
+        [dead] = await queues.wait_for(queues.incoming_queue.dlq)
     finally:
-        await handle.stop()
+        await consumer.stop()
         await llm.aclose()
 
     assert "GEMINI_MODEL" in dead.headers["x-dlq-reason"]
     assert "gemini-missing-model" in dead.headers["x-dlq-reason"]
 
 
-async def test_many_contacts_are_answered_concurrently(real_agent, sandbox, queues):
+async def test_many_contacts_are_answered_concurrently(real_agent, broker, sandbox, queues):
     await sandbox.post("/sandbox/faults", json={"endpoint": "gemini", "status": None, "latency_ms": 400})
-    handle = await start_consumer(real_agent)
+    consumer = await start_consuming(broker, real_agent)
     started = time.monotonic()
     try:
         for n in range(8):
             await queues.publish_incoming(
                 incoming("Сколько стоит тариф Старт?", phone=f"7705600000{n}", business=BUSINESS)
             )
-        replies = await queues.wait_for(queues.names.outgoing_messages, count=8, seconds=15)
+        replies = await queues.wait_for(queues.outgoing_queue.name, count=8, seconds=15)
     finally:
-        await handle.stop()
+        await consumer.stop()
     elapsed = time.monotonic() - started
 
     assert len(replies) == 8
@@ -169,15 +177,15 @@ async def test_many_contacts_are_answered_concurrently(real_agent, sandbox, queu
     assert stats["gemini"]["peak_in_flight"] >= 4
 
 
-async def test_a_burst_from_one_contact_is_answered_once(real_agent, sandbox, queues, db):
+async def test_a_burst_from_one_contact_is_answered_once(real_agent, broker, sandbox, queues, db):
     await sandbox.post("/sandbox/faults", json={"endpoint": "gemini", "status": None, "latency_ms": 300})
-    handle = await start_consumer(real_agent)
+    consumer = await start_consuming(broker, real_agent)
     try:
         for text in ("Добрый день!", "Мы небольшой магазин", "Сколько стоит тариф Старт?"):
             await queues.publish_incoming(incoming(text, phone="77057770000", business=BUSINESS))
-        replies = await queues.wait_for(queues.names.outgoing_messages, count=3, seconds=4)
+        replies = await queues.wait_for(queues.outgoing_queue.name, count=3, seconds=4)
     finally:
-        await handle.stop()
+        await consumer.stop()
 
     assert 1 <= len(replies) <= 2
     async with db() as session:

@@ -7,8 +7,9 @@ import httpx
 from loguru import logger
 
 from app import create_app
+from service_kit.logs import setup_logging
+from services.gemini_client import GeminiRetries
 from tests.conftest import ADMIN_KEY, GEMINI_KEY, fixed_clock, incoming
-from utils.logger import setup_logging
 
 BUSINESS = "ООО Альфа"
 
@@ -25,7 +26,7 @@ async def test_gemini_and_admin_keys_never_appear_in_the_log_files(
         app = create_app(
             settings,
             clock=fixed_clock(),
-            gemini_options={"attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.02},
+            gemini_retries=GeminiRetries(attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02),
         )
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
@@ -40,14 +41,14 @@ async def test_gemini_and_admin_keys_never_appear_in_the_log_files(
                     400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."
                 )
                 await queues.publish_incoming(incoming("Сколько стоит?", business=BUSINESS))
-                await queues.wait_for(f"{queues.names.incoming_messages}.dlq")
+                await queues.wait_for(queues.incoming_queue.dlq)
                 # ... and an overloaded Gemini whose error text quotes the key (the worst case): transient,
                 # retried with a warning each time, then sent to the retry queue.
                 gemini.moderator = lambda prompt: gemini_error(
                     503, "UNAVAILABLE", f"Overloaded; request with key {GEMINI_KEY} dropped"
                 )
                 await queues.publish_incoming(incoming("Сколько стоит?", business=BUSINESS))
-                await queues.wait_for(f"{queues.names.incoming_messages}.retry")
+                await queues.wait_for(queues.incoming_queue.retry)
         await logger.complete()
     finally:
         logger.remove()
@@ -56,7 +57,7 @@ async def test_gemini_and_admin_keys_never_appear_in_the_log_files(
     files = list(tmp_path.glob("*.log"))
     logged = "".join(path.read_text(encoding="utf-8") for path in files) + capsys.readouterr().out
     assert len(files) == 1
-    for seen in ("started", "Refused GET /contacts", "dead-lettering", "transient error", "key *** dropped"):
+    for seen in ("started", "Refused GET /contacts", "dead-lettering", "retrying", "key *** dropped"):
         assert seen in logged, seen
     assert GEMINI_KEY not in logged
     assert ADMIN_KEY not in logged

@@ -10,8 +10,8 @@ import pytest
 from loguru import logger
 
 from config.settings import Settings
+from service_kit.logs import setup_logging
 from tests.conftest import SERVICE_DIR
-from utils.logger import setup_logging
 
 VALID_ENV = {
     "GEMINI_API_KEY": "k-123456",
@@ -21,8 +21,12 @@ VALID_ENV = {
 }
 
 
+# Kept from the test's environment: where programs and packages are, not the service's settings.
+KEPT = ("PATH", "HOME", "PYTHONPATH")
+
+
 def start(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items() if not key.isupper() or key in ("PATH", "HOME")}
+    clean = {key: value for key, value in os.environ.items() if not key.isupper() or key in KEPT}
     return subprocess.run(
         [sys.executable, "app.py"],
         cwd=SERVICE_DIR,

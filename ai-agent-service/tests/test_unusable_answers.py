@@ -9,8 +9,8 @@ from models import Contact, Decision, Message
 from services.ai_moderator import ModeratorVerdict
 from services.ai_sales_agent import DRAFT_ATTEMPTS, HOLDING_REPLY
 from services.gemini_client import GeminiBlocked, GeminiTruncated
-from services.message_consumer import Outcome, handle_incoming
-from tests.conftest import ADMIN_KEY, incoming
+from services.message_consumer import Outcome
+from tests.conftest import ADMIN_KEY, handle, incoming
 from tests.gemini_stub import blocked_answer, default_sales, gemini_answer, no_candidates, truncated
 
 PHONE = "77016660001"
@@ -37,9 +37,7 @@ async def test_a_sales_answer_that_stays_unusable_gets_the_holding_reply(
 ):
     gemini.sales = lambda prompt: bad_answer()
 
-    outcome = await handle_incoming(
-        incoming("Сколько стоит тариф Старт?", phone=PHONE, business="ТОО Б"), agent
-    )
+    outcome = await handle(incoming("Сколько стоит тариф Старт?", phone=PHONE, business="ТОО Б"), agent)
 
     assert outcome is Outcome.REPLIED
     [sent] = await queues.outgoing()
@@ -67,7 +65,7 @@ async def test_after_a_cut_off_answer_the_next_try_is_shorter_and_its_answer_goe
     answers = iter([truncated(default_sales("")), gemini_answer(default_sales(""))])
     gemini.sales = lambda prompt: next(answers)
 
-    await handle_incoming(incoming("А что с интеграцией 1С?", phone=PHONE), agent)
+    await handle(incoming("А что с интеграцией 1С?", phone=PHONE), agent)
 
     first, second = gemini.prompts_of("sales")
     assert len(second) < len(first)
@@ -81,7 +79,7 @@ async def test_a_blocked_moderator_leaves_the_contact_unclassified_and_sends_not
 ):
     gemini.moderator = lambda prompt: blocked_answer("SAFETY")
 
-    outcome = await handle_incoming(incoming("Здравствуйте", phone=PHONE), agent)
+    outcome = await handle(incoming("Здравствуйте", phone=PHONE), agent)
 
     assert outcome is Outcome.UNCLASSIFIED
     assert await queues.outgoing() == []
@@ -96,7 +94,7 @@ async def test_a_blocked_moderator_leaves_the_contact_unclassified_and_sends_not
     assert len(gemini.prompts_of("moderator")) == 2  # asked twice, not in a loop
 
     gemini.moderator = lambda prompt: {"isClient": True, "confidence": 0.9, "reasoning": "asks about prices"}
-    await handle_incoming(incoming("Сколько стоит тариф Старт?", phone=PHONE), agent)
+    await handle(incoming("Сколько стоит тариф Старт?", phone=PHONE), agent)
     assert len(await queues.outgoing()) == 1
 
 

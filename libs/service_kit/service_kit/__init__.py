@@ -7,6 +7,7 @@
 - dead_letters: putting parked messages back with a fresh retry budget
 - outbox: publishing stored rows after their commit, keeping what the broker confirmed
 - api: the admin-key dependency, the key-protected OpenAPI pages, the per-client rate limit
+- app: the FastAPI app of a service, its runtime kept on app.state for the life of the app
 - liveness: whether the background workers still run, for /health
 - logs: the spec's loguru setup with secrets masked
 - settings: the settings both services share and their checks

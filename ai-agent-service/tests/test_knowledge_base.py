@@ -9,7 +9,8 @@ import pytest
 from fpdf import FPDF
 from loguru import logger
 
-from services.knowledge_loader import KnowledgeBase, format_chunks, tokenize
+from services.knowledge_base import KnowledgeBase
+from services.knowledge_index import format_chunks, tokenize
 
 SERVICE = Path(__file__).resolve().parent.parent
 SHIPPED = SERVICE / "knowledge_base"
@@ -221,7 +222,7 @@ def test_with_the_cache_on_a_restart_reads_no_pdf_again(kb_dir, monkeypatch):
     def no_pdf_reading(*args, **kwargs):
         raise AssertionError("a cached PDF was read again")
 
-    monkeypatch.setattr("services.knowledge_loader._read_pdf_pages", no_pdf_reading)
+    monkeypatch.setattr("services.knowledge_base._read_pdf_pages", no_pdf_reading)
     again = KnowledgeBase(kb_dir, cache_enabled=True)
     assert again.chunks == first.chunks
 

@@ -1,9 +1,9 @@
-"""What several modules share: the clock, and how a conversation is shown to Gemini."""
+"""How a conversation is shown to Gemini: bounded texts, named attachments, "[time] Role: text" lines, and the
+recent messages they are made from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -11,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Message
 from utils.timezone_helper import format_local
-
-Clock = Callable[[], datetime]
 
 # Client texts are stored verbatim but shown to Gemini only up to this many characters each,
 # so one pasted document cannot blow up the cost of a reply.
@@ -30,18 +28,6 @@ _ATTACHMENT_LABELS = {
     "location": "геолокация",
     "other": "вложение",
 }
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def offset_clock(seconds: float) -> Clock:
-    """The machine's clock moved by `seconds` (CLOCK_OFFSET_SECONDS): a rehearsal of another moment."""
-    if not seconds:
-        return utc_now
-    shift = timedelta(seconds=seconds)
-    return lambda: datetime.now(UTC) + shift
 
 
 def truncate_for_prompt(text: str, limit: int = PROMPT_TEXT_LIMIT) -> str:

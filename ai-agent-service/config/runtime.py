@@ -1,0 +1,44 @@
+"""What app.py builds once at start-up, typed; the FastAPI lifespan keeps it on app.state.runtime and the
+routes reach it through api/deps.py."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aio_pika.abc import AbstractRobustConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from config.prompts import Prompts
+from config.settings import Settings
+from service_kit.clock import Clock
+from service_kit.consumer import Consumer
+from service_kit.liveness import Liveness
+from service_kit.publisher import Publisher
+from service_kit.queues import Queues
+from services.ai_sales_agent import KnowledgeSearch
+from services.follow_up_scheduler import FollowUpDeps
+from services.gemini_client import GeminiClient
+from services.incoming_messages import IncomingMessage
+from services.message_consumer import AgentDeps
+from utils.metrics import AgentMetrics
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    metrics: AgentMetrics
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    connection: AbstractRobustConnection
+    publisher: Publisher
+    queues: Queues
+    llm: GeminiClient
+    knowledge: KnowledgeSearch
+    prompts: Prompts
+    agent: AgentDeps
+    follow_ups: FollowUpDeps
+    liveness: Liveness
+    consumer: Consumer[IncomingMessage]
+    workers: dict[str, asyncio.Task] = field(default_factory=dict)  # the background loops, by name

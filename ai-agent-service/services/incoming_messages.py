@@ -1,0 +1,97 @@
+"""The incoming_messages body (contracts/incoming_messages.schema.json; tests/test_contracts.py keeps the
+two in step) and how it is stored: the contact upserted, the message inserted once however often delivered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Contact, Message
+
+VOICE_PREFIX = "[ТРАНСКРИБАЦИЯ] "
+
+
+class ContactInfo(BaseModel):
+    FirstName: str | None = None
+    FullName: str | None = None
+    PushName: str | None = None
+    BusinessName: str | None = None
+
+
+class IncomingMessage(BaseModel):
+    """A body of incoming_messages (contracts/incoming_messages.schema.json)."""
+
+    message_id: str
+    chat_id: str
+    phone_number: str
+    message_text: str
+    is_voice: bool
+    timestamp: datetime
+    sender_name: str | None = None
+    voice_url: str | None = None
+    original_voice_url: str | None = None
+    contact_info: ContactInfo | None = None
+    message_type: str | None = None
+
+
+def _upsert_contact() -> Insert:
+    upsert = insert(Contact)
+    fresh = upsert.excluded
+    return upsert.on_conflict_do_update(
+        index_elements=[Contact.phone_number],
+        set_={
+            "name": func.coalesce(fresh.name, Contact.name),
+            "full_name": func.coalesce(fresh.full_name, Contact.full_name),
+            "business_name": func.coalesce(fresh.business_name, Contact.business_name),
+            "last_message_at": func.greatest(Contact.last_message_at, fresh.last_message_at),
+            "updated_at": func.now(),
+        },
+    ).returning(Contact.id, Contact.is_client)
+
+
+# Built once, executed with each message's values: building them per message cost more than running them.
+_UPSERT_CONTACT = _upsert_contact()
+_INSERT_MESSAGE = insert(Message).on_conflict_do_nothing(index_elements=["message_id"]).returning(Message.id)
+
+
+async def store_incoming(
+    session: AsyncSession, incoming: IncomingMessage
+) -> tuple[int, int, bool | None] | None:
+    """Upserts the contact and stores the message.
+
+    Returns (contact id, message row id, is_client), or None for a redelivery that needs nothing more.
+    """
+    info = incoming.contact_info or ContactInfo()
+    contact_values = {
+        "phone_number": incoming.phone_number,
+        "name": info.FirstName or info.PushName or incoming.sender_name,
+        "full_name": info.FullName,
+        "business_name": info.BusinessName,
+        "last_message_at": incoming.timestamp,
+    }
+    contact_id, is_client = (await session.execute(_UPSERT_CONTACT, contact_values)).one()
+    text = incoming.message_text
+    message_values = {
+        "contact_id": contact_id,
+        "phone_number": incoming.phone_number,
+        "message_id": incoming.message_id,
+        "message_text": text,
+        "is_from_bot": False,
+        "is_voice": incoming.is_voice,
+        "voice_transcription": text.removeprefix(VOICE_PREFIX) if incoming.is_voice else None,
+        "timestamp": incoming.timestamp,
+        "message_type": incoming.message_type or ("voice" if incoming.is_voice else "text"),
+    }
+    message_pk = await session.scalar(_INSERT_MESSAGE, message_values)
+    if message_pk is not None:
+        return contact_id, message_pk, is_client
+
+    existing = await session.scalar(select(Message).where(Message.message_id == incoming.message_id))
+    if existing is None or existing.is_from_bot or existing.answered_at is not None or is_client is False:
+        return None
+    # Stored before but never answered (a crash between storing and replying): process it again.
+    return contact_id, existing.id, is_client
