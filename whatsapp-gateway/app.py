@@ -5,7 +5,7 @@ the sender (outgoing_messages -> Wappi) and the voice worker (voice_transcriptio
 """
 
 import sys
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from functools import partial
 
 import uvicorn
@@ -17,7 +17,7 @@ from api.deps import ApiKey, Runtime, broker_connection, replayable_queues
 from config.database import create_engine, create_session_factory
 from config.queue import connect, load_queues
 from config.settings import Settings
-from service_kit.api import RateLimitMiddleware, docs_router
+from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
 from service_kit.consumer import start_consumer
 from service_kit.dead_letters import dead_letters_router
@@ -157,24 +157,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """The service; `clock` defaults to the machine's UTC now moved by CLOCK_OFFSET_SECONDS."""
     clock = clock or offset_clock(settings.CLOCK_OFFSET_SECONDS)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        app.state.runtime = await start_runtime(settings, clock)
-        try:
-            yield
-        finally:
-            await stop_runtime(app.state.runtime)
+    async def start() -> Runtime:
+        return await start_runtime(settings, clock)
 
-    # FastAPI's own /docs, /redoc and /openapi.json would be open to all: docs_router serves them keyed.
-    app = FastAPI(
-        title=settings.PROJECT_NAME, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    return service_app(
+        settings.PROJECT_NAME,
+        runtime_lifespan(start, stop_runtime),
+        [health.router, admin.router, dead_letters_router(replayable_queues, broker_connection, ApiKey)],
+        api_key=ApiKey,
+        per_minute=settings.RATE_LIMIT_PER_MINUTE,
     )
-    app.include_router(health.router)
-    app.include_router(admin.router)
-    app.include_router(dead_letters_router(replayable_queues, broker_connection, ApiKey))
-    app.include_router(docs_router(ApiKey))
-    app.add_middleware(RateLimitMiddleware, per_minute=settings.RATE_LIMIT_PER_MINUTE)
-    return app
 
 
 def main() -> None:
