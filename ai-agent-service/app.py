@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from contextlib import suppress
 from functools import partial
 
 import uvicorn
@@ -14,17 +13,16 @@ from loguru import logger
 
 from api import contacts, dead_letters, health
 from api.deps import ApiKey
-from config.database import create_engine, create_session_factory
+from config.database import create_engine
 from config.prompts import load_prompts
-from config.queue import connect, load_queues
+from config.queue import CONTRACTS_DIR
 from config.runtime import Runtime
 from config.settings import Settings
 from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
-from service_kit.liveness import Liveness
 from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
-from service_kit.publisher import Publisher
+from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from services.ai_sales_agent import KnowledgeSearch
 from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler
@@ -54,11 +52,8 @@ async def start_runtime(
         KnowledgeBase, settings.KNOWLEDGE_BASE_PATH, cache_enabled=settings.PDF_CACHE_ENABLED
     )
     knowledge = KnowledgeSearch(base)
-    engine = create_engine(settings.DATABASE_URL)
-    sessions = create_session_factory(engine)
-    queues = load_queues(settings)
-    connection = await connect(settings.RABBITMQ_URL, queues)
-    publisher = await Publisher.open(connection)
+    base = await ServiceRuntime.open(settings, clock, create_engine(settings.DATABASE_URL), CONTRACTS_DIR)
+    sessions, publisher, queues = base.sessions, base.publisher, base.queues
     outbox = BotMessageOutbox(queues["outgoing_messages"].name)
     llm = GeminiClient(
         api_key=settings.GEMINI_API_KEY.get_secret_value(),
@@ -96,27 +91,20 @@ async def start_runtime(
         clock=clock,
     )
     consumer = await consume_incoming(
-        connection,
+        base.connection,
         queues,
         agent,
         max_attempts=settings.MAX_DELIVERY_ATTEMPTS,
         retry_delay_s=settings.RETRY_DELAY_SECONDS,
     )
     runtime = Runtime(
-        settings=settings,
-        clock=clock,
+        **base.parts(),
         metrics=metrics,
-        engine=engine,
-        sessions=sessions,
-        connection=connection,
-        publisher=publisher,
-        queues=queues,
         llm=llm,
         knowledge=knowledge,
         prompts=prompts,
         agent=agent,
         follow_ups=follow_ups,
-        liveness=Liveness(clock),
         consumer=consumer,
     )
     _start_workers(runtime)
@@ -156,12 +144,8 @@ def _stall_after(interval: float) -> float:
 async def stop_runtime(rt: Runtime) -> None:
     await rt.consumer.stop()
     await rt.liveness.stop_loops()
-    with suppress(Exception):  # the broker may already be gone
-        await rt.publisher.close()
-    with suppress(Exception):
-        await rt.connection.close()
     await rt.llm.aclose()
-    await rt.engine.dispose()
+    await rt.close()
     logger.info("{} stopped", rt.settings.PROJECT_NAME)
 
 

@@ -5,7 +5,6 @@ the sender (outgoing_messages -> Wappi) and the voice worker (voice_transcriptio
 """
 
 import sys
-from contextlib import suppress
 from functools import partial
 
 import uvicorn
@@ -14,17 +13,16 @@ from loguru import logger
 
 from api import admin, health
 from api.deps import ApiKey, Runtime, broker_connection, replayable_queues
-from config.database import create_engine, create_session_factory
-from config.queue import connect, load_queues
+from config.database import create_engine
+from config.queue import CONTRACTS_DIR
 from config.settings import Settings
 from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
 from service_kit.consumer import start_consumer
 from service_kit.dead_letters import dead_letters_router
-from service_kit.liveness import Liveness
 from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
-from service_kit.publisher import Publisher
+from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from services.leader_lease import LeaderLease
 from services.outbox import MessageLogOutbox
@@ -44,19 +42,11 @@ STALL_FLOOR_S = 60.0
 
 
 async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
+    base = await ServiceRuntime.open(settings, clock, create_engine(settings.DATABASE_URL), CONTRACTS_DIR)
     metrics = GatewayMetrics()
-    engine = create_engine(settings.DATABASE_URL)
-    queues = load_queues(settings)
-    connection = await connect(settings, queues)
     runtime = Runtime(
-        settings=settings,
-        clock=clock,
+        **base.parts(),
         metrics=metrics,
-        engine=engine,
-        sessions=create_session_factory(engine),
-        connection=connection,
-        queues=queues,
-        publisher=await Publisher.open(connection),
         wappi=WappiClient(
             base_url=settings.WAPPI_BASE_URL,
             token=settings.WAPPI_TOKEN.get_secret_value(),
@@ -70,9 +60,8 @@ async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
             model=settings.GEMINI_MODEL,
             base_url=settings.GEMINI_BASE_URL,
         ),
-        liveness=Liveness(clock),
     )
-    outbox = MessageLogOutbox(queues, clock)
+    outbox = MessageLogOutbox(base.queues, clock)
     _start_loops(runtime, outbox)
     await _start_consumers(runtime, outbox)
     logger.info("{} started: polling every {}s", settings.PROJECT_NAME, settings.POLLING_INTERVAL)
@@ -142,14 +131,9 @@ async def stop_runtime(rt: Runtime) -> None:
     for consumer in rt.consumers.values():
         await consumer.stop()
     await rt.liveness.stop_loops()
-    # The broker may already be gone at shutdown.
-    with suppress(Exception):
-        await rt.publisher.close()
-    with suppress(Exception):
-        await rt.connection.close()
     await rt.wappi.close()
     await rt.transcriber.close()
-    await rt.engine.dispose()
+    await rt.close()
     logger.info("{} stopped", rt.settings.PROJECT_NAME)
 
 

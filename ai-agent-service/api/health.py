@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from loguru import logger
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -110,8 +109,8 @@ async def stats(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
 async def metrics(session: SessionDep, runtime: RuntimeDep) -> Response:
     runtime.metrics.follow_ups_active.set(await _active_follow_ups(session))
     for queue, size in (await _queue_sizes(runtime)).items():
-        runtime.metrics.queue_messages.labels(queue).set(size)
-    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        runtime.metrics.queue_size.labels(queue).set(size)
+    return Response(runtime.metrics.exposition(), media_type=runtime.metrics.content_type)
 
 
 async def _decisions_since(session: AsyncSession, since: datetime) -> dict[str, int]:

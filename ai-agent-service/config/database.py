@@ -33,10 +33,6 @@ def create_engine(database_url: str) -> AsyncEngine:
     )
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
-
-
 @asynccontextmanager
 async def autocommit_session(
     session_factory: async_sessionmaker[AsyncSession],

@@ -6,16 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from aio_pika.abc import AbstractRobustConnection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
 from config.prompts import Prompts
 from config.settings import Settings
-from service_kit.clock import Clock
 from service_kit.consumer import Consumer
-from service_kit.liveness import Liveness
-from service_kit.publisher import Publisher
-from service_kit.queues import Queues
+from service_kit.runtime import ServiceRuntime
 from services.ai_sales_agent import KnowledgeSearch
 from services.follow_up_scheduler import FollowUpDeps
 from services.gemini_client import GeminiClient
@@ -25,20 +19,15 @@ from utils.metrics import AgentMetrics
 
 
 @dataclass
-class Runtime:
+class Runtime(ServiceRuntime):
+    """The shared infrastructure and the agent's own clients and workers."""
+
     settings: Settings
-    clock: Clock
     metrics: AgentMetrics
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    connection: AbstractRobustConnection
-    publisher: Publisher
-    queues: Queues
     llm: GeminiClient
     knowledge: KnowledgeSearch
     prompts: Prompts
     agent: AgentDeps
     follow_ups: FollowUpDeps
-    liveness: Liveness
     consumer: Consumer[IncomingMessage]
     workers: dict[str, asyncio.Task] = field(default_factory=dict)  # the background loops, by name

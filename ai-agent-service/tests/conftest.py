@@ -27,9 +27,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import create_app
-from config.database import create_engine, create_session_factory
+from config.database import create_engine
 from config.queue import load_queues
 from config.settings import Settings
+from service_kit import runtime as kit_runtime
 from service_kit.consumer import Consumer, Delivery
 from service_kit.publisher import Publisher
 from service_kit.queues import declare_topology
@@ -107,7 +108,7 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_session_factory(engine)
+    return kit_runtime.session_factory(engine)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from config.database import create_session_factory
 from models import Contact, Message
+from service_kit.runtime import session_factory
 from services.message_consumer import Outcome
 from tests.conftest import handle, incoming, make_agent, make_llm, start_consuming
 from tests.gemini_stub import SlowGemini
@@ -35,7 +35,7 @@ async def test_fifty_conversations_with_a_slow_gemini_are_answered_at_once_on_a_
 ):
     # A handler holding its connection through two 1 s Gemini calls would leave 47 of them timing out here.
     engine = create_async_engine(settings.DATABASE_URL, pool_size=3, max_overflow=0, pool_timeout=5)
-    small_pool = create_session_factory(engine)
+    small_pool = session_factory(engine)
     llm = make_llm(settings, small_pool)
     slow = SlowGemini(llm, latency=1.0)
     consumer = await start_consuming(broker, make_agent(settings, small_pool, broker, slow, knowledge))

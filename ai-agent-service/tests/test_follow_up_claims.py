@@ -7,8 +7,8 @@ import dataclasses
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from config.database import create_session_factory
 from models import FollowUp, Message
+from service_kit.runtime import session_factory
 from services.follow_up_arming import arm_follow_ups
 from services.follow_up_scheduler import send_due_touches
 from tests.conftest import handle, incoming, make_llm
@@ -41,7 +41,7 @@ async def test_while_gemini_writes_a_touch_its_chain_is_unlocked_and_another_wor
     # One connection for both workers and Gemini's usage rows: a worker holding it through Gemini's answer
     # would leave the other (and itself) waiting for the pool.
     engine = create_async_engine(settings.DATABASE_URL, pool_size=1, max_overflow=0, pool_timeout=3)
-    one_connection = create_session_factory(engine)
+    one_connection = session_factory(engine)
     llm = make_llm(settings, one_connection)
     during_the_first_touch: dict = {}
 

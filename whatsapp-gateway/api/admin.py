@@ -7,7 +7,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
 from loguru import logger
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
 from api.deps import ApiKey, Runtime, RuntimeDep
@@ -156,4 +155,4 @@ def _log_entry(row: MessageLog, runtime: Runtime) -> dict[str, Any]:
 @router.get("/metrics")
 async def metrics(runtime: RuntimeDep) -> Response:
     await runtime.queue_sizes()  # the gauges show the broker at scrape time
-    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(runtime.metrics.exposition(), media_type=runtime.metrics.content_type)

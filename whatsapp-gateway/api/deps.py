@@ -7,18 +7,14 @@ from typing import Annotated
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import Depends, Request
 from loguru import logger
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from config.database import SessionFactory
 from config.queue import CONSUMED, SHORT_NAMES
 from config.settings import Settings
 from service_kit.api import api_key_dependency
-from service_kit.clock import Clock
 from service_kit.consumer import Consumer
-from service_kit.liveness import Liveness
-from service_kit.publisher import Publisher
-from service_kit.queues import Queue, Queues
+from service_kit.queues import Queue
 from service_kit.queues import queue_sizes as broker_queue_sizes
+from service_kit.runtime import ServiceRuntime
 from services.transcriber import Transcriber
 from services.wappi_client import WappiClient
 from utils.metrics import GatewayMetrics
@@ -27,20 +23,14 @@ BROKER_CHECK_TIMEOUT_S = 5.0
 
 
 @dataclass
-class Runtime:
-    """Everything app.py builds at start-up; the lifespan keeps it on app.state."""
+class Runtime(ServiceRuntime):
+    """Everything app.py builds at start-up (the shared infrastructure and the gateway's own clients and
+    workers); the lifespan keeps it on app.state.runtime."""
 
     settings: Settings
-    clock: Clock
     metrics: GatewayMetrics
-    engine: AsyncEngine
-    sessions: SessionFactory
-    connection: AbstractRobustConnection
-    queues: Queues
-    publisher: Publisher
     wappi: WappiClient
     transcriber: Transcriber
-    liveness: Liveness
     consumers: dict[str, Consumer] = field(default_factory=dict)  # by worker name: "sender", "voice"
     wappi_health: tuple[float, str | None] = (0.0, None)  # when /health last asked Wappi, and the answer
 

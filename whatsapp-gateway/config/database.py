@@ -1,4 +1,4 @@
-"""The PostgreSQL engine and session factory, built once by app.py."""
+"""The PostgreSQL engine, built once by app.py (the session factory comes with service_kit's runtime)."""
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -15,7 +15,3 @@ def create_engine(database_url: str) -> AsyncEngine:
     return create_async_engine(
         to_asyncpg_url(database_url), pool_size=10, max_overflow=10, pool_pre_ping=True
     )
-
-
-def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,12 +1,9 @@
-"""The broker: the connection and the queues of contracts/queues.json under the settings' names, declared."""
+"""The queues of contracts/queues.json under the settings' names, and how the gateway names them."""
 
 from pathlib import Path
 
-import aio_pika
-from aio_pika.abc import AbstractRobustConnection
-
 from config.settings import Settings
-from service_kit.queues import Queues, declare_topology
+from service_kit.queues import Queues
 
 # The repository's contracts/: beside the service here, /app/contracts in the Docker image.
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
@@ -21,12 +18,3 @@ SHORT_NAMES = {
 
 def load_queues(settings: Settings) -> Queues:
     return Queues.load(CONTRACTS_DIR, settings.queue_names())
-
-
-async def connect(settings: Settings, queues: Queues) -> AbstractRobustConnection:
-    """A robust connection, once every queue, its DLQ and its retry queue are declared."""
-    connection = await aio_pika.connect_robust(settings.RABBITMQ_URL)
-    channel = await connection.channel()
-    await declare_topology(channel, queues.by_contract.values())
-    await channel.close()
-    return connection

@@ -27,13 +27,14 @@ from loguru import logger
 from sqlalchemy import select, text
 
 from app import create_app
-from config.database import create_engine, create_session_factory
+from config.database import create_engine
 from config.queue import CONTRACTS_DIR, load_queues
 from config.settings import Settings
 from models.message_log import MessageLog
 from service_kit.logs import setup_logging
 from service_kit.publisher import Outgoing, Publisher
 from service_kit.queues import Queues, declare_topology
+from service_kit.runtime import session_factory
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SERVICE_DIR.parent
@@ -154,7 +155,7 @@ def queues(topology: Queues) -> QueueNames:
 @pytest.fixture(scope="session")
 async def sessions(database_url: str):
     engine = create_engine(database_url)
-    yield create_session_factory(engine)
+    yield session_factory(engine)
     await engine.dispose()
 
 

@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from config.database import create_engine, create_session_factory
+from config.database import create_engine
+from service_kit.runtime import session_factory
 from tests.conftest import ADMIN_KEY, collect, inject, sent_by_bot, wait_first_poll
 
 KEY = {"X-API-Key": ADMIN_KEY}
@@ -42,7 +43,7 @@ async def test_health_is_503_when_the_database_is_unreachable(gateway):
     runtime = app.state.runtime
     working = runtime.sessions
     unreachable = create_engine("postgresql://postgres@127.0.0.1:1/whatsapp_gateway")
-    runtime.sessions = create_session_factory(unreachable)  # as if the database went away
+    runtime.sessions = session_factory(unreachable)  # as if the database went away
     try:
         response = await client.get("/health")
     finally:

@@ -1,42 +1,28 @@
-"""Prometheus metrics of the gateway, one registry per process (built in app.py, passed to who counts)."""
+"""The gateway's Prometheus metrics (the spec's monitoring list for Project 1), beside the queue gauge."""
 
-from dataclasses import dataclass, field
+from service_kit.metrics import ServiceMetrics
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+WAPPI_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
 
-@dataclass
-class GatewayMetrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        r = self.registry
-        self.messages_received = Counter(
-            "gateway_messages_received",
-            "Customer messages forwarded to the agent",
-            ["message_type"],
-            registry=r,
+class GatewayMetrics(ServiceMetrics):
+    def __init__(self) -> None:
+        super().__init__("gateway")
+        self.messages_received = self.counter(
+            "messages_received", "Customer messages forwarded to the agent", ["message_type"]
         )
-        self.messages_skipped = Counter(
-            "gateway_messages_skipped",
+        self.messages_skipped = self.counter(
+            "messages_skipped",
             "Messages never forwarded: Status, channels, groups, hidden or whitelisted numbers, reactions",
             ["reason"],
-            registry=r,
         )
-        self.messages_sent = Counter(
-            "gateway_messages_sent", "Messages sent through Wappi", ["kind"], registry=r
+        self.messages_sent = self.counter("messages_sent", "Messages sent through Wappi", ["kind"])
+        self.voice_transcribed = self.counter(
+            "voice_transcribed", "Voice notes forwarded as text", ["outcome"]
         )
-        self.voice_transcribed = Counter(
-            "gateway_voice_transcribed", "Voice notes forwarded as text", ["outcome"], registry=r
+        self.wappi_latency = self.histogram(
+            "wappi_request_seconds", "Wappi API latency per endpoint", ["endpoint"], WAPPI_LATENCY_BUCKETS
         )
-        self.queue_size = Gauge("gateway_queue_size", "Ready messages per queue", ["queue"], registry=r)
-        self.wappi_latency = Histogram(
-            "gateway_wappi_request_seconds",
-            "Wappi API latency per endpoint",
-            ["endpoint"],
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
-            registry=r,
-        )
-        self.wappi_errors = Counter(
-            "gateway_wappi_errors", "Failed Wappi calls per endpoint", ["endpoint", "kind"], registry=r
+        self.wappi_errors = self.counter(
+            "wappi_errors", "Failed Wappi calls per endpoint", ["endpoint", "kind"]
         )
