@@ -4,6 +4,7 @@ two in step) and how it is stored: the contact upserted, the message inserted on
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -36,6 +37,7 @@ class IncomingMessage(BaseModel):
     original_voice_url: str | None = None
     contact_info: ContactInfo | None = None
     message_type: str | None = None
+    sender: Literal["client", "operator"] = "client"  # operator: typed on the business phone
 
 
 def _upsert_contact() -> Insert:

@@ -38,10 +38,12 @@ def test_spec_example_bodies_validate(queue, name):
 
 
 def test_optional_additions_are_accepted():
-    incoming = example("incoming_text.json") | {"message_type": "image"}
+    incoming = example("incoming_text.json") | {"message_type": "image", "sender": "operator"}
     outgoing = example("outgoing.json") | {"outgoing_id": "reply-3EB0", "sent_by": "follow_up"}
+    notification = example("outgoing.json") | {"sent_by": "notification", "kind": "notification"}
     assert errors("incoming_messages", incoming) == []
     assert errors("outgoing_messages", outgoing) == []
+    assert errors("outgoing_messages", notification) == []
 
 
 def test_missing_field_is_named():
@@ -72,3 +74,8 @@ def test_voice_result_must_carry_the_transcription_prefix():
 
 def test_sent_by_outside_the_enum_is_refused():
     assert errors("outgoing_messages", example("outgoing.json") | {"sent_by": "robot"})
+
+
+def test_a_sender_or_kind_outside_the_enum_is_refused():
+    assert errors("incoming_messages", example("incoming_text.json") | {"sender": "bot"})
+    assert errors("outgoing_messages", example("outgoing.json") | {"kind": "broadcast"})

@@ -18,7 +18,8 @@ class OutgoingMessage(BaseModel):
     reply_to_message_id: str | None = None
     mark_as_read: bool = False
     outgoing_id: str | None = None  # the agent's idempotency key
-    sent_by: Literal["reply", "follow_up", "manual"] | None = None
+    sent_by: Literal["reply", "follow_up", "manual", "operator", "reminder", "notification"] | None = None
+    kind: Literal["message", "notification"] = "message"  # a notification goes to a manager only
 
 
 class ContactInfo(BaseModel):
