@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
-from api import contacts, dead_letters, health
+from api import chat_control, contacts, dead_letters, health
 from api.deps import ApiKey
 from config.database import create_engine
 from config.prompts import load_prompts
@@ -76,6 +76,7 @@ async def start_runtime(
         hours=hours,
         clock=clock,
         metrics=metrics,
+        limits=settings.chat_limits(),
         concurrency=settings.AGENT_CONCURRENCY,
     )
     follow_ups = FollowUpDeps(
@@ -89,6 +90,7 @@ async def start_runtime(
         max_context_messages=settings.MAX_CONTEXT_MESSAGES,
         knowledge=knowledge,
         clock=clock,
+        limits=settings.chat_limits(),
     )
     consumer = await consume_incoming(
         base.connection,
@@ -162,7 +164,7 @@ def create_app(
     return service_app(
         settings.PROJECT_NAME,
         runtime_lifespan(start, stop_runtime),
-        [health.router, contacts.router, dead_letters.router],
+        [health.router, contacts.router, chat_control.router, dead_letters.router],
         api_key=ApiKey,
         per_minute=settings.RATE_LIMIT_PER_MINUTE,
     )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from api.deps import AgentDep, ApiKey, FollowUpsDep, Page, PageDep, SessionDep
 from models import Contact, Decision, FollowUp, Message, ScheduledCall
 from services.ai_moderator import classify_contact
-from services.follow_up_chain import FollowUpBusy, FollowUpClosed, FollowUpNotFound
+from services.follow_up_chain import FollowUpBusy, FollowUpClosed, FollowUpDeferred, FollowUpNotFound
 from services.follow_up_scheduler import send_touch_now
 from services.gemini_client import GeminiError, GeminiUnavailable, GeminiUnusableAnswer
 
@@ -38,6 +38,9 @@ class ContactOut(BaseModel):
     classification_confidence: float | None
     classification_reasoning: str | None
     last_message_at: datetime | None
+    paused_until: datetime | None  # with pause_reason set and paused_until null: paused until resumed
+    pause_reason: str | None  # operator_replied, manual, send_budget, loop_suspected
+    opted_out_at: datetime | None  # the client asked to stop: never chased
     created_at: datetime
     updated_at: datetime
 
@@ -145,7 +148,7 @@ async def list_contacts(
 
 @router.get("/contacts/{phone}", response_model=ContactDetail)
 async def get_contact(session: SessionDep, phone: PhonePath) -> dict:
-    contact = await _contact_or_404(session, phone)
+    contact = await contact_or_404(session, phone)
     message_count = await session.scalar(select(func.count()).where(Message.contact_id == contact.id))
     calls = await session.scalars(
         select(ScheduledCall)
@@ -162,7 +165,7 @@ async def get_contact(session: SessionDep, phone: PhonePath) -> dict:
 @router.get("/contacts/{phone}/decisions", response_model=PageOut[DecisionOut])
 async def list_decisions(session: SessionDep, page: PageDep, phone: PhonePath) -> dict:
     """The contact's decision log, newest first."""
-    contact = await _contact_or_404(session, phone)
+    contact = await contact_or_404(session, phone)
     client, reply = aliased(Message), aliased(Message)
     query = (
         select(
@@ -224,7 +227,7 @@ async def send_follow_up_now(follow_ups: FollowUpsDep, follow_up_id: Annotated[i
         sent = await send_touch_now(follow_ups, follow_up_id)
     except FollowUpNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except (FollowUpClosed, FollowUpBusy) as exc:
+    except (FollowUpClosed, FollowUpBusy, FollowUpDeferred) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     except GeminiUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
@@ -256,7 +259,7 @@ async def list_scheduled_calls(
 async def reclassify_contact(agent: AgentDep, phone: PhonePath) -> dict:
     # A session of its own, closed before Gemini is asked: no connection waits on Gemini.
     async with agent.sessions() as session:
-        contact_id = (await _contact_or_404(session, phone)).id
+        contact_id = (await contact_or_404(session, phone)).id
     try:
         contact, verdict = await classify_contact(
             agent.sessions,
@@ -279,7 +282,7 @@ async def reclassify_contact(agent: AgentDep, phone: PhonePath) -> dict:
     return {"contact": contact, **verdict.model_dump()}
 
 
-async def _contact_or_404(session: AsyncSession, phone: str) -> Contact:
+async def contact_or_404(session: AsyncSession, phone: str) -> Contact:
     contact = await session.scalar(select(Contact).where(Contact.phone_number == phone.lstrip("+")))
     if contact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No contact with phone number {phone}")

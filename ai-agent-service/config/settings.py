@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from service_kit.settings import ServiceSettings
+from services.chat_control import ChatLimits
 
 
 class Settings(ServiceSettings):
@@ -28,6 +30,13 @@ class Settings(ServiceSettings):
     WORKING_HOURS_START: int = Field(default=10, ge=0, le=23)
     WORKING_HOURS_END: int = Field(default=18, ge=1, le=24)
 
+    # The owner stays in charge: a person writing from the business phone pauses the bot in that chat for
+    # this long (each message of theirs anew); the bot sends a chat at most this many messages a day (replies
+    # and touches); a chat whose other side answers the bot this fast three times in a row is a bot loop.
+    OPERATOR_PAUSE_HOURS: float = Field(default=12, gt=0, le=24 * 30)
+    MAX_BOT_MESSAGES_PER_CHAT_PER_DAY: int = Field(default=10, ge=1, le=1000)
+    LOOP_REPLY_SECONDS: float = Field(default=10, gt=0, le=600)
+
     KNOWLEDGE_BASE_PATH: Path = Path("./knowledge_base/")
     PDF_CACHE_ENABLED: bool = True
     PROMPTS_PATH: Path = Path("./prompts/")
@@ -43,6 +52,13 @@ class Settings(ServiceSettings):
                 raise ValueError("must be comma-separated positive hours, e.g. 24,72,168,336,720")
             return [int(part) for part in parts]
         return value
+
+    def chat_limits(self) -> ChatLimits:
+        return ChatLimits(
+            operator_pause=timedelta(hours=self.OPERATOR_PAUSE_HOURS),
+            messages_per_day=self.MAX_BOT_MESSAGES_PER_CHAT_PER_DAY,
+            loop_reply_seconds=self.LOOP_REPLY_SECONDS,
+        )
 
     @model_validator(mode="after")
     def _working_hours_order(self) -> Settings:

@@ -29,6 +29,12 @@ class Contact(Base):
     classification_confidence: Mapped[float | None] = mapped_column(Float)
     classification_reasoning: Mapped[str | None] = mapped_column(Text)
     last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The bot is silent in this chat while pause_reason is set and paused_until (NULL: until resumed) is
+    # ahead: operator_replied, manual, send_budget, loop_suspected (services/chat_control.py).
+    paused_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pause_reason: Mapped[str | None] = mapped_column(String(30))
+    # The client asked to stop: never chased again (replies to real questions still go out).
+    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -15,6 +15,10 @@ GUARDED = "guarded"  # the model's reply failed a check; the code's safe text we
 HOLDING = "holding"  # Gemini gave no usable answer; the code's holding reply went out
 UNCLASSIFIED = "unclassified"  # the moderator could not tell yet; nothing was sent
 NOT_A_CLIENT = "not_a_client"  # stored, never answered
+PAUSED = "paused"  # the bot is paused in the chat (a person took over, or an operator paused it)
+OPTED_OUT = "opted_out"  # the client asked to stop; the code's confirmation went out
+SEND_BUDGET = "send_budget"  # the day's bot messages in this chat are spent; nothing was sent
+LOOP_SUSPECTED = "loop_suspected"  # the other side looks like a bot answering a bot; nothing was sent
 
 
 class Decision(Base):

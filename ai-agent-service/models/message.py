@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
 
+# sent_by of what a person typed on the business phone (stored with the business's messages, never published).
+OPERATOR = "operator"
+
 
 class Message(Base):
     __tablename__ = "messages"

@@ -24,6 +24,9 @@ class ModeratorVerdict(BaseModel):
     isClient: bool | None = Field(description="true: client, false: not a client, null: not enough data yet")
     confidence: float = Field(ge=0.0, le=1.0)
     reasoning: str
+    opt_out: bool = Field(
+        default=False, description="true only if the contact asks the business to stop writing to them"
+    )
 
 
 async def classify_contact(

@@ -15,17 +15,17 @@ from typing import Literal
 
 from loguru import logger
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, Decision, Message
-from models.decision import GUARDED, HOLDING, REPLIED
+from models.decision import GUARDED, REPLIED
 from services.call_booking import CallDecision, decide_call
 from services.conversation_text import PROMPT_TEXT_LIMIT, format_history, shown_text, truncate_for_prompt
 from services.gemini_client import GeminiClient, GeminiTruncated, GeminiUnusableAnswer
 from services.knowledge_base import KnowledgeBase
 from services.knowledge_index import format_chunks
-from services.outbox import bot_message
+from services.replies import add_reply, cover_pending
 from services.reply_guard import check_reply
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
@@ -41,7 +41,6 @@ QUERY_LOOKBACK = 3
 KNOWLEDGE_CHUNKS = 4
 # Tries at a usable answer before the holding reply; after a cut-off answer the next try gets less context.
 DRAFT_ATTEMPTS = 3
-HOLDING_REPLY = "Спасибо! Уточню детали и вернусь к вам в ближайшее время 😊"
 
 
 class SalesAnswer(BaseModel):
@@ -50,6 +49,9 @@ class SalesAnswer(BaseModel):
     agreed_to_call: bool
     proposed_call_time: str | None = Field(description="YYYY-MM-DDTHH:MM in Astana time, or null")
     confirmed_call_time: bool
+    opt_out: bool = Field(
+        default=False, description="true only if the client asks to stop receiving messages from us"
+    )
 
 
 class KnowledgeSearch:
@@ -170,8 +172,8 @@ async def store_reply(
     if problem is not None:
         metrics.replies_replaced.inc()
         logger.warning("Reply to {} replaced by the code's text: {}", contact.phone_number, problem)
-    reply = _add_reply(session, contact, trigger, text, now)
-    await _cover_pending(session, context, now)
+    reply = add_reply(session, contact, trigger, text, now)
+    await cover_pending(session, context.pending, now)
     trigger.stance = answer.stance
     await session.flush()
     session.add(
@@ -193,53 +195,6 @@ async def store_reply(
         answer.stance,
     )
     return reply
-
-
-async def store_holding_reply(
-    session: AsyncSession,
-    contact: Contact,
-    trigger: Message,
-    context: SalesContext,
-    reason: str,
-    now: datetime,
-) -> Message:
-    """The code's holding reply when Gemini gave no usable answer; recorded with why."""
-    reply = _add_reply(session, contact, trigger, HOLDING_REPLY, now)
-    await _cover_pending(session, context, now)
-    await session.flush()
-    session.add(
-        Decision(
-            contact_id=contact.id,
-            message_id=trigger.id,
-            reply_id=reply.id,
-            kind=HOLDING,
-            reason=reason,
-            created_at=now,
-        )
-    )
-    logger.warning("Holding reply to {}: {}", contact.phone_number, reason)
-    return reply
-
-
-def _add_reply(
-    session: AsyncSession, contact: Contact, trigger: Message, text: str, now: datetime
-) -> Message:
-    reply = bot_message(
-        contact,
-        text,
-        now,
-        sent_by="reply",
-        outgoing_id=f"reply-{trigger.message_id}",
-        reply_to_message_id=trigger.message_id,
-    )
-    session.add(reply)
-    return reply
-
-
-async def _cover_pending(session: AsyncSession, context: SalesContext, now: datetime) -> None:
-    await session.execute(
-        update(Message).where(Message.id.in_([m.id for m in context.pending])).values(answered_at=now)
-    )
 
 
 def _checked_text(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Message
+from models.message import OPERATOR
 from utils.timezone_helper import format_local
 
 # Client texts are stored verbatim but shown to Gemini only up to this many characters each,
@@ -53,7 +54,7 @@ def format_history(messages: Sequence[Message], tz: ZoneInfo, char_limit: int = 
     kept: list[str] = []
     size = 0
     for message in reversed(messages):
-        role = "Бот" if message.is_from_bot else "Клиент"
+        role = _role(message)
         # One line per message keeps the "[time] Role: text" shape even for multi-line texts.
         text = " ".join(shown_text(message).split())
         line = f"[{format_local(message.timestamp, tz)}] {role}: {text}"
@@ -63,6 +64,13 @@ def format_history(messages: Sequence[Message], tz: ZoneInfo, char_limit: int = 
             break
         kept.append(line)
     return "\n".join(reversed(kept))
+
+
+def _role(message: Message) -> str:
+    # What a person typed on the business phone is the manager's word, not the bot's.
+    if message.sent_by == OPERATOR:
+        return "Менеджер"
+    return "Бот" if message.is_from_bot else "Клиент"
 
 
 async def recent_messages(session: AsyncSession, contact_id: int, limit: int) -> list[Message]:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import Contact, FollowUp, Message, ScheduledCall
+from services.chat_control import not_paused
 from services.client_stance import turn_stance
 from utils.timezone_helper import WorkingHours
 
@@ -132,6 +133,8 @@ def _arming_candidates(now: datetime, oldest: datetime) -> Select:
         .select_from(join(Contact, newest, true()).outerjoin(last_turn, true()))
         .where(
             Contact.is_client.is_(True),
+            Contact.opted_out_at.is_(None),  # a client who asked to stop is never chased again
+            not_paused(now),
             newest.c.is_from_bot.is_(True),
             newest.c.published_at.is_not(None),
             newest.c.timestamp <= now - CONVERSATION_IDLE,

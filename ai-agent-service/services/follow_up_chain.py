@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.database import autocommit_session, lock_contact
 from models import Contact, FollowUp, Message
+from services.chat_control import BUDGETED, next_day_start, not_paused
 from services.client_stance import turn_stance
 from services.follow_up_arming import SENT_BY, chain_length, touch_due_at
 from services.outbox import bot_message
@@ -26,6 +27,8 @@ from utils.timezone_helper import WorkingHours
 # How long a claimed chain is passed over by other workers: longer than Gemini's worst case (three attempts
 # of 90 s and their backoff), so only a worker that died leaves a claim to expire.
 CLAIM_FOR = timedelta(minutes=10)
+# Touches due at one moment go out at most this far apart (spread_due_touches).
+TOUCH_SPACING = timedelta(minutes=2)
 # After an outage several touches can be overdue at once; they still go out at least this far apart.
 MIN_TOUCH_GAP = timedelta(hours=24)
 _STOP_REASONS = {"yes": "client_said_yes", "no": "client_said_no"}
@@ -58,10 +61,16 @@ class FollowUpBusy(Exception):
     """Another worker is sending this chain's touch right now."""
 
 
-async def stop_open_chain(session: AsyncSession, contact_id: int, stance: str | None, now: datetime) -> str:
-    """A client message ends the contact's open chain; a clear yes or no is recorded as such. Returns the
-    stop reason."""
-    reason = _STOP_REASONS.get(stance or "", "client_responded")
+class FollowUpDeferred(Exception):
+    """The touch waits for another day (the chat's daily send budget is spent)."""
+
+
+async def stop_open_chain(
+    session: AsyncSession, contact_id: int, stance: str | None, now: datetime, *, reason: str | None = None
+) -> str:
+    """A client message ends the contact's open chain; a clear yes or no is recorded as such (or `reason`:
+    the client opted out, a person took over). Returns the stop reason."""
+    reason = reason or _STOP_REASONS.get(stance or "", "client_responded")
     stopped = await session.scalars(
         update(FollowUp)
         .where(FollowUp.contact_id == contact_id, FollowUp.is_completed.is_(False))
@@ -85,6 +94,8 @@ def due_chain(now: datetime, passed_over: set[int]) -> Select:
             FollowUp.is_completed.is_(False),
             FollowUp.next_touch_at <= now,
             Contact.is_client.is_(True),
+            Contact.opted_out_at.is_(None),
+            not_paused(now),
             unclaimed(),
         )
         .order_by(FollowUp.next_touch_at, FollowUp.id)
@@ -129,6 +140,27 @@ async def release(sessions: async_sessionmaker[AsyncSession], claim: Claim) -> N
         )
 
 
+async def spread_due_touches(session: AsyncSession, now: datetime, hours: WorkingHours) -> None:
+    """Touches due at one moment (a weekend's worth on Monday 10:00) go out spread over what is left of the
+    working day, at most TOUCH_SPACING apart, instead of all at once: a burst of sends is what gets a
+    WhatsApp number banned."""
+    due = (
+        await session.scalars(
+            select(FollowUp)
+            .where(FollowUp.is_completed.is_(False), FollowUp.next_touch_at <= now, unclaimed())
+            .order_by(FollowUp.next_touch_at, FollowUp.id)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if len(due) < 2:
+        return
+    left_today = hours.working_end(now) - now
+    spacing = min(TOUCH_SPACING, left_today / len(due)) if left_today > timedelta(0) else TOUCH_SPACING
+    for position, chain in enumerate(due[1:], start=1):
+        chain.next_touch_at = now + position * spacing
+    logger.info("{} touches due at once: spread {} apart", len(due), spacing)
+
+
 async def record_touch(
     sessions: async_sessionmaker[AsyncSession],
     claim: Claim,
@@ -138,6 +170,7 @@ async def record_touch(
     *,
     intervals: Sequence[int],
     hours: WorkingHours,
+    messages_per_day: int,
 ) -> tuple[FollowUp, Message]:
     """Stores the touch and advances the chain in one short transaction, or raises why not (a stop by the
     client's message is committed first)."""
@@ -145,7 +178,9 @@ async def record_touch(
         # The lock a reply commits under: a touch and a reply to one client are stored one after the other.
         await lock_contact(session, contact.phone_number)
         chain = await session.get_one(FollowUp, claim.follow_up_id, with_for_update=True)
-        refusal = await _refusal(session, chain, claim, now)
+        refusal = await _refusal(session, chain, claim, now) or await _over_budget(
+            session, chain, now, hours, messages_per_day
+        )
         if refusal is None:
             message = _add_touch(session, chain, contact, text, now, intervals, hours)
             await session.flush()
@@ -163,6 +198,25 @@ async def _refusal(session: AsyncSession, chain: FollowUp, claim: Claim, now: da
         return FollowUpBusy(f"Follow-up {chain.id} was taken over by another worker")
     stopped = await _stopped_by_client(session, chain.contact_id, claim.silent_since, now)
     return FollowUpClosed(chain.id, stopped) if stopped is not None else None
+
+
+async def _over_budget(
+    session: AsyncSession, chain: FollowUp, now: datetime, hours: WorkingHours, messages_per_day: int
+) -> Exception | None:
+    """The chat's bot messages today are spent: the touch waits for the next working morning."""
+    sent_today = await session.scalar(
+        select(func.count()).where(
+            Message.contact_id == chain.contact_id,
+            Message.is_from_bot.is_(True),
+            Message.sent_by.in_(BUDGETED),
+            Message.timestamp >= hours.day_start(now),
+        )
+    )
+    if (sent_today or 0) < messages_per_day:
+        return None
+    chain.next_touch_at = hours.next_working_start(next_day_start(hours, now))
+    chain.claimed_until = None
+    return FollowUpDeferred(f"Follow-up {chain.id}: the chat's send budget for today is spent")
 
 
 def _add_touch(

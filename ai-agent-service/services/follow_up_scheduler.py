@@ -29,16 +29,19 @@ from service_kit.clock import Clock
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
 from services.ai_sales_agent import KnowledgeSearch
+from services.chat_control import ChatLimits
 from services.conversation_text import format_history, recent_messages, shown_text
 from services.follow_up_arming import arm_follow_ups
 from services.follow_up_chain import (
     Claim,
     FollowUpBusy,
     FollowUpClosed,
+    FollowUpDeferred,
     claim_chain,
     due_chain,
     record_touch,
     release,
+    spread_due_touches,
     unclaimed,
     why_not_claimable,
 )
@@ -88,6 +91,7 @@ class FollowUpDeps:
     max_context_messages: int
     knowledge: KnowledgeSearch  # what the reply guard holds a touch's prices and discounts against
     clock: Clock
+    limits: ChatLimits  # a touch counts against the chat's daily send budget
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ async def send_due_touches(
     working_start = deps.hours.next_working_start(now)
     passed_over: set[int] = set()
     sent = []
+    async with deps.sessions.begin() as session:
+        await spread_due_touches(session, now, deps.hours)
     for _ in range(TOUCHES_PER_PASS):
         async with deps.sessions.begin() as session:
             chain = await session.scalar(due_chain(now, passed_over))
@@ -125,7 +131,7 @@ async def send_due_touches(
                 logger.warning("Follow-up {} touch {} left due: {}", chain.id, claim.touch_number, exc)
                 passed_over.add(chain.id)
                 await release(deps.sessions, claim)
-            except (FollowUpClosed, FollowUpBusy) as exc:
+            except (FollowUpClosed, FollowUpBusy, FollowUpDeferred) as exc:
                 logger.info("No touch: {}", exc)
         heartbeat()
     return sent
@@ -172,7 +178,14 @@ async def _write_and_record(deps: FollowUpDeps, claim: Claim, now: datetime) -> 
         history = await recent_messages(session, contact.id, deps.max_context_messages)
     text = await _write_touch(deps, claim, history, now)
     chain, message = await record_touch(
-        deps.sessions, claim, contact, text, now, intervals=deps.intervals, hours=deps.hours
+        deps.sessions,
+        claim,
+        contact,
+        text,
+        now,
+        intervals=deps.intervals,
+        hours=deps.hours,
+        messages_per_day=deps.limits.messages_per_day,
     )
     published = await relay(deps.sessions, deps.publisher, deps.outbox, ids=[message.id]) == 1
     return SentTouch(chain, claim.touch_number, message, published)

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, Message
+from models.message import OPERATOR
 
 VOICE_PREFIX = "[ТРАНСКРИБАЦИЯ] "
 
@@ -97,3 +98,28 @@ async def store_incoming(
         return None
     # Stored before but never answered (a crash between storing and replying): process it again.
     return contact_id, existing.id, is_client
+
+
+async def store_operator_message(session: AsyncSession, incoming: IncomingMessage) -> Contact | None:
+    """Stores what a person typed on the business phone in the client's chat, as the business's message
+    (published already: it went out through WhatsApp itself). None for a redelivery."""
+    contact_values = {"phone_number": incoming.phone_number, "last_message_at": incoming.timestamp}
+    contact_id, _ = (await session.execute(_UPSERT_CONTACT, contact_values)).one()
+    message_pk = await session.scalar(
+        _INSERT_MESSAGE,
+        {
+            "contact_id": contact_id,
+            "phone_number": incoming.phone_number,
+            "message_id": incoming.message_id,
+            "message_text": incoming.message_text.removeprefix(VOICE_PREFIX),
+            "is_from_bot": True,
+            "is_voice": incoming.is_voice,
+            "timestamp": incoming.timestamp,
+            "message_type": incoming.message_type or ("voice" if incoming.is_voice else "text"),
+            "sent_by": OPERATOR,
+            "published_at": incoming.timestamp,
+        },
+    )
+    if message_pk is None:
+        return None
+    return await session.get_one(Contact, contact_id)

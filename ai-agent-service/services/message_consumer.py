@@ -20,12 +20,12 @@ from functools import partial
 
 from aio_pika.abc import AbstractRobustConnection
 from loguru import logger
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.database import autocommit_session, lock_contact
 from models import Contact, Decision, Message
-from models.decision import NOT_A_CLIENT, UNCLASSIFIED
+from models.decision import NOT_A_CLIENT, PAUSED, UNCLASSIFIED
 from service_kit.clock import Clock
 from service_kit.consumer import Consumer, Delivery, start_consumer
 from service_kit.errors import TransientError
@@ -40,16 +40,28 @@ from services.ai_sales_agent import (
     SalesContext,
     draft_answer,
     sales_context,
-    store_holding_reply,
     store_reply,
     unanswered_client_messages,
+)
+from services.chat_control import (
+    BUDGETED,
+    LOOP_SUSPECTED,
+    OPERATOR_REPLIED,
+    SEND_BUDGET,
+    ChatLimits,
+    is_paused,
+    loop_suspected,
+    next_day_start,
+    pause,
 )
 from services.client_stance import turn_stance
 from services.conversation_text import recent_messages
 from services.follow_up_chain import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
-from services.incoming_messages import IncomingMessage, store_incoming
+from services.incoming_messages import IncomingMessage, store_incoming, store_operator_message
+from services.opt_out import stop_request_language
 from services.outbox import BotMessageOutbox
+from services.replies import store_holding_reply, store_opt_out
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
@@ -65,6 +77,10 @@ class ConversationChanged(TransientError):
 
 class Outcome(StrEnum):
     REPLIED = "replied"
+    OPERATOR = "operator"  # a person wrote from the business phone: stored, the bot steps back
+    PAUSED = "paused"  # the bot is paused in this chat: stored, the person answers
+    OPTED_OUT = "opted_out"  # the client asked to stop: the code's confirmation, never chased again
+    SILENCED = "silenced"  # the day's send budget is spent, or the chat looks like a bot loop
     UNCLASSIFIED = "unclassified"  # the moderator needs more messages; nothing is sent
     IGNORED = "ignored"  # not a client: stored, never answered
     COVERED = "covered"  # an earlier reply already answered this message
@@ -97,6 +113,7 @@ class AgentDeps:
     hours: WorkingHours
     clock: Clock
     metrics: AgentMetrics
+    limits: ChatLimits
     # Messages worked on at once (the consumer's prefetch): mostly waiting on Gemini, holding nothing else.
     concurrency: int = 300
     contact_locks: ContactLocks = field(default_factory=ContactLocks)
@@ -150,6 +167,8 @@ async def handle_incoming(incoming: IncomingMessage, delivery: Delivery, *, deps
 
 
 async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
+    if incoming.sender == "operator":
+        return await _take_over(incoming, deps)
     async with deps.sessions.begin() as session:
         stored = await store_incoming(session, incoming)
     if stored is None:
@@ -171,21 +190,53 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
     raise ConversationChanged(f"the conversation of {incoming.phone_number} kept changing")
 
 
+async def _take_over(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
+    """A person wrote in the chat from the business phone: their words join the conversation, what the
+    client wrote before counts as answered, and the bot steps back for OPERATOR_PAUSE_HOURS."""
+    now = deps.clock()
+    async with deps.sessions.begin() as session:
+        await lock_contact(session, incoming.phone_number)
+        contact = await store_operator_message(session, incoming)
+        if contact is None:
+            return Outcome.DUPLICATE
+        await session.execute(
+            update(Message)
+            .where(
+                Message.contact_id == contact.id,
+                Message.is_from_bot.is_(False),
+                Message.answered_at.is_(None),
+            )
+            .values(answered_at=now)
+        )
+        pause(contact, OPERATOR_REPLIED, now + deps.limits.operator_pause, now)
+        await stop_open_chain(session, contact.id, None, now, reason=OPERATOR_REPLIED)
+    return Outcome.OPERATOR
+
+
 async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -> Outcome | None:
     """One draft of the turn; None when the conversation changed before it could be committed."""
     now = deps.clock()
     async with autocommit_session(deps.sessions) as session:
-        seen = await read_conversation(session, contact_id, message_pk, deps.max_context_messages)
+        seen = await read_conversation(
+            session, contact_id, message_pk, deps.max_context_messages, deps.hours, now
+        )
     if seen.message.answered_at is not None:
         return Outcome.COVERED
     if seen.contact.is_client is False:
         return Outcome.IGNORED
+    if is_paused(seen.contact, now):
+        turn = Turn(silent=PAUSED, why=f"the bot is paused in this chat ({seen.contact.pause_reason})")
+    elif (language := _stop_request(seen)) is not None:
+        turn = Turn(opt_out=language)  # the code's own confirmation: no Gemini call for it
+    else:
+        turn = await _draft(seen, deps, now)
 
-    turn = await _draft(seen, deps, now)
     async with deps.sessions.begin() as session:
         # One contact at a time across replicas and the API, until this short transaction ends.
         await lock_contact(session, seen.contact.phone_number)
-        contact, message, message_count = await _turn_rows(session, contact_id, message_pk)
+        contact, message, message_count, sent_today = await _turn_rows(
+            session, contact_id, message_pk, deps.hours.day_start(now)
+        )
         if message.answered_at is not None:
             return Outcome.COVERED
         reclassified = contact.is_client != seen.contact.is_client
@@ -193,43 +244,102 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
             return None
         if turn.verdict is not None:
             store_verdict(contact, turn.verdict, deps.metrics)
-        if turn.answer is not None:
-            reply = await store_reply(
-                session,
-                contact,
-                message,
-                seen.sales,
-                turn.answer,
-                prompt=deps.sales_prompt,
-                knowledge=deps.knowledge,
-                hours=deps.hours,
-                now=now,
-                metrics=deps.metrics,
-            )
-        elif turn.holding_reason is not None:
-            reply = await store_holding_reply(session, contact, message, seen.sales, turn.holding_reason, now)
-        else:
-            kind = NOT_A_CLIENT if contact.is_client is False else UNCLASSIFIED
-            session.add(
-                Decision(
-                    contact_id=contact.id, message_id=message.id, kind=kind, reason=turn.why, created_at=now
-                )
-            )
-            return Outcome.IGNORED if kind == NOT_A_CLIENT else Outcome.UNCLASSIFIED
-        # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
-        await stop_open_chain(session, contact.id, turn_stance([message]), now)
-    await relay(deps.sessions, deps.publisher, deps.outbox, ids=[reply.id])
-    return Outcome.REPLIED
+        reply, outcome = await _commit_turn(session, seen, turn, contact, message, sent_today, deps, now)
+        if reply is not None:
+            # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
+            await stop_open_chain(session, contact.id, turn_stance([message]), now)
+    if reply is not None:
+        await relay(deps.sessions, deps.publisher, deps.outbox, ids=[reply.id])
+    return outcome
+
+
+async def _commit_turn(
+    session: AsyncSession,
+    seen: Conversation,
+    turn: Turn,
+    contact: Contact,
+    message: Message,
+    sent_today: int,
+    deps: AgentDeps,
+    now: datetime,
+) -> tuple[Message | None, Outcome]:
+    """Stores what the turn decided, in the contact's locked transaction: the reply to publish, if any."""
+    if is_paused(contact, now) or turn.silent == PAUSED:  # a person may have taken over while Gemini wrote
+        why = turn.why or f"the bot is paused in this chat ({contact.pause_reason})"
+        await _keep_silent(session, seen, message, PAUSED, why, now)
+        return None, Outcome.PAUSED
+    opt_out = turn.opt_out or (turn.answer is not None and turn.answer.opt_out and "ru")
+    if opt_out or (turn.verdict is not None and turn.verdict.opt_out):
+        reply = await store_opt_out(session, contact, message, seen.sales.pending, opt_out or "ru", now)
+        return reply, Outcome.OPTED_OUT
+    if turn.answer is None and turn.holding_reason is None:
+        kind = NOT_A_CLIENT if contact.is_client is False else UNCLASSIFIED
+        session.add(
+            Decision(contact_id=contact.id, message_id=message.id, kind=kind, reason=turn.why, created_at=now)
+        )
+        return None, Outcome.IGNORED if kind == NOT_A_CLIENT else Outcome.UNCLASSIFIED
+    if sent_today >= deps.limits.messages_per_day:
+        pause(contact, SEND_BUDGET, next_day_start(deps.hours, now), now)
+        why = f"{sent_today} bot messages today, the limit is {deps.limits.messages_per_day}"
+        await _keep_silent(session, seen, message, SEND_BUDGET, why, now)
+        return None, Outcome.SILENCED
+    loop = loop_suspected([*seen.sales.history, *seen.sales.quoted], deps.limits.loop_reply_seconds)
+    if loop is not None:
+        pause(contact, LOOP_SUSPECTED, None, now)
+        await _keep_silent(session, seen, message, LOOP_SUSPECTED, loop, now)
+        return None, Outcome.SILENCED
+    if turn.answer is not None:
+        reply = await store_reply(
+            session,
+            contact,
+            message,
+            seen.sales,
+            turn.answer,
+            prompt=deps.sales_prompt,
+            knowledge=deps.knowledge,
+            hours=deps.hours,
+            now=now,
+            metrics=deps.metrics,
+        )
+    else:
+        reply = await store_holding_reply(
+            session, contact, message, seen.sales.pending, turn.holding_reason or "", now
+        )
+    return reply, Outcome.REPLIED
+
+
+async def _keep_silent(
+    session: AsyncSession, seen: Conversation, message: Message, kind: str, why: str, now: datetime
+) -> None:
+    """The turn ends without a reply: its messages count as handled (they are not answered later) and the
+    decision says why."""
+    await session.execute(
+        update(Message).where(Message.id.in_([m.id for m in seen.sales.pending])).values(answered_at=now)
+    )
+    session.add(
+        Decision(contact_id=seen.contact.id, message_id=message.id, kind=kind, reason=why, created_at=now)
+    )
+    logger.info("No reply to {}: {}", seen.contact.phone_number, why)
+
+
+def _stop_request(seen: Conversation) -> str | None:
+    for pending in seen.sales.quoted:
+        language = stop_request_language(pending.voice_transcription or pending.message_text or "")
+        if language is not None:
+            return language
+    return None
 
 
 @dataclass(frozen=True)
 class Turn:
-    """What Gemini made of a turn: the moderator's verdict (if asked) and the sales answer, or why none."""
+    """What the turn is to be: the moderator's verdict (if asked) and the sales answer, or why nothing."""
 
     verdict: ModeratorVerdict | None = None
     answer: SalesAnswer | None = None
     holding_reason: str | None = None  # the sales model gave no usable answer: the holding reply goes out
-    why: str | None = None  # why nothing is sent (not a client, not classified yet)
+    opt_out: str | None = None  # the client asked to stop (the language of the request)
+    silent: str | None = None  # a decision kind: why the bot keeps quiet
+    why: str | None = None  # why nothing is sent (not a client, not classified yet, paused)
 
 
 async def _draft(seen: Conversation, deps: AgentDeps, now: datetime) -> Turn:
@@ -265,10 +375,17 @@ async def _draft(seen: Conversation, deps: AgentDeps, now: datetime) -> Turn:
 
 
 async def read_conversation(
-    session: AsyncSession, contact_id: int, message_pk: int, max_context_messages: int
+    session: AsyncSession,
+    contact_id: int,
+    message_pk: int,
+    max_context_messages: int,
+    hours: WorkingHours,
+    now: datetime,
 ) -> Conversation:
     # Counted first: whatever the later reads see beyond it shows up as a changed count at the commit.
-    contact, message, message_count = await _turn_rows(session, contact_id, message_pk)
+    contact, message, message_count, _ = await _turn_rows(
+        session, contact_id, message_pk, hours.day_start(now)
+    )
     pending = await unanswered_client_messages(session, contact_id)
     # One read serves both: the moderator's history and the sales history without the quoted messages.
     recent = await recent_messages(session, contact_id, max_context_messages + NEW_MESSAGE_LIMIT)
@@ -277,14 +394,27 @@ async def read_conversation(
     return Conversation(contact, message, message_count, history, sales)
 
 
-async def _turn_rows(session: AsyncSession, contact_id: int, message_pk: int) -> tuple[Contact, Message, int]:
-    """The contact, the message and how many messages the contact has, in one round trip."""
+async def _turn_rows(
+    session: AsyncSession, contact_id: int, message_pk: int, day_start: datetime
+) -> tuple[Contact, Message, int, int]:
+    """The contact, the message, how many messages the contact has, and how many the bot sent it since
+    `day_start` (its daily budget), in one round trip."""
     count = select(func.count()).where(Message.contact_id == contact_id).scalar_subquery()
+    sent_today = (
+        select(func.count())
+        .where(
+            Message.contact_id == contact_id,
+            Message.is_from_bot.is_(True),
+            Message.sent_by.in_(BUDGETED),
+            Message.timestamp >= day_start,
+        )
+        .scalar_subquery()
+    )
     row = (
         await session.execute(
-            select(Contact, Message, count)
+            select(Contact, Message, count, sent_today)
             .join(Message, Message.contact_id == Contact.id)
             .where(Contact.id == contact_id, Message.id == message_pk)
         )
     ).one()
-    return row[0], row[1], row[2]
+    return row[0], row[1], row[2], row[3]

@@ -242,6 +242,7 @@ def make_agent(
         hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
         clock=clock,
         metrics=AgentMetrics(),
+        limits=settings.chat_limits(),
     )
 
 
@@ -287,6 +288,7 @@ def make_follow_ups(settings, db, broker, llm, knowledge) -> FollowUpDeps:
         max_context_messages=settings.MAX_CONTEXT_MESSAGES,
         knowledge=knowledge,
         clock=fixed_clock(),
+        limits=settings.chat_limits(),
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from models import FollowUp, Message
 from service_kit.runtime import session_factory
 from services.follow_up_arming import arm_follow_ups
+from services.follow_up_chain import TOUCH_SPACING
 from services.follow_up_scheduler import send_due_touches
 from tests.conftest import handle, incoming, make_llm
 from tests.gemini_stub import SlowGemini
@@ -51,7 +52,9 @@ async def test_while_gemini_writes_a_touch_its_chain_is_unlocked_and_another_wor
             await session.execute(
                 text("SELECT id FROM follow_ups WHERE id = :id FOR UPDATE NOWAIT"), {"id": first.id}
             )
-        other_worker = dataclasses.replace(at_moment(follow_ups, DUE), sessions=one_connection, llm=llm)
+        # Touches due at once go out TOUCH_SPACING apart: the other worker comes when the second is due.
+        later = at_moment(follow_ups, DUE + TOUCH_SPACING)
+        other_worker = dataclasses.replace(later, sessions=one_connection, llm=llm)
         during_the_first_touch["sent"] = await send_due_touches(other_worker)
 
     slow = SlowGemini(llm, latency=0.3, during_call=meanwhile)

@@ -16,6 +16,7 @@ from service_kit.outbox import REPAIR_AFTER, relay
 from service_kit.publisher import Publisher
 from services.client_stance import keyword_stance
 from services.follow_up_arming import arm_follow_ups
+from services.follow_up_chain import TOUCH_SPACING
 from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler, send_due_touches
 from services.gemini_client import GeminiRetries
 from tests.conftest import (
@@ -365,12 +366,14 @@ async def test_two_concurrent_passes_send_each_touch_once(follow_ups, db, queues
             session, intervals=follow_ups.intervals, hours=follow_ups.hours, now=astana(26, 15)
         )
 
-    first, second = await asyncio.gather(
-        send_due_touches(at_moment(follow_ups, astana(26, 15))),
-        send_due_touches(at_moment(follow_ups, astana(26, 15))),
-    )
+    sent = []
+    # Touches due at once go out TOUCH_SPACING apart: pairs of passes at each of those moments.
+    for step in range(8):
+        moment = at_moment(follow_ups, astana(26, 15) + step * TOUCH_SPACING)
+        first, second = await asyncio.gather(send_due_touches(moment), send_due_touches(moment))
+        sent += [*first, *second]
 
-    assert len(first) + len(second) == 6
+    assert len(sent) == 6
     outgoing = await queues.outgoing()
     assert sorted(b["phone_number"] for b in outgoing) == [f"7701000000{n}" for n in range(6)]
     assert len({b["outgoing_id"] for b in outgoing}) == 6

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from models import Message
 from tests.conftest import contract_validator, incoming, start_consuming
-from tests.gemini_stub import default_moderator
+from tests.gemini_stub import default_moderator, default_sales
 
 BUSINESS = "ООО Альфа"
 PROMPT_BOUND = 30_000
@@ -184,10 +184,12 @@ async def test_a_conversation_of_100_kb_messages_keeps_every_prompt_bounded(
     sales_agent, broker, queues, gemini
 ):
     text = "Сколько стоит? " + "очень длинное сообщение " * 4_200
+    replies = iter(f"Ответ {n}: " + "другими словами " * n for n in range(1, 9))
+    gemini.sales = lambda prompt: {**default_sales(prompt), "reply": next(replies)}  # no bot loop here
     consumer = await start_consuming(broker, sales_agent)
     try:
-        for _ in range(8):
-            await queues.publish_incoming(incoming(text, phone="77015551111", business=BUSINESS))
+        for n in range(8):  # each a different text: the same one three times over is a bot loop
+            await queues.publish_incoming(incoming(f"{n}. {text}", phone="77015551111", business=BUSINESS))
             await queues.wait_for(queues.outgoing_queue.name)
     finally:
         await consumer.stop()

@@ -7,9 +7,10 @@ from sqlalchemy import select
 
 from models import Contact, Decision, Message
 from services.ai_moderator import ModeratorVerdict
-from services.ai_sales_agent import DRAFT_ATTEMPTS, HOLDING_REPLY
+from services.ai_sales_agent import DRAFT_ATTEMPTS
 from services.gemini_client import GeminiBlocked, GeminiTruncated
 from services.message_consumer import Outcome
+from services.replies import HOLDING_REPLY
 from tests.conftest import ADMIN_KEY, handle, incoming
 from tests.gemini_stub import blocked_answer, default_sales, gemini_answer, no_candidates, truncated
 

@@ -54,6 +54,10 @@ class WorkingHours:
     def next_working_start(self, dt: datetime) -> datetime:
         return next_working_start(dt, self.start_hour, self.end_hour, self.tz)
 
+    def working_end(self, dt: datetime) -> datetime:
+        """When working hours end on `dt`'s calendar day."""
+        return _at_hour(self.local(dt).date(), self.end_hour, self.tz)
+
     def day_start(self, dt: datetime) -> datetime:
         """Midnight of `dt`'s calendar day in the business's zone."""
         return self.local(dt).replace(hour=0, minute=0, second=0, microsecond=0)
