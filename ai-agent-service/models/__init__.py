@@ -4,6 +4,7 @@ from models.decision import Decision
 from models.follow_up import FollowUp
 from models.llm_usage import LlmUsage
 from models.message import Message
+from models.notification import Notification
 from models.scheduled_call import ScheduledCall
 
-__all__ = ["Base", "Contact", "Decision", "FollowUp", "LlmUsage", "Message", "ScheduledCall"]
+__all__ = ["Base", "Contact", "Decision", "FollowUp", "LlmUsage", "Message", "Notification", "ScheduledCall"]
