@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
-from api import chat_control, contacts, dead_letters, health
+from api import calls, chat_control, contacts, dead_letters, health
 from api.deps import ApiKey
 from config.database import create_engine
 from config.prompts import load_prompts
@@ -29,7 +29,9 @@ from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler
 from services.gemini_client import GeminiClient, GeminiRetries
 from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps, consume_incoming
+from services.notifications import NotificationOutbox
 from services.outbox import BotMessageOutbox
+from services.reminders import CalendarDeps, run_calendar
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptError
 from utils.timezone_helper import WorkingHours
@@ -55,6 +57,7 @@ async def start_runtime(
     base = await ServiceRuntime.open(settings, clock, create_engine(settings.DATABASE_URL), CONTRACTS_DIR)
     sessions, publisher, queues = base.sessions, base.publisher, base.queues
     outbox = BotMessageOutbox(queues["outgoing_messages"].name)
+    notifications = NotificationOutbox(queues["outgoing_messages"].name)
     llm = GeminiClient(
         api_key=settings.GEMINI_API_KEY.get_secret_value(),
         model=settings.GEMINI_MODEL,
@@ -77,6 +80,8 @@ async def start_runtime(
         clock=clock,
         metrics=metrics,
         limits=settings.chat_limits(),
+        calls=settings.call_policy(),
+        notification_outbox=notifications,
         concurrency=settings.AGENT_CONCURRENCY,
     )
     follow_ups = FollowUpDeps(
@@ -99,6 +104,16 @@ async def start_runtime(
         max_attempts=settings.MAX_DELIVERY_ATTEMPTS,
         retry_delay_s=settings.RETRY_DELAY_SECONDS,
     )
+    calendar = CalendarDeps(
+        sessions=sessions,
+        publisher=publisher,
+        outbox=outbox,
+        notification_outbox=notifications,
+        hours=hours,
+        policy=agent.calls,
+        digest_time=settings.DIGEST_TIME,
+        clock=clock,
+    )
     runtime = Runtime(
         **base.parts(),
         metrics=metrics,
@@ -107,6 +122,7 @@ async def start_runtime(
         prompts=prompts,
         agent=agent,
         follow_ups=follow_ups,
+        calendar=calendar,
         consumer=consumer,
     )
     _start_workers(runtime)
@@ -127,6 +143,24 @@ def _start_workers(rt: Runtime) -> None:
             rt.sessions, rt.publisher, rt.agent.outbox, heartbeat=partial(rt.liveness.beat, "outbox")
         ),
         stall_after=_stall_after(REPAIR_INTERVAL_S),
+    )
+    rt.workers["notifications"] = rt.liveness.start_loop(
+        "notifications",
+        run_repair_loop(
+            rt.sessions,
+            rt.publisher,
+            rt.agent.notification_outbox,
+            heartbeat=partial(rt.liveness.beat, "notifications"),
+        ),
+        stall_after=_stall_after(REPAIR_INTERVAL_S),
+    )
+    calendar_interval = rt.settings.CALENDAR_CHECK_INTERVAL_SECONDS
+    rt.workers["calendar"] = rt.liveness.start_loop(
+        "calendar",
+        run_calendar(
+            rt.calendar, interval=calendar_interval, heartbeat=partial(rt.liveness.beat, "calendar")
+        ),
+        stall_after=_stall_after(calendar_interval),
     )
     if rt.settings.ENABLE_FOLLOW_UPS:
         interval = rt.settings.FOLLOW_UP_CHECK_INTERVAL_SECONDS
@@ -164,7 +198,7 @@ def create_app(
     return service_app(
         settings.PROJECT_NAME,
         runtime_lifespan(start, stop_runtime),
-        [health.router, contacts.router, chat_control.router, dead_letters.router],
+        [health.router, contacts.router, chat_control.router, calls.router, dead_letters.router],
         api_key=ApiKey,
         per_minute=settings.RATE_LIMIT_PER_MINUTE,
     )

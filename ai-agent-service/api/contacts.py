@@ -96,6 +96,8 @@ class ScheduledCallOut(BaseModel):
     timezone: str
     status: str
     notes: str | None
+    manager_name: str | None
+    manager_phone: str | None
     created_at: datetime
 
 
@@ -143,7 +145,9 @@ async def list_contacts(
         query = query.where(Contact.is_client.is_(None))
     elif is_client is not None:
         query = query.where(Contact.is_client.is_(is_client == "true"))
-    return await _page(session, query.order_by(Contact.last_message_at.desc().nulls_last(), Contact.id), page)
+    return await page_of(
+        session, query.order_by(Contact.last_message_at.desc().nulls_last(), Contact.id), page
+    )
 
 
 @router.get("/contacts/{phone}", response_model=ContactDetail)
@@ -198,7 +202,7 @@ async def list_messages(session: SessionDep, page: PageDep, contact_id: Annotate
         .where(Message.contact_id == contact_id)
         .order_by(Message.timestamp.desc(), Message.id.desc())
     )
-    return await _page(session, query, page)
+    return await page_of(session, query, page)
 
 
 @router.get("/follow-ups/active", response_model=PageOut[FollowUpOut])
@@ -206,7 +210,7 @@ async def active_follow_ups(session: SessionDep, page: PageDep) -> dict:
     query = (
         select(FollowUp).where(FollowUp.is_completed.is_(False)).order_by(FollowUp.next_touch_at, FollowUp.id)
     )
-    return await _page(session, query, page)
+    return await page_of(session, query, page)
 
 
 @router.get("/follow-ups/pending", response_model=PageOut[FollowUpOut])
@@ -217,7 +221,7 @@ async def pending_follow_ups(session: SessionDep, page: PageDep, agent: AgentDep
         .where(FollowUp.is_completed.is_(False), FollowUp.next_touch_at <= agent.clock())
         .order_by(FollowUp.next_touch_at, FollowUp.id)
     )
-    return await _page(session, query, page)
+    return await page_of(session, query, page)
 
 
 @router.post("/follow-ups/{follow_up_id}/send-now", response_model=SentTouchOut)
@@ -239,20 +243,6 @@ async def send_follow_up_now(follow_ups: FollowUpsDep, follow_up_id: Annotated[i
         "message": sent.message,
         "follow_up": sent.follow_up,
     }
-
-
-@router.get("/scheduled-calls", response_model=PageOut[ScheduledCallOut])
-async def list_scheduled_calls(
-    session: SessionDep,
-    page: PageDep,
-    call_status: Annotated[
-        Literal["scheduled", "completed", "cancelled"] | None, Query(alias="status")
-    ] = None,
-) -> dict:
-    query = select(ScheduledCall)
-    if call_status is not None:
-        query = query.where(ScheduledCall.status == call_status)
-    return await _page(session, query.order_by(ScheduledCall.scheduled_at, ScheduledCall.id), page)
 
 
 @router.post("/contacts/{phone}/classify", response_model=ClassificationOut)
@@ -289,7 +279,7 @@ async def contact_or_404(session: AsyncSession, phone: str) -> Contact:
     return contact
 
 
-async def _page(session: AsyncSession, query: Select, page: Page) -> dict:
+async def page_of(session: AsyncSession, query: Select, page: Page) -> dict:
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     items = await session.scalars(query.limit(page.limit).offset(page.offset))
     return {"items": items.all(), "total": total or 0, "limit": page.limit, "offset": page.offset}

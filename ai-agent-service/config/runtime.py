@@ -15,6 +15,7 @@ from services.follow_up_scheduler import FollowUpDeps
 from services.gemini_client import GeminiClient
 from services.incoming_messages import IncomingMessage
 from services.message_consumer import AgentDeps
+from services.reminders import CalendarDeps
 from utils.metrics import AgentMetrics
 
 
@@ -29,5 +30,6 @@ class Runtime(ServiceRuntime):
     prompts: Prompts
     agent: AgentDeps
     follow_ups: FollowUpDeps
+    calendar: CalendarDeps
     consumer: Consumer[IncomingMessage]
     workers: dict[str, asyncio.Task] = field(default_factory=dict)  # the background loops, by name

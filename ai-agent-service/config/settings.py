@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from service_kit.settings import ServiceSettings
+from services.call_calendar import CallPolicy
 from services.chat_control import ChatLimits
 
 
@@ -37,6 +38,13 @@ class Settings(ServiceSettings):
     MAX_BOT_MESSAGES_PER_CHAT_PER_DAY: int = Field(default=10, ge=1, le=1000)
     LOOP_REPLY_SECONDS: float = Field(default=10, gt=0, le=600)
 
+    # The managers (MANAGERS, shared with the gateway) are reminded of a call, and its client too, this long
+    # before it; each gets a digest of the day at DIGEST_TIME (HH:MM in TIMEZONE) on working days.
+    CALL_REMINDER_MINUTES: int = Field(default=60, ge=1, le=24 * 60)
+    DIGEST_TIME: time = time(9, 30)
+    # How often the calendar looks for due reminders and the digest.
+    CALENDAR_CHECK_INTERVAL_SECONDS: float = Field(default=30, gt=0, le=3600)
+
     KNOWLEDGE_BASE_PATH: Path = Path("./knowledge_base/")
     PDF_CACHE_ENABLED: bool = True
     PROMPTS_PATH: Path = Path("./prompts/")
@@ -52,6 +60,9 @@ class Settings(ServiceSettings):
                 raise ValueError("must be comma-separated positive hours, e.g. 24,72,168,336,720")
             return [int(part) for part in parts]
         return value
+
+    def call_policy(self) -> CallPolicy:
+        return CallPolicy(managers=self.MANAGERS, reminder=timedelta(minutes=self.CALL_REMINDER_MINUTES))
 
     def chat_limits(self) -> ChatLimits:
         return ChatLimits(

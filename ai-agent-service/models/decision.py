@@ -12,6 +12,7 @@ from models.base import Base
 
 REPLIED = "replied"  # the model's reply went out as written, or the code's own booking text
 GUARDED = "guarded"  # the model's reply failed a check; the code's safe text went out instead
+HANDED_OVER = "handed_over"  # a manager answers (the knowledge base had no answer); the client was told when
 HOLDING = "holding"  # Gemini gave no usable answer; the code's holding reply went out
 UNCLASSIFIED = "unclassified"  # the moderator could not tell yet; nothing was sent
 NOT_A_CLIENT = "not_a_client"  # stored, never answered

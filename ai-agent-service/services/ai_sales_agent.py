@@ -1,9 +1,5 @@
-"""The AI sales agent: one reply to everything the client wrote since the bot last answered.
-
-The model proposes, the code decides: a call time is booked or offered by services/call_booking.py, every
-figure and call time in the model's text is checked, and a text that fails goes out as the code's safe
-text instead, recorded as a guarded decision. When Gemini gives no usable answer after a few tries, the
-client gets the code's holding reply."""
+"""The AI sales agent: Gemini's draft of one reply to everything the client wrote since the bot last answered
+(what the code then checks and stores is services/replies.py)."""
 
 from __future__ import annotations
 
@@ -18,16 +14,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Contact, Decision, Message
-from models.decision import GUARDED, REPLIED
-from services.call_booking import CallDecision, decide_call
+from models import Message
 from services.conversation_text import PROMPT_TEXT_LIMIT, format_history, shown_text, truncate_for_prompt
 from services.gemini_client import GeminiClient, GeminiTruncated, GeminiUnusableAnswer
 from services.knowledge_base import KnowledgeBase
 from services.knowledge_index import format_chunks
-from services.replies import add_reply, cover_pending
-from services.reply_guard import check_reply
-from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 
@@ -51,6 +42,13 @@ class SalesAnswer(BaseModel):
     confirmed_call_time: bool
     opt_out: bool = Field(
         default=False, description="true only if the client asks to stop receiving messages from us"
+    )
+    cannot_make_it: bool = Field(
+        default=False, description="true if the client says they cannot make the call already booked"
+    )
+    knowledge_gap: bool = Field(
+        default=False,
+        description="true if the knowledge base does not answer the client's question (a manager will)",
     )
 
 
@@ -136,90 +134,6 @@ async def draft_answer(
             if isinstance(exc, GeminiTruncated):  # half the history and knowledge may fit
                 history, chunks = history[len(history) // 2 :], max(1, chunks // 2)
     raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-async def store_reply(
-    session: AsyncSession,
-    contact: Contact,
-    trigger: Message,
-    context: SalesContext,
-    answer: SalesAnswer,
-    *,
-    prompt: PromptTemplate,
-    knowledge: KnowledgeSearch,
-    hours: WorkingHours,
-    now: datetime,
-    metrics: AgentMetrics,
-) -> Message:
-    """Books the call the answer agrees on, writes the checked reply as an unpublished bot message, records
-    the decision and marks the client messages it covers as answered.
-
-    Runs inside the contact's locked transaction; the caller publishes the reply after the commit.
-    """
-    call = await decide_call(
-        session,
-        contact,
-        agreed=answer.agreed_to_call,
-        proposed_call_time=answer.proposed_call_time,
-        confirmed=answer.confirmed_call_time,
-        now=now,
-        hours=hours,
-        source_message_id=trigger.message_id or "",
-    )
-    if call.booked is not None:
-        metrics.calls_booked.inc()
-    text, problem = _checked_text(answer, call, context, knowledge, prompt, hours, now)
-    if problem is not None:
-        metrics.replies_replaced.inc()
-        logger.warning("Reply to {} replaced by the code's text: {}", contact.phone_number, problem)
-    reply = add_reply(session, contact, trigger, text, now)
-    await cover_pending(session, context.pending, now)
-    trigger.stance = answer.stance
-    await session.flush()
-    session.add(
-        Decision(
-            contact_id=contact.id,
-            message_id=trigger.id,
-            reply_id=reply.id,
-            kind=REPLIED if problem is None else GUARDED,
-            reason=problem or call.note,
-            model_text=answer.reply if problem is not None else None,
-            created_at=now,
-        )
-    )
-    metrics.replies.inc()
-    logger.info(
-        "Reply to {} covers {} message(s), stance {}",
-        contact.phone_number,
-        len(context.pending),
-        answer.stance,
-    )
-    return reply
-
-
-def _checked_text(
-    answer: SalesAnswer,
-    call: CallDecision,
-    context: SalesContext,
-    knowledge: KnowledgeSearch,
-    prompt: PromptTemplate,
-    hours: WorkingHours,
-    now: datetime,
-) -> tuple[str, str | None]:
-    """The text to send and, when it is not the model's own, why the model's text was not sent."""
-    if call.reply is not None:
-        # The code booked, offered or asked: its text answers, whatever the model wrote.
-        return call.reply, call.guard
-    client_texts = [
-        m.voice_transcription or m.message_text or "" for m in (*context.history, *context.pending)
-    ]
-    verdict = check_reply(answer.reply, knowledge.full_text(), [prompt.text], client_texts)
-    if not verdict.ok:
-        return verdict.text_or_fallback(answer.reply), verdict.reason
-    problem = call.check_model_text(answer.reply, hours, now)
-    if problem is not None:
-        return call.safe_reply, problem
-    return answer.reply, None
 
 
 async def unanswered_client_messages(session: AsyncSession, contact_id: int) -> Sequence[Message]:

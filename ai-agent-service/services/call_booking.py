@@ -5,14 +5,21 @@ just booked or offered, or a call the client already has; otherwise the code's o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from loguru import logger
-from sqlalchemy import select, text, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, ScheduledCall
+from services.call_calendar import (
+    CallPolicy,
+    book_call,
+    cancel_call,
+    confirmation_text,
+    scheduled_calls_of,
+    taken_slots,
+)
 from services.call_mentions import call_mentions, only_names
 from utils.timezone_helper import WorkingHours
 
@@ -42,6 +49,8 @@ class CallDecision:
 
     reply: str | None = None
     booked: ScheduledCall | None = None
+    replaced: list[ScheduledCall] = field(default_factory=list)  # the client's calls the booking moved
+    cancelled: list[ScheduledCall] = field(default_factory=list)  # calls the client cannot make
     offered_slot: datetime | None = None
     allowed: list[datetime] = field(default_factory=list)
     safe_reply: str = ""
@@ -56,6 +65,15 @@ class CallDecision:
         if not only_names(mentions, [hours.local(slot) for slot in self.allowed]):
             return "the reply names a call time the code did not book or offer"
         return None
+
+
+class CallAnswer(Protocol):
+    """What the sales model said about a call (services/ai_sales_agent.SalesAnswer)."""
+
+    agreed_to_call: bool
+    proposed_call_time: str | None
+    confirmed_call_time: bool
+    cannot_make_it: bool
 
 
 def parse_proposed_time(value: str, hours: WorkingHours) -> datetime | None:
@@ -74,38 +92,42 @@ async def decide_call(
     session: AsyncSession,
     contact: Contact,
     *,
-    agreed: bool,
-    proposed_call_time: str | None,
-    confirmed: bool,
+    answer: CallAnswer,
     now: datetime,
     hours: WorkingHours,
+    policy: CallPolicy,
     source_message_id: str,
 ) -> CallDecision:
     ask = ASK_TIME.format(start=hours.start_hour, end=hours.end_hour)
-    existing = await scheduled_slots_of(session, contact.id, now)
-    proposed = parse_proposed_time(proposed_call_time, hours) if proposed_call_time else None
+    upcoming = await scheduled_calls_of(session, contact.id, now)
+    existing = [call.scheduled_at for call in upcoming]
+    proposed = parse_proposed_time(answer.proposed_call_time, hours) if answer.proposed_call_time else None
+    if proposed is None and answer.cannot_make_it and upcoming:
+        return await _offer_another_slot(session, upcoming, now, hours, policy)
     if proposed is None:
-        if not proposed_call_time or not (agreed or confirmed):
+        if not answer.proposed_call_time or not (answer.agreed_to_call or answer.confirmed_call_time):
             return CallDecision(allowed=existing, safe_reply=ask)
-        problem = f"proposed_call_time {proposed_call_time!r} is not a time"
+        problem = f"proposed_call_time {answer.proposed_call_time!r} is not a time"
         logger.warning("Asking for a time instead: {}", problem)
         return CallDecision(reply=ask, allowed=existing, safe_reply=ask, guard=problem)
 
-    taken = await taken_slots(session, now)
-    problem = _why_not_bookable(proposed, hours.local(now), taken, hours)
+    taken = await taken_slots(session, now, policy)
+    problem = why_not_bookable(proposed, hours.local(now), taken, hours)
     if problem is None:
-        if not confirmed:
+        if not answer.confirmed_call_time:
             # The client has not accepted this very time yet: the model may ask about it, nothing more.
             offer = f"Могу предложить {hours.format_slot(proposed)} по времени Астаны. Подходит?"
             return CallDecision(allowed=[*existing, proposed], safe_reply=offer)
-        booked = await book_call(session, contact, proposed, now, hours, source_message_id)
+        note = f"Booked by the AI sales agent (message {source_message_id})"
+        booked = await book_call(session, contact, proposed, now, hours, policy, note)
         if booked is not None:
             return CallDecision(
-                reply=confirmation_text(proposed, contact.phone_number, hours),
+                reply=confirmation_text(booked, contact.phone_number, hours),
                 booked=booked,
+                replaced=upcoming,
                 allowed=[proposed],
             )
-        taken.add(proposed)  # another client took it a moment ago
+        taken.add(proposed)  # another client took the last free manager a moment ago
         problem = "taken"
 
     slot = hours.next_free_slot(max(proposed, hours.local(now)), taken)
@@ -120,74 +142,32 @@ async def decide_call(
     )
 
 
-def confirmation_text(slot: datetime, phone_number: str, hours: WorkingHours) -> str:
-    when = hours.local(slot).strftime("%d.%m.%Y в %H:%M")
-    return (
-        f"Отлично! Записал вас на {when} (время Астаны). "
-        f"Наш менеджер свяжется с вами по номеру +{phone_number}. До связи! 👍"
-    )
-
-
-async def taken_slots(session: AsyncSession, now: datetime) -> set[datetime]:
-    rows = await session.scalars(
-        select(ScheduledCall.scheduled_at).where(
-            ScheduledCall.status == "scheduled", ScheduledCall.scheduled_at >= now
-        )
-    )
-    return set(rows)
-
-
-async def scheduled_slots_of(session: AsyncSession, contact_id: int, now: datetime) -> list[datetime]:
-    """The contact's own upcoming calls: a reply may remind the client of them."""
-    rows = await session.scalars(
-        select(ScheduledCall.scheduled_at).where(
-            ScheduledCall.contact_id == contact_id,
-            ScheduledCall.status == "scheduled",
-            ScheduledCall.scheduled_at >= now,
-        )
-    )
-    return list(rows)
-
-
-async def book_call(
+async def _offer_another_slot(
     session: AsyncSession,
-    contact: Contact,
-    slot: datetime,
+    upcoming: list[ScheduledCall],
     now: datetime,
     hours: WorkingHours,
-    source_message_id: str,
-) -> ScheduledCall | None:
-    """Inserts the call; None when the slot is already taken (the unique index settles races)."""
-    new_id = await session.scalar(
-        insert(ScheduledCall)
-        .values(
-            contact_id=contact.id,
-            scheduled_at=slot,
-            timezone=hours.timezone_name,
-            status="scheduled",
-            notes=f"Booked by the AI sales agent (message {source_message_id})",
-        )
-        .on_conflict_do_nothing(index_elements=["scheduled_at"], index_where=text("status = 'scheduled'"))
-        .returning(ScheduledCall.id)
+    policy: CallPolicy,
+) -> CallDecision:
+    """The client cannot make their call and named no other time: it is cancelled, and the code offers the
+    next free slot after it (booked when the client accepts)."""
+    for call in upcoming:
+        cancel_call(call, "The client cannot make it")
+    taken = await taken_slots(session, now, policy)
+    after = max(upcoming[0].scheduled_at + timedelta(minutes=hours.slot_minutes), hours.local(now))
+    slot = hours.next_free_slot(after, taken)
+    offer = f"Понял вас, перенесём созвон. Могу предложить {hours.format_slot(slot)} по Астане. Подходит?"
+    return CallDecision(
+        reply=offer,
+        offered_slot=slot,
+        cancelled=upcoming,
+        allowed=[slot],
+        safe_reply=offer,
+        note=f"the client cannot make {hours.format(upcoming[0].scheduled_at)}: offered {hours.format(slot)}",
     )
-    if new_id is None:
-        return None
-    # A client who books again is rescheduling: the earlier call frees its slot.
-    await session.execute(
-        update(ScheduledCall)
-        .where(
-            ScheduledCall.contact_id == contact.id,
-            ScheduledCall.status == "scheduled",
-            ScheduledCall.scheduled_at > now,
-            ScheduledCall.id != new_id,
-        )
-        .values(status="cancelled", notes="Rescheduled by the client")
-    )
-    logger.info("Call booked for {} at {}", contact.phone_number, slot.isoformat())
-    return await session.get(ScheduledCall, new_id)
 
 
-def _why_not_bookable(
+def why_not_bookable(
     proposed: datetime, now_local: datetime, taken: set[datetime], hours: WorkingHours
 ) -> str | None:
     if proposed <= now_local:

@@ -40,9 +40,10 @@ from services.ai_sales_agent import (
     SalesContext,
     draft_answer,
     sales_context,
-    store_reply,
     unanswered_client_messages,
 )
+from services.call_calendar import CallPolicy
+from services.call_summary import complete_call_notification
 from services.chat_control import (
     BUDGETED,
     LOOP_SUSPECTED,
@@ -59,9 +60,10 @@ from services.conversation_text import recent_messages
 from services.follow_up_chain import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
 from services.incoming_messages import IncomingMessage, store_incoming, store_operator_message
+from services.notifications import NotificationOutbox, manager_for, notify, paused_text
 from services.opt_out import stop_request_language
 from services.outbox import BotMessageOutbox
-from services.replies import store_holding_reply, store_opt_out
+from services.replies import ReplyRules, StoredReply, store_holding_reply, store_opt_out, store_reply
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
@@ -114,9 +116,15 @@ class AgentDeps:
     clock: Clock
     metrics: AgentMetrics
     limits: ChatLimits
+    calls: CallPolicy
+    notification_outbox: NotificationOutbox
     # Messages worked on at once (the consumer's prefetch): mostly waiting on Gemini, holding nothing else.
     concurrency: int = 300
     contact_locks: ContactLocks = field(default_factory=ContactLocks)
+
+    @property
+    def reply_rules(self) -> ReplyRules:
+        return ReplyRules(self.sales_prompt, self.knowledge, self.hours, self.calls, self.metrics)
 
 
 @dataclass(frozen=True)
@@ -244,13 +252,24 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
             return None
         if turn.verdict is not None:
             store_verdict(contact, turn.verdict, deps.metrics)
-        reply, outcome = await _commit_turn(session, seen, turn, contact, message, sent_today, deps, now)
-        if reply is not None:
-            # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
-            await stop_open_chain(session, contact.id, turn_stance([message]), now)
-    if reply is not None:
-        await relay(deps.sessions, deps.publisher, deps.outbox, ids=[reply.id])
+        stored, outcome = await _commit_turn(session, seen, turn, contact, message, sent_today, deps, now)
+        # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
+        await stop_open_chain(session, contact.id, turn_stance([message]), now)
+    if stored is not None:
+        await _publish(stored, contact, deps)
     return outcome
+
+
+async def _publish(stored: StoredReply, contact: Contact, deps: AgentDeps) -> None:
+    """The reply first, then the managers' notifications (a booked call's once Gemini summed it up)."""
+    if stored.message is not None:
+        await relay(deps.sessions, deps.publisher, deps.outbox, ids=[stored.message.id])
+    notifications = list(stored.notifications)
+    if stored.summary is not None:
+        notification, call = stored.summary
+        await complete_call_notification(deps.sessions, deps.llm, notification, call, contact, deps.hours)
+        notifications.append(notification)
+    await relay(deps.sessions, deps.publisher, deps.notification_outbox, ids=notifications)
 
 
 async def _commit_turn(
@@ -262,8 +281,8 @@ async def _commit_turn(
     sent_today: int,
     deps: AgentDeps,
     now: datetime,
-) -> tuple[Message | None, Outcome]:
-    """Stores what the turn decided, in the contact's locked transaction: the reply to publish, if any."""
+) -> tuple[StoredReply | None, Outcome]:
+    """Stores what the turn decided, in the contact's locked transaction: what to publish, if anything."""
     if is_paused(contact, now) or turn.silent == PAUSED:  # a person may have taken over while Gemini wrote
         why = turn.why or f"the bot is paused in this chat ({contact.pause_reason})"
         await _keep_silent(session, seen, message, PAUSED, why, now)
@@ -281,31 +300,40 @@ async def _commit_turn(
     if sent_today >= deps.limits.messages_per_day:
         pause(contact, SEND_BUDGET, next_day_start(deps.hours, now), now)
         why = f"{sent_today} bot messages today, the limit is {deps.limits.messages_per_day}"
-        await _keep_silent(session, seen, message, SEND_BUDGET, why, now)
-        return None, Outcome.SILENCED
+        return await _step_back(session, seen, message, SEND_BUDGET, why, deps, now), Outcome.SILENCED
     loop = loop_suspected([*seen.sales.history, *seen.sales.quoted], deps.limits.loop_reply_seconds)
     if loop is not None:
         pause(contact, LOOP_SUSPECTED, None, now)
-        await _keep_silent(session, seen, message, LOOP_SUSPECTED, loop, now)
-        return None, Outcome.SILENCED
+        return await _step_back(session, seen, message, LOOP_SUSPECTED, loop, deps, now), Outcome.SILENCED
     if turn.answer is not None:
-        reply = await store_reply(
-            session,
-            contact,
-            message,
-            seen.sales,
-            turn.answer,
-            prompt=deps.sales_prompt,
-            knowledge=deps.knowledge,
-            hours=deps.hours,
-            now=now,
-            metrics=deps.metrics,
-        )
+        reply = await store_reply(session, contact, message, seen.sales, turn.answer, deps.reply_rules, now)
     else:
         reply = await store_holding_reply(
             session, contact, message, seen.sales.pending, turn.holding_reason or "", now
         )
     return reply, Outcome.REPLIED
+
+
+async def _step_back(
+    session: AsyncSession,
+    seen: Conversation,
+    message: Message,
+    reason: str,
+    why: str,
+    deps: AgentDeps,
+    now: datetime,
+) -> StoredReply:
+    """The bot stops in this chat: nothing is sent, and a manager hears about it."""
+    await _keep_silent(session, seen, message, reason, why, now)
+    stored = StoredReply(None)
+    manager = manager_for(seen.contact, deps.calls.managers)
+    if manager is not None:
+        text = paused_text(seen.contact, reason)
+        notification = await notify(
+            session, manager, "bot_paused", text, f"paused-{message.message_id}", contact_id=seen.contact.id
+        )
+        stored.notifications += [notification] if notification else []
+    return stored
 
 
 async def _keep_silent(

@@ -41,6 +41,7 @@ from services.gemini_client import GeminiClient, GeminiRetries
 from services.incoming_messages import IncomingMessage
 from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps, Outcome, consume_incoming, handle_incoming
+from services.notifications import NotificationOutbox
 from services.outbox import BotMessageOutbox
 from tests.gemini_stub import GeminiStub, touch_text
 from tests.queue_reader import BrokerUnderTest, QueueReader
@@ -243,6 +244,8 @@ def make_agent(
         clock=clock,
         metrics=AgentMetrics(),
         limits=settings.chat_limits(),
+        calls=settings.call_policy(),
+        notification_outbox=NotificationOutbox(broker.queues["outgoing_messages"].name),
     )
 
 

@@ -1,14 +1,16 @@
 """Calls are booked only inside working hours (Mon–Fri 10–18 Astana, not on holidays), one call per slot."""
 
 import asyncio
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import holidays
 import pytest
 from sqlalchemy import select
 
 from models import Contact, ScheduledCall
-from services.call_booking import book_call, decide_call
+from services.ai_sales_agent import SalesAnswer
+from services.call_booking import decide_call
+from services.call_calendar import CallPolicy, book_call
 from tests.conftest import WEDNESDAY_3PM, handle, incoming
 from utils.timezone_helper import ASTANA, WorkingHours
 
@@ -23,16 +25,30 @@ async def contacts(db) -> list[Contact]:
     return people
 
 
-async def decide(db, contact, proposed: str | None, confirmed: bool = True):
+ONE_CALENDAR = CallPolicy(managers=(), reminder=timedelta(minutes=60))
+
+
+def answer(proposed: str | None, confirmed: bool = True) -> SalesAnswer:
+    return SalesAnswer(
+        reply="…",
+        stance="yes",
+        agreed_to_call=True,
+        proposed_call_time=proposed,
+        confirmed_call_time=confirmed,
+    )
+
+
+async def decide(
+    db, contact, proposed: str | None, confirmed: bool = True, policy: CallPolicy = ONE_CALENDAR
+):
     async with db.begin() as session:
         return await decide_call(
             session,
             contact,
-            agreed=True,
-            proposed_call_time=proposed,
-            confirmed=confirmed,
+            answer=answer(proposed, confirmed),
             now=WEDNESDAY_3PM,
             hours=HOURS,
+            policy=policy,
             source_message_id="m1",
         )
 
@@ -103,7 +119,7 @@ async def test_two_simultaneous_bookings_of_one_slot_leave_one_call(db, contacts
 
     async def book(contact):
         async with db.begin() as session:
-            return await book_call(session, contact, slot, WEDNESDAY_3PM, HOURS, "m")
+            return await book_call(session, contact, slot, WEDNESDAY_3PM, HOURS, ONE_CALENDAR, "m")
 
     results = await asyncio.gather(book(contacts[0]), book(contacts[1]))
 
@@ -116,7 +132,7 @@ async def test_booking_again_reschedules_the_clients_call(db, contacts):
     await decide(db, contacts[0], "2026-11-27T14:00")
 
     first, second = await booked_calls(db)
-    assert (first.status, second.status) == ("cancelled", "scheduled")
+    assert (first.status, second.status) == ("moved", "scheduled")
 
 
 async def test_the_sales_reply_is_replaced_by_the_booking_confirmation(agent, db, contacts, gemini, queues):

@@ -90,8 +90,9 @@ async def test_migration_creates_the_spec_indexes_and_the_slot_guard(engine):
         assert indexes[name][0] == table
     assert "WHERE (is_completed = false)" in indexes["idx_follow_ups_next_touch"][1]
     assert "DESC" in indexes["idx_messages_timestamp"][1]
-    slot_guard = indexes["uq_scheduled_calls_slot"][1]
+    slot_guard = indexes["uq_scheduled_calls_manager_slot"][1]  # one call per manager and slot
     assert slot_guard.startswith("CREATE UNIQUE INDEX") and "'scheduled'" in slot_guard
+    assert "manager_phone" in slot_guard
     assert indexes["messages_outgoing_id_key"][1].startswith("CREATE UNIQUE INDEX")
     assert indexes["messages_message_id_key"][1].startswith("CREATE UNIQUE INDEX")
 

@@ -3,12 +3,14 @@ variable at start-up. Each service's Settings extends ServiceSettings with its o
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service_kit.managers import Manager, parse_managers
 
 ASYNCPG_SCHEME = "postgresql+asyncpg://"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -70,6 +72,8 @@ class ServiceSettings(DatabaseSettings):
     CLOCK_OFFSET_SECONDS: float = Field(default=0, ge=-MAX_CLOCK_OFFSET_S, le=MAX_CLOCK_OFFSET_S)
     LOG_LEVEL: str = "INFO"
     ADMIN_API_KEY: SecretStr = Field(min_length=1)
+    # Name:phone,... — who gets notifications (service_kit/managers.py); empty: notifications are off.
+    MANAGERS: Annotated[tuple[Manager, ...], NoDecode] = ()
     RATE_LIMIT_PER_MINUTE: int = Field(default=120, ge=1)
 
     @field_validator("RABBITMQ_URL")
@@ -85,6 +89,11 @@ class ServiceSettings(DatabaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("MANAGERS", mode="before")
+    @classmethod
+    def _managers(cls, value: object) -> object:
+        return parse_managers(value) if isinstance(value, str) else value
 
     @field_validator("TIMEZONE")
     @classmethod

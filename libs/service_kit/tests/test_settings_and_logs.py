@@ -78,3 +78,25 @@ def test_the_offset_clock_runs_the_given_seconds_ahead_and_is_the_plain_clock_at
     assert offset_clock(0) is utc_now
     assert timedelta(days=3) - timedelta(seconds=5) < ahead - utc_now() <= timedelta(days=3)
     assert ahead.tzinfo is not None
+
+
+def test_managers_are_read_as_name_and_normalised_phone():
+    settings = load_settings(
+        ServiceSettings, _env_file=None, **VALID, MANAGERS="Айгерим:77011234567, Данияр:+7 701 765-43-21"
+    )
+
+    assert [(m.name, m.phone) for m in settings.MANAGERS] == [
+        ("Айгерим", "77011234567"),
+        ("Данияр", "77017654321"),
+    ]
+    assert load_settings(ServiceSettings, _env_file=None, **VALID).MANAGERS == ()
+
+
+@pytest.mark.parametrize(
+    "value", ["Айгерим", "Айгерим:abc", ":77011234567", "А:77011234567,Б:8 701 123 45 67"]
+)
+def test_a_bad_managers_entry_is_named(value):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(ServiceSettings, _env_file=None, **VALID, MANAGERS=value)
+
+    assert caught.value.lines[0].startswith("Configuration error: MANAGERS is malformed: ")
