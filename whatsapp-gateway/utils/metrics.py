@@ -11,6 +11,11 @@ class GatewayMetrics(ServiceMetrics):
         self.messages_received = self.counter(
             "messages_received", "Customer messages forwarded to the agent", ["message_type"]
         )
+        self.operator_messages = self.counter(
+            "operator_messages",
+            "Messages typed on the business phone in a client's chat, forwarded to the agent",
+            ["message_type"],
+        )
         self.messages_skipped = self.counter(
             "messages_skipped",
             "Messages never forwarded: Status, channels, groups, hidden or whitelisted numbers, reactions",
