@@ -15,6 +15,7 @@ from models.message_log import INCOMING, OUTGOING, SENT, SKIPPED, MessageLog
 from models.whitelist import is_whitelisted
 from service_kit.publisher import Outgoing
 from services.chat_rules import COUNTED_REASONS
+from services.send_rate import SendQueue, send_queue
 from utils.clock import local_day_bounds, to_local_iso
 from utils.whatsapp_ids import digits_only, normalize_phone
 
@@ -47,13 +48,24 @@ async def stats(runtime: RuntimeDep) -> dict[str, Any]:
         MessageLog.error.is_(None),
     )
     sizes = await runtime.queue_sizes()
+    waiting = await _send_queue(runtime)
     return {
         "messages_received_today": received,
         "messages_sent_today": sent,
         "voice_transcribed_today": transcribed,
         "skipped_today": await _skipped(runtime, created_start, created_end),
         "queue_size": sizes if sizes is not None else dict.fromkeys(SHORT_NAMES.values()),
+        "send_queue": {"waiting": waiting.waiting, "oldest_wait_s": waiting.oldest_wait_s},
     }
+
+
+async def _send_queue(runtime: Runtime) -> SendQueue:
+    """The sends (every replica's) waiting for their turn under MAX_SENDS_PER_MINUTE; sets the gauges."""
+    async with runtime.sessions() as session:
+        found = await send_queue(session)
+    runtime.metrics.sends_waiting.set(found.waiting)
+    runtime.metrics.oldest_send_wait.set(found.oldest_wait_s)
+    return found
 
 
 async def _count(runtime: Runtime, *conditions: Any) -> int:
@@ -154,5 +166,6 @@ def _log_entry(row: MessageLog, runtime: Runtime) -> dict[str, Any]:
 
 @router.get("/metrics")
 async def metrics(runtime: RuntimeDep) -> Response:
-    await runtime.queue_sizes()  # the gauges show the broker at scrape time
+    await runtime.queue_sizes()  # the gauges show the broker and the waiting sends at scrape time
+    await _send_queue(runtime)
     return Response(runtime.metrics.exposition(), media_type=runtime.metrics.content_type)

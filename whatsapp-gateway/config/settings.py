@@ -22,6 +22,9 @@ class Settings(ServiceSettings):
     # that, ... (with jitter) in between, before the message goes to the retry queue.
     WAPPI_RETRY_ATTEMPTS: int = Field(default=4, ge=1, le=10)
     WAPPI_RETRY_BACKOFF_SECONDS: float = Field(default=0.5, gt=0, le=10)
+    # Sends through Wappi per minute across the whole WhatsApp number (every replica): evenly spaced, a send
+    # beyond it waits its turn. WhatsApp bans numbers that send too many messages too fast.
+    MAX_SENDS_PER_MINUTE: int = Field(default=30, ge=1)
 
     @field_validator("WAPPI_BASE_URL")
     @classmethod

@@ -125,7 +125,13 @@ async def poller_and_sender(settings, sessions, publisher, topology) -> AsyncIte
     poller = PollerDeps(
         wappi, sessions, publisher, MessageLogOutbox(topology, utc_now), metrics, settings.tz, utc_now
     )
-    sender = SenderDeps(wappi=wappi, sessions=sessions, metrics=metrics, clock=utc_now)
+    sender = SenderDeps(
+        wappi=wappi,
+        sessions=sessions,
+        metrics=metrics,
+        clock=utc_now,
+        sends_per_minute=settings.MAX_SENDS_PER_MINUTE,
+    )
     await poll_once(poller)  # the first start: what comes next is new
     yield poller, sender
     await wappi.close()

@@ -22,6 +22,12 @@ class GatewayMetrics(ServiceMetrics):
             ["reason"],
         )
         self.messages_sent = self.counter("messages_sent", "Messages sent through Wappi", ["kind"])
+        self.sends_waiting = self.gauge(
+            "sends_waiting", "Sends waiting for their turn under MAX_SENDS_PER_MINUTE"
+        )
+        self.oldest_send_wait = self.gauge(
+            "oldest_send_wait_seconds", "How long the send waiting longest for its turn has waited"
+        )
         self.voice_transcribed = self.counter(
             "voice_transcribed", "Voice notes forwarded as text", ["outcome"]
         )
