@@ -99,6 +99,7 @@ async def _start_consumers(rt: Runtime, outbox: MessageLogOutbox) -> None:
         metrics=rt.metrics,
         clock=rt.clock,
         sends_per_minute=rt.settings.MAX_SENDS_PER_MINUTE,
+        manager_phones=rt.settings.manager_phones,
     )
     voice = VoiceDeps(
         wappi=rt.wappi,

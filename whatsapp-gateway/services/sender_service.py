@@ -1,8 +1,8 @@
 """The sender: outgoing_messages -> Wappi (reply or send, mark read), once per outgoing_id.
 
-Only to a person's number that is not whitelisted (compared in its normal form, so `8 701…` is `7701…`):
-not as the recipient, and not through a reply or a read receipt into another chat (a group, a channel,
-Status, a whitelisted number's chat).
+Only to the recipients services/recipients.py allows (a client's number that is not whitelisted; for a
+notification, a manager's), and not through a reply or a read receipt into another chat (a group, a
+channel, Status, a whitelisted number's chat).
 
 Each attempt is claim -> commit -> wait -> call -> record: the outgoing row is claimed in a short
 transaction (status sending, claimed_at) that also takes the send's turn under MAX_SENDS_PER_MINUTE
@@ -24,18 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.database import SessionFactory
 from models.message_log import FAILED, OUTGOING, REFUSED, SENDING, SENT, UNCERTAIN, MessageLog
-from models.whitelist import is_whitelisted
 from service_kit.clock import Clock
 from service_kit.consumer import Delivery
 from service_kit.errors import PermanentError, TransientError
 from services.chat_rules import chat_phone
 from services.message_mapping import message_time
 from services.queue_bodies import OutgoingMessage
+from services.recipients import refusal_reason
 from services.send_rate import take_turn
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import SendResult
 from utils.metrics import GatewayMetrics
-from utils.whatsapp_ids import is_person_phone, normalize_phone, phone_from_chat_id
+from utils.whatsapp_ids import normalize_phone, phone_from_chat_id
 
 CLAIM_LEASE = timedelta(seconds=60)
 # A claim is held until CLAIM_LEASE after its turn (a row claimed before turns existed: after its claim).
@@ -55,6 +55,7 @@ class SenderDeps:
     metrics: GatewayMetrics
     clock: Clock
     sends_per_minute: int  # MAX_SENDS_PER_MINUTE, across the whole WhatsApp number
+    manager_phones: frozenset[str]  # MANAGERS' numbers: the only ones a notification goes to
 
 
 @dataclass(frozen=True)
@@ -87,22 +88,13 @@ async def claim_or_refuse(deps: SenderDeps, key: str, body: OutgoingMessage) -> 
     """The claim on the row, with its turn (None when it was sent already); PermanentError, once the refusal
     is logged, for a recipient the gateway never sends to."""
     async with deps.sessions.begin() as session:
-        refusal = await refusal_reason(session, body.phone_number)
+        refusal = await refusal_reason(session, body.phone_number, body.kind, deps.manager_phones)
         if refusal is None:
             # Committed before Wappi is called: the poller then takes the echo of this text for the bot's own.
             return await _claim(session, key, body, deps.sends_per_minute)
         await session.execute(_new_row(key, body, REFUSED))
     logger.warning("Refusing to send {}: {}", key, refusal)
     raise PermanentError(refusal)
-
-
-async def refusal_reason(session: AsyncSession, phone: str) -> str | None:
-    """Why nothing may be sent to `phone`; None when it is a customer's number."""
-    if not is_person_phone(phone):
-        return f"recipient {phone} is not a person's phone number: the gateway never sends to it"
-    if await is_whitelisted(session, phone):
-        return f"recipient {phone} is whitelisted: the gateway never sends to it"
-    return None
 
 
 async def _claim(

@@ -131,6 +131,7 @@ async def poller_and_sender(settings, sessions, publisher, topology) -> AsyncIte
         metrics=metrics,
         clock=utc_now,
         sends_per_minute=settings.MAX_SENDS_PER_MINUTE,
+        manager_phones=settings.manager_phones,
     )
     await poll_once(poller)  # the first start: what comes next is new
     yield poller, sender
