@@ -93,7 +93,14 @@ def _start_loops(rt: Runtime, outbox: MessageLogOutbox) -> None:
 
 
 async def _start_consumers(rt: Runtime, outbox: MessageLogOutbox) -> None:
-    sender = SenderDeps(wappi=rt.wappi, sessions=rt.sessions, metrics=rt.metrics, clock=rt.clock)
+    sender = SenderDeps(
+        wappi=rt.wappi,
+        sessions=rt.sessions,
+        metrics=rt.metrics,
+        clock=rt.clock,
+        sends_per_minute=rt.settings.MAX_SENDS_PER_MINUTE,
+        manager_phones=rt.settings.manager_phones,
+    )
     voice = VoiceDeps(
         wappi=rt.wappi,
         transcriber=rt.transcriber,

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from api.deps import ApiKey, Runtime, RuntimeDep
 from config.queue import SHORT_NAMES
 from models.message_log import INCOMING, OUTGOING, SENT, SKIPPED, MessageLog
-from models.whitelist import is_whitelisted
 from service_kit.publisher import Outgoing
 from services.chat_rules import COUNTED_REASONS
+from services.recipients import NOTIFICATION, notification_refusal, whitelist_refusal
+from services.send_rate import SendQueue, send_queue
 from utils.clock import local_day_bounds, to_local_iso
 from utils.whatsapp_ids import digits_only, normalize_phone
 
@@ -47,13 +48,24 @@ async def stats(runtime: RuntimeDep) -> dict[str, Any]:
         MessageLog.error.is_(None),
     )
     sizes = await runtime.queue_sizes()
+    waiting = await _send_queue(runtime)
     return {
         "messages_received_today": received,
         "messages_sent_today": sent,
         "voice_transcribed_today": transcribed,
         "skipped_today": await _skipped(runtime, created_start, created_end),
         "queue_size": sizes if sizes is not None else dict.fromkeys(SHORT_NAMES.values()),
+        "send_queue": {"waiting": waiting.waiting, "oldest_wait_s": waiting.oldest_wait_s},
     }
+
+
+async def _send_queue(runtime: Runtime) -> SendQueue:
+    """The sends (every replica's) waiting for their turn under MAX_SENDS_PER_MINUTE; sets the gauges."""
+    async with runtime.sessions() as session:
+        found = await send_queue(session)
+    runtime.metrics.sends_waiting.set(found.waiting)
+    runtime.metrics.oldest_send_wait.set(found.oldest_wait_s)
+    return found
 
 
 async def _count(runtime: Runtime, *conditions: Any) -> int:
@@ -86,11 +98,11 @@ async def send_test_message(runtime: RuntimeDep, payload: Any = Body(...)) -> JS
     if not isinstance(payload, dict):
         return JSONResponse({"detail": "body must be a JSON object"}, status_code=422)
     phone = payload.get("phone_number")
-    # Before the contract check: a whitelisted number is refused in whatever form it is written.
-    if isinstance(phone, str) and await _whitelisted(runtime, phone):
-        return JSONResponse(
-            {"detail": f"{phone} is whitelisted: the gateway never sends to it"}, status_code=403
-        )
+    # Before the contract check: a whitelisted number is refused in whatever form it is written, and so is
+    # a notification to anyone but a manager.
+    refusal = await _refusal(runtime, phone, payload.get("kind")) if isinstance(phone, str) else None
+    if refusal is not None:
+        return JSONResponse({"detail": refusal}, status_code=403)
     message = {**payload, "sent_by": "manual", "outgoing_id": payload.get("outgoing_id") or uuid.uuid4().hex}
     errors = runtime.queues.contracts["outgoing_messages"].errors(message)
     if errors:
@@ -103,9 +115,11 @@ async def send_test_message(runtime: RuntimeDep, payload: Any = Body(...)) -> JS
     return JSONResponse({"status": "queued", "outgoing_id": outgoing_id}, status_code=202)
 
 
-async def _whitelisted(runtime: Runtime, phone: str) -> bool:
+async def _refusal(runtime: Runtime, phone: str, kind: object) -> str | None:
+    if kind == NOTIFICATION:
+        return notification_refusal(phone, runtime.settings.manager_phones)
     async with runtime.sessions() as session:
-        return await is_whitelisted(session, phone)
+        return await whitelist_refusal(session, phone)
 
 
 @router.get("/logs/messages")
@@ -154,5 +168,6 @@ def _log_entry(row: MessageLog, runtime: Runtime) -> dict[str, Any]:
 
 @router.get("/metrics")
 async def metrics(runtime: RuntimeDep) -> Response:
-    await runtime.queue_sizes()  # the gauges show the broker at scrape time
+    await runtime.queue_sizes()  # the gauges show the broker and the waiting sends at scrape time
+    await _send_queue(runtime)
     return Response(runtime.metrics.exposition(), media_type=runtime.metrics.content_type)

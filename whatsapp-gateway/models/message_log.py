@@ -57,8 +57,10 @@ class MessageLog(Base):
     transcribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # When a sender claimed this outgoing row (the database's time): a younger claim is another worker's.
+    # When a sender claimed this outgoing row (the database's time), and when its turn under
+    # MAX_SENDS_PER_MINUTE comes (it waits until then): a claim whose turn is younger than the lease is held.
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    turn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("idx_message_logs_phone", "phone_number"),
@@ -70,4 +72,5 @@ class MessageLog(Base):
             "created_at",
             postgresql_where=text("queue_status = 'pending'"),
         ),
+        Index("idx_message_logs_sending", "turn_at", postgresql_where=text("queue_status = 'sending'")),
     )

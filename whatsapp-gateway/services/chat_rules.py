@@ -33,8 +33,8 @@ COUNTED_REASONS = (
     REACTION,
 )
 # Not counted: a delivery status carries the id of the message it describes, not a message of its own;
-# service notices (encryption, deleted, pinned, …) are nobody's words; own messages are the bot's or an
-# operator's (logged as such).
+# service notices (encryption, deleted, pinned, …) are nobody's words; own messages are the bot's echoes
+# (never forwarded) or an operator's (forwarded as such, services/bot_echoes.py tells them apart).
 DELIVERY_STATUS = "delivery_status"
 SERVICE_MESSAGE = "service_message"
 OWN_MESSAGE = "own_message"
@@ -124,10 +124,13 @@ def message_verdict(message: WappiMessage, chat_id: str, whitelist: set[str]) ->
     phone = chat_phone(message, chat_id)
     # A hidden-number chat's messages go to the agent as the person's own chat: replies then reach them.
     own_chat = f"{phone}@c.us" if phone and kind is ChatKind.HIDDEN_NUMBER else chat_id
-    if message.is_me:
-        return Verdict(OWN_MESSAGE, phone, own_chat)
     if not phone:
         return Verdict(ChatKind.HIDDEN_NUMBER.value)
+    if message.is_me:
+        # The business's own message in a client's chat: the bot's echo or an operator typing on the phone.
+        if normalize_phone(phone) in whitelist:
+            return Verdict(WHITELISTED, phone, own_chat)
+        return Verdict(OWN_MESSAGE, phone, own_chat)
     senders = {normalize_phone(phone), normalize_phone(phone_from_chat_id(message.from_))}
     if senders & whitelist:
         return Verdict(WHITELISTED, phone, own_chat)

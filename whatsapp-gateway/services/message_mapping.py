@@ -1,5 +1,8 @@
 """How the poller turns a Wappi message it forwards into a queue body (the contracts); which messages it
-forwards is chat_rules' job."""
+forwards is chat_rules' job.
+
+A message is the client's or, typed on the business phone, the operator's (`sender`). An operator's body says
+so ("sender": "operator") and names nobody: its senderName is the business's, not the client's."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +30,9 @@ MAX_NAME = 255
 # everything the customer writes next.
 FUTURE_LIMIT = timedelta(days=1)
 EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)  # before WhatsApp existed
+# Who wrote a message in a client's chat (contracts/incoming_messages.schema.json `sender`).
+BY_CLIENT = "client"
+BY_OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Forward:
     target_queue: str
     body: dict[str, Any]
     sent_at: datetime
+    sender: str = BY_CLIENT
 
 
 def message_time(message: WappiMessage, fallback: datetime) -> datetime:
@@ -78,10 +85,12 @@ def contact_info(message: WappiMessage) -> dict[str, str | None]:
     }
 
 
-def to_forward(message: WappiMessage, chat_id: str, phone: str, tz: ZoneInfo, now: datetime) -> Forward:
+def to_forward(
+    message: WappiMessage, chat_id: str, phone: str, tz: ZoneInfo, now: datetime, sender: str = BY_CLIENT
+) -> Forward:
     sent_at = message_time(message, now)
-    info = contact_info(message)
-    sender_name = info["FullName"] or info["PushName"]
+    info: dict[str, str | None] | None = contact_info(message) if sender == BY_CLIENT else None
+    sender_name = (info["FullName"] or info["PushName"]) if info else None
     common = {
         "message_id": message.id,
         "chat_id": chat_id,
@@ -96,8 +105,9 @@ def to_forward(message: WappiMessage, chat_id: str, phone: str, tz: ZoneInfo, no
             "sender_name": sender_name,
             "contact_info": info,
         }
+        # The voice worker learns the sender from the message's row (voice_transcription has no field).
         return Forward(
-            message.id, chat_id, phone, VOICE_TYPES[message.type], None, True, TO_VOICE, body, sent_at
+            message.id, chat_id, phone, VOICE_TYPES[message.type], None, True, TO_VOICE, body, sent_at, sender
         )
 
     if message.type in (None, "chat", "text"):
@@ -119,4 +129,6 @@ def to_forward(message: WappiMessage, chat_id: str, phone: str, tz: ZoneInfo, no
         "contact_info": info,
         "message_type": message_type,
     }
-    return Forward(message.id, chat_id, phone, message_type, text, False, TO_INCOMING, body, sent_at)
+    if sender != BY_CLIENT:
+        body["sender"] = sender  # absent means the client: their bodies stay as they were
+    return Forward(message.id, chat_id, phone, message_type, text, False, TO_INCOMING, body, sent_at, sender)

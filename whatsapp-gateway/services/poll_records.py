@@ -1,30 +1,17 @@
-"""What a poll cycle writes, in the caller's one transaction: operator rows, the rows of skipped messages,
-the pending rows of the messages to forward (the outbox publishes them after the commit) and the chats'
-new cursors."""
+"""What a poll cycle writes, in the caller's one transaction: the rows of skipped messages, the pending rows
+of the messages to forward, the client's and the operator's (the outbox publishes them after the commit),
+and the chats' new cursors."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from loguru import logger
-from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.message_log import (
-    INCOMING,
-    NOT_QUEUED,
-    OPERATOR,
-    OUTGOING,
-    PENDING,
-    SENDING,
-    SKIPPED,
-    UNCERTAIN,
-    MessageLog,
-)
+from models.message_log import INCOMING, NOT_QUEUED, OPERATOR, PENDING, SKIPPED, MessageLog
 from models.poll_state import ChatCursor
-from services.message_mapping import Forward, message_time
+from services.message_mapping import BY_OPERATOR, Forward
 from services.wappi_client import WappiError
-from services.wappi_models import WappiMessage
 from utils.clock import from_unix
 from utils.metrics import GatewayMetrics
 
@@ -44,75 +31,11 @@ class Skip:
 class CycleFindings:
     """What a cycle's reads found, stored together in one transaction."""
 
-    forwards: list[Forward] = field(default_factory=list)
+    forwards: list[Forward] = field(default_factory=list)  # the operator's among them, bot echoes too
     skipped: list[Skip] = field(default_factory=list)
-    own: list[tuple[WappiMessage, str, str]] = field(default_factory=list)  # (message, chat id, phone)
     cursors: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # chat id -> (time, id)
     outage: WappiError | None = None  # Wappi failing as a whole: state stays put, the cycle has failed
     unread_left: bool = False  # a chat to read again next cycle
-
-
-async def sent_by_bot(session: AsyncSession, message: WappiMessage, phone: str) -> bool:
-    # While the sender has not yet stored the Wappi id (or never got it: a lost answer), its row with
-    # the same text counts too.
-    found = await session.scalar(
-        select(MessageLog.id)
-        .where(
-            MessageLog.direction == OUTGOING,
-            or_(
-                MessageLog.wappi_message_id == message.id,
-                (MessageLog.phone_number == phone)
-                & (MessageLog.queue_status.in_([SENDING, UNCERTAIN]))
-                & (MessageLog.message_text == (message.body or "")),
-            ),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def record_operator_messages(
-    session: AsyncSession, own: list[tuple[WappiMessage, str, str]], now: datetime
-) -> None:
-    """Own messages the bot did not send were typed on the business phone: logged, never forwarded."""
-    if not own:
-        return
-    ids = [message.id for message, _, _ in own]
-    bots = set(
-        await session.scalars(
-            select(MessageLog.wappi_message_id).where(
-                MessageLog.direction == OUTGOING, MessageLog.wappi_message_id.in_(ids)
-            )
-        )
-    )
-    rows = []
-    for message, chat_id, phone in own:
-        if message.id in bots or await sent_by_bot(session, message, phone):
-            continue
-        rows.append(
-            {
-                "message_id": message.id,
-                "chat_id": chat_id,
-                "phone_number": phone[:20] or None,
-                "direction": OPERATOR,
-                "message_type": message.type,
-                "message_text": message.body,
-                "queue_status": NOT_QUEUED,
-                "message_time": message_time(message, now),
-            }
-        )
-    if not rows:
-        return
-    inserted = await session.execute(
-        insert(MessageLog)
-        .on_conflict_do_nothing(index_elements=["message_id"])
-        .returning(MessageLog.chat_id, MessageLog.message_id),
-        rows,
-    )
-    for chat_id, message_id in inserted:
-        logger.info(
-            "Operator activity in chat {}: message {} typed on the business phone", chat_id, message_id
-        )
 
 
 async def record_skipped(session: AsyncSession, metrics: GatewayMetrics, skipped: list[Skip]) -> None:
@@ -147,7 +70,7 @@ async def store_forwards(
             "message_id": fwd.message_id,
             "chat_id": fwd.chat_id,
             "phone_number": fwd.phone,
-            "direction": INCOMING,
+            "direction": OPERATOR if fwd.sender == BY_OPERATOR else INCOMING,
             "message_type": fwd.message_type,
             "message_text": fwd.text,
             "is_voice": fwd.is_voice,
@@ -159,10 +82,12 @@ async def store_forwards(
         for fwd in forwards
     ]
     stmt = insert(MessageLog).on_conflict_do_nothing(index_elements=["message_id"])
-    inserted = (await session.execute(stmt.returning(MessageLog.id, MessageLog.message_type), rows)).all()
-    for _, message_type in inserted:
-        metrics.messages_received.labels(message_type).inc()
-    return sorted(row_id for row_id, _ in inserted)  # ids follow the order written
+    returning = stmt.returning(MessageLog.id, MessageLog.message_type, MessageLog.direction)
+    inserted = (await session.execute(returning, rows)).all()
+    for _, message_type, direction in inserted:
+        counter = metrics.operator_messages if direction == OPERATOR else metrics.messages_received
+        counter.labels(message_type).inc()
+    return sorted(row_id for row_id, _, _ in inserted)  # ids follow the order written
 
 
 async def save_cursors(session: AsyncSession, cursors: dict[str, tuple[int, str | None]]) -> None:

@@ -1,4 +1,6 @@
-"""The poller: every POLLING_INTERVAL seconds, new customer messages from Wappi onto the queues.
+"""The poller: every POLLING_INTERVAL seconds, new messages in clients' chats from Wappi onto the queues: the
+client's, and the ones the owner or a manager typed on the business phone (the operator's; the bot's own
+echoes are told apart by services/bot_echoes.py and never forwarded).
 
 "New" is decided by cursors in PostgreSQL: the first start records `first_start` (older messages are
 history and are never forwarded); each chat keeps the time and id of the newest message seen, so only
@@ -27,18 +29,12 @@ from models.whitelist import whitelisted_numbers
 from service_kit.clock import Clock
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
+from services.bot_echoes import without_bot_echoes
 from services.chat_rules import COUNTED_REASONS, OWN_MESSAGE, chat_skip_reason, message_verdict
 from services.leader_lease import LeaderLease
-from services.message_mapping import FUTURE_LIMIT, message_time, to_forward
+from services.message_mapping import BY_OPERATOR, FUTURE_LIMIT, message_time, to_forward
 from services.outbox import MessageLogOutbox
-from services.poll_records import (
-    CycleFindings,
-    Skip,
-    record_operator_messages,
-    record_skipped,
-    save_cursors,
-    store_forwards,
-)
+from services.poll_records import CycleFindings, Skip, record_skipped, save_cursors, store_forwards
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import Chat, WappiMessage
 from utils.clock import from_unix
@@ -157,9 +153,9 @@ async def commit_cycle(deps: PollerDeps, listed: ChatList, findings: CycleFindin
     """The cycle's rows, cursors and state in one transaction (each row written before it is published),
     then the new rows relayed to their queues."""
     async with deps.sessions.begin() as session:
-        await record_operator_messages(session, findings.own, now)
         await record_skipped(session, deps.metrics, findings.skipped)
-        new_ids = await store_forwards(session, deps.metrics, findings.forwards)
+        forwards = await without_bot_echoes(session, findings.forwards)
+        new_ids = await store_forwards(session, deps.metrics, forwards)
         await save_cursors(session, findings.cursors)
         if findings.outage is None:
             known = [c.last_time for c in listed.chats.values() if c.last_time is not None]
@@ -211,13 +207,16 @@ def _sort_chat(
     whitelist: set[str],
     now: datetime,
 ) -> None:
-    """Sort one chat's new messages into forwards, skips and own messages; note its new cursor."""
+    """Sort one chat's new messages into forwards (the client's and the business's own, in the order written)
+    and skips; note its new cursor."""
     for message in messages:
         verdict = message_verdict(message, chat.id, whitelist)
         if verdict.reason is None:
             findings.forwards.append(to_forward(message, verdict.chat_id, verdict.phone, deps.tz, now))
         elif verdict.reason == OWN_MESSAGE:
-            findings.own.append((message, verdict.chat_id, verdict.phone))
+            # The operator's unless the commit finds it is the bot's echo (services/bot_echoes.py).
+            own = to_forward(message, verdict.chat_id, verdict.phone, deps.tz, now, sender=BY_OPERATOR)
+            findings.forwards.append(own)
         else:
             logger.debug("Skipping message {} in {}: {}", message.id, chat.id, verdict.reason)
             if verdict.reason in COUNTED_REASONS and not message.is_me:

@@ -1,14 +1,16 @@
 """The sender: outgoing_messages -> Wappi (reply or send, mark read), once per outgoing_id.
 
-Only to a person's number that is not whitelisted (compared in its normal form, so `8 701…` is `7701…`):
-not as the recipient, and not through a reply or a read receipt into another chat (a group, a channel,
-Status, a whitelisted number's chat).
+Only to the recipients services/recipients.py allows (a client's number that is not whitelisted; for a
+notification, a manager's), and not through a reply or a read receipt into another chat (a group, a
+channel, Status, a whitelisted number's chat).
 
-Each attempt is claim -> commit -> call -> record: the outgoing row is claimed in a short transaction
-(status sending, claimed_at), Wappi is called with no transaction, row lock or pooled connection held, and
-the outcome is recorded in a second short transaction. A claim younger than CLAIM_LEASE is another
-worker's: the delivery is tried again later. A send whose answer never came, or whose worker died before
-recording it (its claim expired), may have gone out: before it is tried again, the chat is checked for it.
+Each attempt is claim -> commit -> wait -> call -> record: the outgoing row is claimed in a short
+transaction (status sending, claimed_at) that also takes the send's turn under MAX_SENDS_PER_MINUTE
+(turn_at, services/send_rate.py); the send sleeps until its turn and Wappi is called, both with no
+transaction, row lock or pooled connection held, and the outcome is recorded in a second short transaction.
+A claim whose turn is younger than CLAIM_LEASE is another worker's: the delivery is tried again later. A
+send whose answer never came, or whose worker died before recording it (its claim expired), may have gone
+out: before it is tried again, the chat is checked for it.
 """
 
 import asyncio
@@ -22,19 +24,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.database import SessionFactory
 from models.message_log import FAILED, OUTGOING, REFUSED, SENDING, SENT, UNCERTAIN, MessageLog
-from models.whitelist import is_whitelisted
 from service_kit.clock import Clock
 from service_kit.consumer import Delivery
 from service_kit.errors import PermanentError, TransientError
 from services.chat_rules import chat_phone
 from services.message_mapping import message_time
 from services.queue_bodies import OutgoingMessage
+from services.recipients import refusal_reason
+from services.send_rate import take_turn
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import SendResult
 from utils.metrics import GatewayMetrics
-from utils.whatsapp_ids import is_person_phone, normalize_phone, phone_from_chat_id
+from utils.whatsapp_ids import normalize_phone, phone_from_chat_id
 
 CLAIM_LEASE = timedelta(seconds=60)
+# A claim is held until CLAIM_LEASE after its turn (a row claimed before turns existed: after its claim).
+HELD = (func.coalesce(MessageLog.turn_at, MessageLog.claimed_at) > func.now() - CLAIM_LEASE).label("held")
 # Wappi's part of an attempt is cut off well within the lease, so no claim expires while its holder may
 # still send; a cut-off attempt leaves its claim to expire, and the next one looks in the chat first.
 WAPPI_DEADLINE_S = 45.0
@@ -49,6 +54,8 @@ class SenderDeps:
     sessions: SessionFactory
     metrics: GatewayMetrics
     clock: Clock
+    sends_per_minute: int  # MAX_SENDS_PER_MINUTE, across the whole WhatsApp number
+    manager_phones: frozenset[str]  # MANAGERS' numbers: the only ones a notification goes to
 
 
 @dataclass(frozen=True)
@@ -59,78 +66,70 @@ class Claim:
     written_at: datetime  # when the row was written: a lost send is looked for in the chat from then on
     may_have_gone_out: bool  # an earlier attempt may have reached Wappi: look in the chat before sending
     reply_chat_id: str | None  # the chat message_logs has for reply_to_message_id; None: ask Wappi
+    wait_s: float  # until the send's turn under MAX_SENDS_PER_MINUTE
 
 
 async def handle_outgoing(body: OutgoingMessage, delivery: Delivery, *, deps: SenderDeps) -> None:
     # The agent's outgoing_id, else the delivery's message_id (the publisher's, or one the consumer keeps
     # across retries), so two equal manual messages both go out.
     key = body.outgoing_id or delivery.message_id
-    claim = await claim_or_refuse(deps.sessions, key, body)
+    claim = await claim_or_refuse(deps, key, body)
     if claim is None:
         return
+    if claim.wait_s > 0:
+        await asyncio.sleep(claim.wait_s)  # nothing held meanwhile: the claim's lease runs from its turn
     async with asyncio.timeout(WAPPI_DEADLINE_S):
         if claim.may_have_gone_out and await recover(deps, claim, body):
             return
         await send(deps, claim, body)
 
 
-async def claim_or_refuse(sessions: SessionFactory, key: str, body: OutgoingMessage) -> Claim | None:
-    """The claim on the row (None when it was sent already); PermanentError, once the refusal is logged,
-    for a recipient the gateway never sends to."""
-    async with sessions.begin() as session:
-        refusal = await refusal_reason(session, body.phone_number)
+async def claim_or_refuse(deps: SenderDeps, key: str, body: OutgoingMessage) -> Claim | None:
+    """The claim on the row, with its turn (None when it was sent already); PermanentError, once the refusal
+    is logged, for a recipient the gateway never sends to."""
+    async with deps.sessions.begin() as session:
+        refusal = await refusal_reason(session, body.phone_number, body.kind, deps.manager_phones)
         if refusal is None:
             # Committed before Wappi is called: the poller then takes the echo of this text for the bot's own.
-            return await _claim(session, key, body)
+            return await _claim(session, key, body, deps.sends_per_minute)
         await session.execute(_new_row(key, body, REFUSED))
     logger.warning("Refusing to send {}: {}", key, refusal)
     raise PermanentError(refusal)
 
 
-async def refusal_reason(session: AsyncSession, phone: str) -> str | None:
-    """Why nothing may be sent to `phone`; None when it is a customer's number."""
-    if not is_person_phone(phone):
-        return f"recipient {phone} is not a person's phone number: the gateway never sends to it"
-    if await is_whitelisted(session, phone):
-        return f"recipient {phone} is whitelisted: the gateway never sends to it"
-    return None
-
-
-async def _claim(session: AsyncSession, key: str, body: OutgoingMessage) -> Claim | None:
+async def _claim(
+    session: AsyncSession, key: str, body: OutgoingMessage, sends_per_minute: int
+) -> Claim | None:
     reply_chat_id = None
     if body.reply_to_message_id:
         reply_chat_id = await session.scalar(
             select(MessageLog.chat_id).where(MessageLog.message_id == body.reply_to_message_id)
         )
-    written_at = await session.scalar(
-        _new_row(key, body, SENDING).values(claimed_at=func.now()).returning(MessageLog.created_at)
-    )
-    if written_at is not None:
-        return Claim(key, written_at, False, reply_chat_id)
-    # A redelivery: the lock is held for this transaction only, a few milliseconds.
-    row = (
-        await session.execute(
-            select(
-                MessageLog.queue_status,
-                MessageLog.created_at,
-                (MessageLog.claimed_at > func.now() - CLAIM_LEASE).label("held"),
+    written_at = await session.scalar(_new_row(key, body, SENDING).returning(MessageLog.created_at))
+    may_have_gone_out = False
+    if written_at is None:
+        # A redelivery: the lock is held for this transaction only, a few milliseconds.
+        row = (
+            await session.execute(
+                select(MessageLog.queue_status, MessageLog.created_at, HELD)
+                .where(MessageLog.outgoing_id == key)
+                .with_for_update()
             )
-            .where(MessageLog.outgoing_id == key)
-            .with_for_update()
-        )
-    ).one()
-    if row.queue_status == SENT:
-        logger.info("Outgoing {} was already sent; skipping", key)
-        return None
-    if row.queue_status == SENDING and row.held:
-        raise TransientError(f"outgoing {key} is being sent by another worker")
+        ).one()
+        if row.queue_status == SENT:
+            logger.info("Outgoing {} was already sent; skipping", key)
+            return None
+        if row.queue_status == SENDING and row.held:
+            raise TransientError(f"outgoing {key} is being sent by another worker")
+        # SENDING with an expired claim: its worker died after it may have reached Wappi, before it recorded.
+        written_at, may_have_gone_out = row.created_at, row.queue_status in (SENDING, UNCERTAIN)
+    turn = await take_turn(session, sends_per_minute)
     await session.execute(
         update(MessageLog)
         .where(MessageLog.outgoing_id == key)
-        .values(queue_status=SENDING, claimed_at=func.now())
+        .values(queue_status=SENDING, claimed_at=func.now(), turn_at=turn.at)
     )
-    # SENDING with an expired claim: its worker died after it may have reached Wappi, before it recorded.
-    return Claim(key, row.created_at, row.queue_status in (SENDING, UNCERTAIN), reply_chat_id)
+    return Claim(key, written_at, may_have_gone_out, reply_chat_id, turn.wait_s)
 
 
 def _new_row(key: str, body: OutgoingMessage, status: str):

@@ -1,7 +1,8 @@
 """The voice worker: voice_transcription -> audio from Wappi -> Gemini transcript -> incoming_messages.
 
 A voice note is never dropped: audio that cannot be downloaded or heard is forwarded with a text
-saying so. The result goes out through the outbox (the message_logs row of the voice note)."""
+saying so. The result goes out through the outbox (the message_logs row of the voice note), whose direction
+says whose note it was: one an operator recorded on the business phone arrives as the operator's."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from config.database import SessionFactory
-from models.message_log import INCOMING, PENDING, TO_INCOMING, MessageLog
+from models.message_log import INCOMING, OPERATOR, PENDING, TO_INCOMING, MessageLog
 from service_kit.clock import Clock
 from service_kit.consumer import Delivery
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
+from services.message_mapping import BY_OPERATOR
 from services.outbox import MessageLogOutbox
 from services.queue_bodies import VoiceTask
 from services.transcriber import Transcriber, TranscriptionError
@@ -58,9 +60,9 @@ async def transcript_of(deps: VoiceDeps, body: VoiceTask, *, last_attempt: bool)
     return text, "ok"
 
 
-def incoming_body(body: VoiceTask, text: str) -> dict[str, Any]:
+def incoming_body(body: VoiceTask, text: str, *, by_operator: bool = False) -> dict[str, Any]:
     """The spec's voice-result body for incoming_messages."""
-    return {
+    result = {
         "message_id": body.message_id,
         "chat_id": body.chat_id,
         "phone_number": body.phone_number,
@@ -72,23 +74,28 @@ def incoming_body(body: VoiceTask, text: str) -> dict[str, Any]:
         "contact_info": body.contact_info.model_dump(exclude_unset=True) if body.contact_info else None,
         "message_type": "voice",
     }
+    if by_operator:
+        result["sender"] = BY_OPERATOR
+    return result
 
 
 async def handle_voice(body: VoiceTask, delivery: Delivery, *, deps: VoiceDeps) -> None:
     message_id = body.message_id
     async with deps.sessions() as session:
-        done = await session.scalar(
-            select(MessageLog.id).where(
-                MessageLog.message_id == message_id, MessageLog.transcribed_at.is_not(None)
+        row = (
+            await session.execute(
+                select(MessageLog.id, MessageLog.direction, MessageLog.transcribed_at).where(
+                    MessageLog.message_id == message_id
+                )
             )
-        )
-    if done is not None:
+        ).one_or_none()
+    if row is not None and row.transcribed_at is not None:
         logger.info("Voice {} was already transcribed; not doing it twice", message_id)
-        await relay(deps.sessions, deps.publisher, deps.outbox, ids=[done])
+        await relay(deps.sessions, deps.publisher, deps.outbox, ids=[row.id])
         return
 
     text, outcome = await transcript_of(deps, body, last_attempt=delivery.is_last_attempt)
-    result = incoming_body(body, text)
+    result = incoming_body(body, text, by_operator=row is not None and row.direction == OPERATOR)
     now = deps.clock()
     fields = {
         "message_text": PREFIX + text,

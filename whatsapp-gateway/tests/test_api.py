@@ -126,12 +126,14 @@ async def test_stats_count_what_happened_today(gateway, sessions, sandbox, broke
             "reaction": 0,
         },
         "queue_size": {"incoming": 0, "outgoing": 0, "voice": 0},
+        "send_queue": {"waiting": 0, "oldest_wait_s": 0.0},
     }
     metrics = (await client.get("/metrics", headers=KEY)).text
     assert 'gateway_messages_received_total{message_type="text"} 2.0' in metrics
     assert 'gateway_messages_sent_total{kind="send"} 1.0' in metrics
     assert 'gateway_voice_transcribed_total{outcome="ok"} 1.0' in metrics
     assert 'gateway_queue_size{queue="incoming"} 0.0' in metrics
+    assert "gateway_sends_waiting 0.0" in metrics
     assert "gateway_wappi_request_seconds_bucket" in metrics
 
 

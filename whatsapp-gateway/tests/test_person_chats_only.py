@@ -204,3 +204,24 @@ async def test_a_hidden_number_chat_of_a_whitelisted_number_is_never_forwarded(
         found = await collect(broker, queues.incoming, expect=1, wait_s=0.5)
     assert found == []
     assert stats == {**NO_SKIPS, "whitelisted": 2}
+
+
+async def test_the_business_phones_own_messages_outside_a_clients_chat_are_never_forwarded(
+    wappi, sessions, broker, queues
+):
+    fake, settings = wappi
+    async with running_gateway(settings) as (_, client):
+        await wait_first_poll(sessions)
+        fake.add("status_broadcast", "status@broadcast", is_me=True, **{"from": "996706660009@c.us"})
+        fake.add("group_message", "996771771777-1568813854@g.us", chat_type="group", is_me=True)
+        # A hidden-number chat of a whitelisted number, and one whose phone is not known.
+        fake.add("lid_contact_phone", "290187430016723@lid", is_me=True, contact_phone="+7 775 283 73 06")
+        fake.add("lid_hidden", LID, is_me=True)
+        customer = fake.add("incoming_dialog", "996500494009@c.us", body="Вопрос")
+        found = await collect(broker, queues.incoming, expect=1, wait_s=5, settle=1.0)
+        stats = await skipped_today(client, NO_SKIPS)
+        async with sessions() as session:
+            directions = list(await session.scalars(select(MessageLog.direction)))
+    assert [b["message_id"] for b in found] == [customer["id"]]
+    assert stats == NO_SKIPS  # the business's own words are no skipped customer message
+    assert directions == ["incoming"]

@@ -84,7 +84,7 @@ async def test_history_before_the_first_start_is_not_forwarded(settings, session
     assert [b["message_text"] for b in found] == ["новое"]
 
 
-async def test_whitelisted_group_reaction_and_own_messages_are_never_forwarded(
+async def test_whitelisted_group_and_reaction_messages_are_never_forwarded(
     settings, sessions, broker, queues, sandbox
 ):
     async with running_gateway(settings):
@@ -95,9 +95,13 @@ async def test_whitelisted_group_reaction_and_own_messages_are_never_forwarded(
         await inject(sandbox, phone=CUSTOMER, text="👍", type="reaction")
         await inject(sandbox, phone=CUSTOMER, text="оператор пишет с телефона", from_me=True)
         await inject(sandbox, phone=CUSTOMER, text="клиент")
-        found = await collect(broker, queues.incoming, expect=1, settle=1.5)
+        found = await collect(broker, queues.incoming, expect=2, settle=1.5)
         voice = await collect(broker, f"{queues.voice}.dlq", expect=0, wait_s=0.2)
-    assert [b["message_text"] for b in found] == ["клиент"]
+    # The operator's message goes to the agent as such (tests/test_operator_messages.py).
+    assert [(b["message_text"], b.get("sender")) for b in found] == [
+        ("оператор пишет с телефона", "operator"),
+        ("клиент", None),
+    ]
     assert voice == []
     async with sessions() as session:
         rows = (await session.scalars(select(MessageLog).order_by(MessageLog.id))).all()

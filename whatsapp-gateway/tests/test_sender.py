@@ -84,7 +84,7 @@ async def test_a_send_whose_outcome_was_never_recorded_is_found_in_the_chat_once
     async with sessions() as session, session.begin():
         row = await session.scalar(select(MessageLog).where(MessageLog.outgoing_id == "out-crash"))
         row.queue_status, row.wappi_message_id, row.processed_at = "sending", None, None
-        row.claimed_at = func.now() - CLAIM_LEASE
+        row.claimed_at = row.turn_at = func.now() - CLAIM_LEASE
 
     await publish(queues.outgoing, body)  # the broker redelivers it after the restart
 

@@ -71,6 +71,8 @@ def test_defaults_follow_the_spec():
     assert settings.RATE_LIMIT_PER_MINUTE == 120
     assert (settings.RETRY_DELAY_SECONDS, settings.WAPPI_RETRY_ATTEMPTS) == (5, 4)
     assert settings.CLOCK_OFFSET_SECONDS == 0
+    assert settings.MAX_SENDS_PER_MINUTE == 30
+    assert settings.MANAGERS == ()
 
 
 def test_env_example_lists_every_setting_and_nothing_else():
@@ -120,3 +122,35 @@ def test_almaty_is_utc_plus_5_in_2026():
     start, end = local_day_bounds(datetime(2026, 10, 5, 20, 0, tzinfo=UTC), settings.tz)
     assert start == datetime(2026, 10, 5, 19, 0, tzinfo=UTC)  # 00:00 on the 6th in Astana
     assert end == datetime(2026, 10, 6, 19, 0, tzinfo=UTC)
+
+
+def test_managers_are_read_as_names_and_numbers_in_the_whitelists_form():
+    settings = load_settings(
+        Settings, _env_file=None, **VALID, MANAGERS="Айгерим:+7 701 123 45 67, Данияр: 8 (701) 765-43-21,"
+    )
+    assert [(m.name, m.phone) for m in settings.MANAGERS] == [
+        ("Айгерим", "77011234567"),
+        ("Данияр", "77017654321"),
+    ]
+    assert settings.manager_phones == {"77011234567", "77017654321"}
+
+
+@pytest.mark.parametrize(
+    ("managers", "why"),
+    [
+        ("Айгерим:77011234567,Данияр", "'Данияр' is not Name:phone"),
+        ("Айгерим:7701", "'Айгерим:7701': '7701' is not a phone number"),
+        (":77011234567", "':77011234567' is not Name:phone"),
+        (
+            "Айгерим:77011234567,Данияр:8 701 123 45 67",
+            "'Данияр:8 701 123 45 67': 77011234567 is listed twice",
+        ),
+    ],
+)
+def test_a_bad_managers_entry_is_one_clear_configuration_line(managers, why):
+    result = _run_app({**PROCESS_ENV, **VALID, "MANAGERS": managers})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Configuration error: MANAGERS is malformed: {why} "
+        "(expected e.g. Айгерим:77011234567,Данияр:77017654321)"
+    ]

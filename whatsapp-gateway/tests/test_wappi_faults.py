@@ -182,7 +182,14 @@ async def test_a_send_whose_answer_never_came_is_checked_before_it_is_sent_again
         timeout=0.3,
         backoff_initial=0.01,
     )
-    deps = SenderDeps(wappi=wappi, sessions=sessions, metrics=GatewayMetrics(), clock=utc_now)
+    deps = SenderDeps(
+        wappi=wappi,
+        sessions=sessions,
+        metrics=GatewayMetrics(),
+        clock=utc_now,
+        sends_per_minute=settings.MAX_SENDS_PER_MINUTE,
+        manager_phones=settings.manager_phones,
+    )
     body = OutgoingMessage(phone_number=CUSTOMER, message_text="один раз", outgoing_id=f"lost-{went_out}")
     await fault(sandbox, "message/send", latency_ms=800)
     try:

@@ -11,12 +11,23 @@ class GatewayMetrics(ServiceMetrics):
         self.messages_received = self.counter(
             "messages_received", "Customer messages forwarded to the agent", ["message_type"]
         )
+        self.operator_messages = self.counter(
+            "operator_messages",
+            "Messages typed on the business phone in a client's chat, forwarded to the agent",
+            ["message_type"],
+        )
         self.messages_skipped = self.counter(
             "messages_skipped",
             "Messages never forwarded: Status, channels, groups, hidden or whitelisted numbers, reactions",
             ["reason"],
         )
         self.messages_sent = self.counter("messages_sent", "Messages sent through Wappi", ["kind"])
+        self.sends_waiting = self.gauge(
+            "sends_waiting", "Sends waiting for their turn under MAX_SENDS_PER_MINUTE"
+        )
+        self.oldest_send_wait = self.gauge(
+            "oldest_send_wait_seconds", "How long the send waiting longest for its turn has waited"
+        )
         self.voice_transcribed = self.counter(
             "voice_transcribed", "Voice notes forwarded as text", ["outcome"]
         )
