@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from config.settings import parse_managers
+from service_kit.managers import parse_managers
 from tests.conftest import ADMIN_KEY, collect, running_gateway, sent_by_bot, settled_row
 
 KEY = {"X-API-Key": ADMIN_KEY}

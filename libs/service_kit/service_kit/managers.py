@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass
 
 _NON_DIGITS = re.compile(r"\D+")
+# What a phone number may be written with: `+7 (701) 123-45-67`.
+_PHONE_AS_WRITTEN = re.compile(r"[0-9+()\-\s]+")
+EXAMPLE = "Айгерим:77011234567,Данияр:77017654321"
 
 
 @dataclass(frozen=True)
@@ -27,17 +30,23 @@ def normalize_phone(value: str) -> str:
 
 
 def parse_managers(value: str) -> tuple[Manager, ...]:
-    """`Айгерим:77011234567,Данияр:+7 701 765 43 21` → the managers, in that order; ValueError names a bad
+    """MANAGERS as written: comma-separated `Name:phone` entries, in that order; ValueError naming every bad
     entry."""
-    managers = []
+    managers: list[Manager] = []
+    problems: list[str] = []
     for entry in (part.strip() for part in value.split(",")):
         if not entry:
             continue
-        name, separator, phone = entry.rpartition(":")
-        digits = normalize_phone(phone)
-        if not separator or not name.strip() or not 7 <= len(digits) <= 15:
-            raise ValueError(f"{entry!r} is not Name:phone (e.g. Айгерим:77011234567)")
-        managers.append(Manager(name.strip(), digits))
-    if len({m.phone for m in managers}) != len(managers):
-        raise ValueError("a phone number is listed twice")
+        name, colon, written = (part.strip() for part in entry.rpartition(":"))
+        phone = normalize_phone(written)
+        if not colon or not name:
+            problems.append(f"{entry!r} is not Name:phone")
+        elif not _PHONE_AS_WRITTEN.fullmatch(written) or not 7 <= len(phone) <= 15:
+            problems.append(f"{entry!r}: {written!r} is not a phone number")
+        elif phone in {manager.phone for manager in managers}:
+            problems.append(f"{entry!r}: {phone} is listed twice")
+        else:
+            managers.append(Manager(name, phone))
+    if problems:
+        raise ValueError(f"{'; '.join(problems)} (expected e.g. {EXAMPLE})")
     return tuple(managers)

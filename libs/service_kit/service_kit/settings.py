@@ -116,6 +116,10 @@ class ServiceSettings(DatabaseSettings):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.TIMEZONE)
 
+    @property
+    def manager_phones(self) -> frozenset[str]:
+        return frozenset(manager.phone for manager in self.MANAGERS)
+
     def queue_names(self) -> dict[str, str]:
         """The real queue names, by contract name."""
         return {
