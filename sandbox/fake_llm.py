@@ -13,7 +13,7 @@ from sandbox.messages import TRANSCRIPT_MARKER
 from sandbox.prompt_sections import history_lines, line_value, section
 
 # The jobs a request can be; "plain" is anything else (a prompt the fake has no rules for).
-JOBS = ("moderator", "sales", "follow_up", "transcription")
+JOBS = ("moderator", "sales", "follow_up", "transcription", "call_summary")
 
 
 class UnreadableAudio(Exception):
@@ -116,6 +116,22 @@ def follow_up(prompt: str) -> dict[str, str]:
     return {"message": _FOLLOW_UPS[touch]}
 
 
+_SIZE = re.compile(r"\d+\s*(?:склад\w*|пользовател\w*|сотрудник\w*|магазин\w*|филиал\w*|точ\w*)", re.I)
+_DOUBT = re.compile(r"дорог|сомнева|не уверен|подумаю|посмотрю|конкурент", re.I)
+
+
+def call_summary(prompt: str) -> dict[str, str]:
+    """Three lines for the manager, from the client's lines of the conversation."""
+    said = [text for role, text in history_lines(section(prompt, "ПЕРЕПИСКА:") or "") if role == "Клиент"]
+    sizes = [m.group(0) for text in said for m in _SIZE.finditer(text)]
+    doubts = [text for text in said if _DOUBT.search(text)]
+    return {
+        "wants": said[0][:200] if said else "не ясно из переписки",
+        "size": ", ".join(sizes) or "не обсуждали",
+        "objections": "; ".join(doubts)[:200] or "не было",
+    }
+
+
 def job_of(req: LlmRequest) -> str:
     """Which prompt this is: audio is a transcription, else the response schema or the markers say."""
     if req.audio:
@@ -127,6 +143,8 @@ def job_of(req: LlmRequest) -> str:
         return "sales"
     if "message" in props:
         return "follow_up"
+    if "wants" in props:
+        return "call_summary"
     if props:
         return "plain"
     prompt = req.prompt
@@ -157,10 +175,14 @@ def answer(req: LlmRequest) -> str:
         return json.dumps(moderate(req), ensure_ascii=False)
     if job == "sales":
         result = sales_answer(req.prompt, req.now)
+        if req.schema_properties:  # a real model answers the fields it was asked for, no others
+            result = {key: value for key, value in result.items() if key in req.schema_properties}
         return json.dumps(result, ensure_ascii=False) if structured else result["reply"]
     if job == "follow_up":
         result = follow_up(req.prompt)
         return json.dumps(result, ensure_ascii=False) if structured else result["message"]
+    if job == "call_summary":
+        return json.dumps(call_summary(req.prompt), ensure_ascii=False)
     return json.dumps(_fill_schema(req.schema), ensure_ascii=False) if structured else PLAIN_ANSWER
 
 

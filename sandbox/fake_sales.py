@@ -37,6 +37,9 @@ _CALL = re.compile(r"созвон|позвон|поговорить|звонок
 _NO = re.compile(r"(?<![\w])нет(?![\w])|не интересно|неинтересно|не надо|не нужно|отказ", re.I)
 _VAGUE = re.compile(r"посмотрю|подумаю|может быть|позже|не знаю|возможно", re.I)
 _PRICE_QUESTION = re.compile(r"цен|стоим|сколько|прайс|тариф", re.I)
+_CANNOT = re.compile(r"не смогу|не получится|не успею|не успеваю", re.I)
+CANNOT_REPLY = "Понял вас, давайте перенесём созвон 😊"
+GAP_REPLY = "Хороший вопрос, уточню у коллег и вернусь с ответом 😊"
 
 ASK_TIME_REPLY = (
     "Отлично! Когда вам будет удобно созвониться? "
@@ -131,13 +134,24 @@ def _knowledge_lines(prompt: str) -> list[str]:
     ]
 
 
-def _result(reply: str, stance: str, slot: datetime | None = None, agreed: bool = False) -> dict[str, Any]:
+def _result(
+    reply: str,
+    stance: str,
+    slot: datetime | None = None,
+    agreed: bool = False,
+    *,
+    cannot_make_it: bool = False,
+    knowledge_gap: bool = False,
+) -> dict[str, Any]:
     return {
         "reply": reply,
         "stance": stance,
         "agreed_to_call": agreed or slot is not None,
         "proposed_call_time": slot.strftime("%Y-%m-%dT%H:%M") if slot else None,
         "confirmed_call_time": slot is not None,
+        "opt_out": False,
+        "cannot_make_it": cannot_make_it,
+        "knowledge_gap": knowledge_gap,
     }
 
 
@@ -176,6 +190,10 @@ def sales_answer(prompt: str, clock_now: datetime | None = None) -> dict[str, An
     if offered is not None and _CONSENT.search(text):
         reply = f"Отлично! Записал вас на {_slot_text(offered)}. Наш менеджер свяжется с вами в это время 👍"
         return _result(reply, "yes", offered)
+    if _CANNOT.search(text) and any(
+        "Записал вас" in line for role, line in history_lines(history) if role == "Бот"
+    ):
+        return _result(CANNOT_REPLY, "asking", cannot_make_it=True)
     if _CALL.search(text):
         return _result(ASK_TIME_REPLY, "yes", agreed=True)
     if _NO.search(text):
@@ -189,6 +207,8 @@ def sales_answer(prompt: str, clock_now: datetime | None = None) -> dict[str, An
             return _result(NO_PRICE_REPLY, "asking")
         price = price_line.lstrip("•-– ").rstrip(" .")
         return _result(f"{price}. Подскажите, для какой задачи вы рассматриваете решение? 😊", "asking")
+    if "?" in text and not any(_stems(text) & _stems(line) for line in knowledge):
+        return _result(GAP_REPLY, "asking", knowledge_gap=True)  # nothing in the knowledge base about it
     if knowledge:
         topic = knowledge[0][:120].rstrip(" .;:,")
         reply = f"Спасибо за интерес! Коротко о нас: {topic}. {SPIN_QUESTION}"

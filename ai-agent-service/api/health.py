@@ -45,6 +45,10 @@ async def health(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
         },
         "consumer": workers["consumer"],
         "workers": workers,
+        # Managers hear about booked calls, questions and paused chats only when MANAGERS is set.
+        "notifications": f"on ({len(runtime.settings.MANAGERS)} managers)"
+        if runtime.settings.MANAGERS
+        else "off",
     }
 
 

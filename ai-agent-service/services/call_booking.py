@@ -24,7 +24,7 @@ from services.call_mentions import call_mentions, only_names
 from utils.timezone_helper import WorkingHours
 
 ASK_TIME = "Какое время вам удобно? Мы работаем пн–пт {start}:00–{end}:00 по Астане 📞"
-_NOTES = {
+NOTES = {
     "outside": "is outside working hours",
     "taken": "is taken",
     "past": "has passed",
@@ -138,7 +138,7 @@ async def decide_call(
         offered_slot=slot,
         allowed=[*existing, slot],
         safe_reply=offer,
-        note=f"{hours.format(proposed)} {_NOTES[problem]}: offered {hours.format(slot)}",
+        note=f"{hours.format(proposed)} {NOTES[problem]}: offered {hours.format(slot)}",
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.database import lock_contact
 from models import Contact, Message, ScheduledCall
-from services.call_booking import why_not_bookable
+from services.call_booking import NOTES, why_not_bookable
 from services.call_calendar import (
     MOVED,
     SCHEDULED,
@@ -80,9 +80,8 @@ async def move_scheduled_call(
     )
     if new is None:
         free = hours.next_free_slot(max(to, now), await taken_slots(session, now, policy))
-        raise CallNotChangeable(
-            f"{hours.format(to)} {problem or 'is taken'}; the next free slot is {hours.format(free)}"
-        )
+        why = NOTES[problem or "taken"]
+        raise CallNotChangeable(f"{hours.format(to)} {why}; the next free slot is {hours.format(free)}")
     old.status = MOVED  # book_call moved it in SQL; the loaded row says so too
     text = move_text(new, contact.phone_number, hours)
     message = _tell_client(session, contact, text, f"call-moved-{old.id}-{new.id}", now)

@@ -4,6 +4,8 @@ import json
 import pytest
 from prompts import KNOWLEDGE, MODERATOR_PROMPT, SALES_PROMPT
 
+from sandbox.fake_llm import call_summary
+
 GENERATE = "/v1/models/gemini-2.5-pro:generateContent"
 KEY = {"x-goog-api-key": "test-key"}
 
@@ -228,3 +230,45 @@ async def test_unknown_model_is_not_found(client, model):
 async def test_plain_prompt_gets_a_plain_short_answer(client):
     text = await generate(client, "Скажи что-нибудь")
     assert text and not text.startswith("{")
+
+
+FULL_SALES_SCHEMA = {
+    "type": "OBJECT",
+    "properties": {
+        name: {"type": "BOOLEAN"} for name in ("opt_out", "cannot_make_it", "knowledge_gap", "agreed_to_call")
+    }
+    | {"reply": {"type": "STRING"}, "stance": {"type": "STRING"}},
+}
+
+
+async def sell_all_fields(client, message: str, history: str = "") -> dict:
+    prompt = SALES_PROMPT.format(message=message, history=history, knowledge=KNOWLEDGE)
+    return json.loads(await generate(client, prompt, FULL_SALES_SCHEMA))
+
+
+async def test_sales_agent_says_when_the_knowledge_base_has_no_answer(client):
+    gap = await sell_all_fields(client, "А у вас есть интеграция с SAP?")
+    known = await sell_all_fields(client, "Сколько длится внедрение?")
+
+    assert gap["knowledge_gap"] is True and not known["knowledge_gap"]
+
+
+async def test_sales_agent_says_when_the_client_cannot_make_their_call(client):
+    history = "[2026-06-23 14:51] Бот: Отлично! Записал вас на 24.06.2026 в 10:00 (время Астаны)."
+
+    answer = await sell_all_fields(client, "Извините, завтра не смогу", history)
+
+    assert answer["cannot_make_it"] is True and answer["agreed_to_call"] is False
+
+
+async def test_a_call_summary_is_written_from_the_clients_lines():
+    prompt = (
+        "ПЕРЕПИСКА:\n[2026-06-23 10:00] Клиент: Нужен учёт на 3 склада и 12 пользователей\n"
+        "[2026-06-23 10:01] Бот: Отлично!\n[2026-06-23 10:02] Клиент: Но у конкурентов дешевле"
+    )
+
+    assert call_summary(prompt) == {
+        "wants": "Нужен учёт на 3 склада и 12 пользователей",
+        "size": "3 склада, 12 пользователей",
+        "objections": "Но у конкурентов дешевле",
+    }
