@@ -11,10 +11,13 @@ from system import Sandbox, System
 
 
 @contextmanager
-def running_system(moment: datetime | None = None) -> Iterator[System]:
+def running_system(
+    moment: datetime | None = None, env: dict[str, dict[str, str]] | None = None
+) -> Iterator[System]:
+    """A whole system at `moment` (the machine's time if None), with extra settings per service."""
     system = System(moment=moment) if moment is not None else System()
     try:
-        system.start()
+        system.start(env)
         yield system
     finally:
         system.stop()

@@ -157,8 +157,11 @@ class System:
                 "WAPPI_PROFILE_ID": "e2e-profile",
                 "POLLING_INTERVAL": "0.5",
             },
-            # The follow-up scheduler looks every second, so a touch made due is sent at once.
-            "ai-agent-service": {"FOLLOW_UP_CHECK_INTERVAL_SECONDS": "1"},
+            # The schedulers look every second, so a touch or a reminder made due is sent at once.
+            "ai-agent-service": {
+                "FOLLOW_UP_CHECK_INTERVAL_SECONDS": "1",
+                "CALENDAR_CHECK_INTERVAL_SECONDS": "1",
+            },
         }
         for name in SERVICES:
             database = f"{name.split('-')[0]}_e2e_{self.suffix}"
@@ -241,6 +244,11 @@ class Sandbox:
         """The fake model answers `answer` when the client's message contains `when`."""
         body = {"job": job, "when": when, "answer": answer, "count": count}
         (await self.http.post("/sandbox/gemini/scripts", json=body)).raise_for_status()
+
+    async def prompts(self, job: str) -> list[str]:
+        """The prompts the fake model was sent for `job`, oldest first."""
+        answer = await self.http.get("/sandbox/gemini/prompts", params={"job": job})
+        return [p["prompt"] for p in answer.json()["prompts"]]
 
     async def fault(self, **fault) -> None:
         (await self.http.post("/sandbox/faults", json=fault)).raise_for_status()

@@ -141,6 +141,12 @@ async def clear_scripts(state: StateDep) -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get("/gemini/prompts")
+async def prompts(state: StateDep, job: str | None = None) -> dict[str, Any]:
+    """The newest prompts the fake model was sent (oldest first), of one job if asked."""
+    return {"prompts": [p for p in state.prompts if job is None or p["job"] == job]}
+
+
 @router.get("/clock")
 async def clock(state: StateDep) -> dict[str, Any]:
     """The sandbox's "now" (what it stamps messages with), which may run ahead of the machine's."""

@@ -116,6 +116,7 @@ async def generate_content(version: str, model: str, request: Request, state: St
         except UnreadableAudio as exc:
             raise GeminiError(400, f"{exc}.") from None
         job = job_of(req)
+        state.record_prompt(job, req.prompt)
         bad_answer = await bad_answer_due(state, job)
         text = _scripted_text(state, req, job, use=bad_answer is None) or rules_text
     finally:

@@ -7,6 +7,7 @@ atomic: concurrent requests can never observe a half-applied change.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 from sandbox.crm_portal import Bitrix24
 
 Clock = Callable[[], datetime]
+PROMPTS_KEPT = 200
 
 
 def utc_now() -> datetime:
@@ -147,6 +149,8 @@ class SandboxState:
         self.read_ids: list[str] = []
         self.faults: dict[str, Fault] = {}
         self.scripts: list[Script] = []
+        # The newest prompts the fake model was sent, by job: what a test reads to see what Gemini was shown.
+        self.prompts: deque[dict[str, str]] = deque(maxlen=PROMPTS_KEPT)
         self.webhook: Webhook | None = None
         self.bitrix24 = Bitrix24()
         self.crm_events: list[dict[str, Any]] = []
@@ -240,6 +244,9 @@ class SandboxState:
                         self.scripts.remove(script)
                 return script
         return None
+
+    def record_prompt(self, job: str, prompt: str) -> None:
+        self.prompts.append({"job": job, "prompt": prompt})
 
     def gemini_started(self) -> None:
         self.gemini_in_flight += 1

@@ -129,3 +129,15 @@ async def test_a_bad_answer_does_not_use_up_the_script_so_the_retry_gets_it(clie
 )
 async def test_malformed_scripts_are_rejected(client, script):
     assert (await client.post("/sandbox/gemini/scripts", json=script)).status_code == 422
+
+
+async def test_the_prompts_the_model_was_sent_can_be_read_back(client):
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:\nСколько стоит?"}]}],
+        "generationConfig": {"responseMimeType": "application/json"},
+    }
+    await client.post("/v1/models/gemini-2.5-pro:generateContent", headers={"x-goog-api-key": "k"}, json=body)
+
+    [sent] = (await client.get("/sandbox/gemini/prompts", params={"job": "sales"})).json()["prompts"]
+    assert "Сколько стоит?" in sent["prompt"]
+    assert (await client.get("/sandbox/gemini/prompts", params={"job": "moderator"})).json()["prompts"] == []
