@@ -40,6 +40,8 @@ _PRICE_QUESTION = re.compile(r"цен|стоим|сколько|прайс|та�
 _CANNOT = re.compile(r"не смогу|не получится|не успею|не успеваю", re.I)
 CANNOT_REPLY = "Понял вас, давайте перенесём созвон 😊"
 GAP_REPLY = "Хороший вопрос, уточню у коллег и вернусь с ответом 😊"
+# What the agent puts in the knowledge section when no passage matches the question.
+NOTHING_FOUND = "(нет подходящих сведений в базе знаний)"
 
 ASK_TIME_REPLY = (
     "Отлично! Когда вам будет удобно созвониться? "
@@ -207,8 +209,8 @@ def sales_answer(prompt: str, clock_now: datetime | None = None) -> dict[str, An
             return _result(NO_PRICE_REPLY, "asking")
         price = price_line.lstrip("•-– ").rstrip(" .")
         return _result(f"{price}. Подскажите, для какой задачи вы рассматриваете решение? 😊", "asking")
-    if "?" in text and not any(_stems(text) & _stems(line) for line in knowledge):
-        return _result(GAP_REPLY, "asking", knowledge_gap=True)  # nothing in the knowledge base about it
+    if "?" in text and knowledge in ([], [NOTHING_FOUND]):
+        return _result(GAP_REPLY, "asking", knowledge_gap=True)  # the agent found nothing about it
     if knowledge:
         topic = knowledge[0][:120].rstrip(" .;:,")
         reply = f"Спасибо за интерес! Коротко о нас: {topic}. {SPIN_QUESTION}"

@@ -21,9 +21,10 @@ SEND_BUDGET = "send_budget"
 LOOP_SUSPECTED = "loop_suspected"
 # Bot messages that count against the day's budget: what the bot itself decided to send.
 BUDGETED = ("reply", "follow_up")
-# The loop breaker looks at this many exchanges; replies at least this alike count as the same.
+# The loop breaker looks at this many exchanges; replies at least this alike count as the same (replies that
+# differ in a tariff's name and price are about 0.93 alike: they are no loop).
 LOOP_RUN = 3
-NEARLY_IDENTICAL = 0.9
+NEARLY_IDENTICAL = 0.97
 
 
 @dataclass(frozen=True)
