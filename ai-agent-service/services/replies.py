@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, Decision, Message
 from models.decision import HOLDING, OPTED_OUT
+from services.crm_events import CONTACT_OPTED_OUT, opted_out_data, record_crm_event
 from services.follow_up_chain import stop_open_chain
 from services.opt_out import CONFIRMATION
 from services.outbox import bot_message
@@ -65,7 +66,9 @@ async def store_opt_out(
     now: datetime,
 ) -> Message:
     """The client asked to stop: one confirmation written by code, the open chain ends, and no chain is
-    ever armed again for this contact (until an operator re-enables follow-ups)."""
+    ever armed again for this contact (until an operator re-enables follow-ups). The CRMs hear of it once."""
+    if contact.opted_out_at is None:
+        record_crm_event(session, CONTACT_OPTED_OUT, contact, opted_out_data(now, language), occurred_at=now)
     contact.opted_out_at = now
     await stop_open_chain(session, contact.id, None, now, reason=OPTED_OUT)
     text = CONFIRMATION.get(language, CONFIRMATION["ru"])
