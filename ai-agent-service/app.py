@@ -1,5 +1,5 @@
 """ai-agent-service: builds every dependency once (start_runtime) and runs the HTTP API and the workers in one
-process: the incoming_messages consumer, the outbox repair loop and the follow-up scheduler."""
+process: the incoming_messages consumer, the outbox repair loop, the follow-up scheduler, the CRM delivery."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from functools import partial
 import uvicorn
 from fastapi import FastAPI
 from loguru import logger
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import calls, chat_control, contacts, dead_letters, health
 from api.deps import ApiKey
@@ -25,6 +26,10 @@ from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from services.ai_sales_agent import KnowledgeSearch
+from services.bitrix24_client import Bitrix24Client
+from services.crm_delivery import POLL_INTERVAL_S, CrmDeps, run_crm_delivery
+from services.crm_events import crm_session_info
+from services.crm_webhook import CrmWebhookClient
 from services.follow_up_scheduler import FollowUpDeps, run_follow_up_scheduler
 from services.gemini_client import GeminiClient, GeminiRetries
 from services.knowledge_base import KnowledgeBase
@@ -56,6 +61,8 @@ async def start_runtime(
     knowledge = KnowledgeSearch(base)
     base = await ServiceRuntime.open(settings, clock, create_engine(settings.DATABASE_URL), CONTRACTS_DIR)
     sessions, publisher, queues = base.sessions, base.publisher, base.queues
+    # Every session records the CRM events of what it commits for the configured CRMs (none: nothing).
+    sessions.configure(info=crm_session_info(settings.crm_targets()))
     outbox = BotMessageOutbox(queues["outgoing_messages"].name)
     notifications = NotificationOutbox(queues["outgoing_messages"].name)
     llm = GeminiClient(
@@ -124,6 +131,7 @@ async def start_runtime(
         follow_ups=follow_ups,
         calendar=calendar,
         consumer=consumer,
+        crm=_crm_delivery(settings, sessions),
     )
     _start_workers(runtime)
     logger.info(
@@ -133,6 +141,19 @@ async def start_runtime(
         queues["incoming_messages"].name,
     )
     return runtime
+
+
+def _crm_delivery(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> CrmDeps | None:
+    """The CRM clients the events go to; None when no CRM is configured."""
+    if not settings.crm_targets():
+        return None
+    webhook = None
+    if settings.CRM_WEBHOOK_URL and settings.CRM_WEBHOOK_SECRET:
+        webhook = CrmWebhookClient(settings.CRM_WEBHOOK_URL, settings.CRM_WEBHOOK_SECRET.get_secret_value())
+    bitrix24 = None
+    if settings.BITRIX24_WEBHOOK_URL:
+        bitrix24 = Bitrix24Client(settings.BITRIX24_WEBHOOK_URL.get_secret_value())
+    return CrmDeps(sessions, webhook=webhook, bitrix24=bitrix24)
 
 
 def _start_workers(rt: Runtime) -> None:
@@ -171,6 +192,12 @@ def _start_workers(rt: Runtime) -> None:
             ),
             stall_after=_stall_after(interval),
         )
+    if rt.crm is not None:
+        rt.workers["crm"] = rt.liveness.start_loop(
+            "crm",
+            run_crm_delivery(rt.crm, heartbeat=partial(rt.liveness.beat, "crm")),
+            stall_after=_stall_after(POLL_INTERVAL_S),
+        )
 
 
 def _stall_after(interval: float) -> float:
@@ -180,6 +207,8 @@ def _stall_after(interval: float) -> float:
 async def stop_runtime(rt: Runtime) -> None:
     await rt.consumer.stop()
     await rt.liveness.stop_loops()
+    if rt.crm is not None:
+        await rt.crm.aclose()
     await rt.llm.aclose()
     await rt.close()
     logger.info("{} stopped", rt.settings.PROJECT_NAME)

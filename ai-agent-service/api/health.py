@@ -17,6 +17,7 @@ from config.runtime import Runtime
 from models import Contact, Decision, FollowUp, LlmUsage, Message, ScheduledCall
 from models.decision import GUARDED, HOLDING, NOT_A_CLIENT, REPLIED, UNCLASSIFIED
 from service_kit.queues import queue_sizes
+from services.crm_events import crm_backlog
 
 router = APIRouter()
 HEALTH_CHECK_TIMEOUT_SECONDS = 3.0
@@ -106,6 +107,8 @@ async def stats(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
             "total": {"prompt": int(tokens[2]), "output": int(tokens[3])},
         },
         "queues": await _queue_sizes(runtime),
+        # Events waiting for a CRM (CRM_WEBHOOK_URL, Bitrix24), those a CRM refused for good, the oldest wait.
+        "crm": await crm_backlog(session),
     }
 
 

@@ -11,6 +11,7 @@ from config.settings import Settings
 from service_kit.consumer import Consumer
 from service_kit.runtime import ServiceRuntime
 from services.ai_sales_agent import KnowledgeSearch
+from services.crm_delivery import CrmDeps
 from services.follow_up_scheduler import FollowUpDeps
 from services.gemini_client import GeminiClient
 from services.incoming_messages import IncomingMessage
@@ -32,4 +33,5 @@ class Runtime(ServiceRuntime):
     follow_ups: FollowUpDeps
     calendar: CalendarDeps
     consumer: Consumer[IncomingMessage]
+    crm: CrmDeps | None  # the CRM delivery, when CRM_WEBHOOK_URL or BITRIX24_WEBHOOK_URL is set
     workers: dict[str, asyncio.Task] = field(default_factory=dict)  # the background loops, by name

@@ -7,12 +7,14 @@ from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import NoDecode
 
 from service_kit.settings import ServiceSettings
 from services.call_calendar import CallPolicy
 from services.chat_control import ChatLimits
+from services.crm_events import BITRIX24, WEBHOOK
 
 
 class Settings(ServiceSettings):
@@ -51,6 +53,12 @@ class Settings(ServiceSettings):
 
     PORT: int = Field(default=8002, ge=1, le=65535)
 
+    # The CRM hand-off, each optional: events POSTed as signed JSON to CRM_WEBHOOK_URL, and clients and booked
+    # calls written into Bitrix24 through its inbound webhook (its URL carries the webhook's secret).
+    CRM_WEBHOOK_URL: str | None = None
+    CRM_WEBHOOK_SECRET: SecretStr | None = Field(default=None, validate_default=True)
+    BITRIX24_WEBHOOK_URL: SecretStr | None = None
+
     @field_validator("FOLLOW_UP_INTERVALS", mode="before")
     @classmethod
     def _comma_separated_hours(cls, value: object) -> object:
@@ -63,6 +71,30 @@ class Settings(ServiceSettings):
 
     def call_policy(self) -> CallPolicy:
         return CallPolicy(managers=self.MANAGERS, reminder=timedelta(minutes=self.CALL_REMINDER_MINUTES))
+
+    @field_validator("CRM_WEBHOOK_URL", "BITRIX24_WEBHOOK_URL", mode="before")
+    @classmethod
+    def _optional_http_url(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not value.strip().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.strip()
+
+    @field_validator("CRM_WEBHOOK_SECRET", mode="after")
+    @classmethod
+    def _secret_with_webhook(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("CRM_WEBHOOK_URL") and not (value and value.get_secret_value()):
+            # Reported as the kit reports any missing secret: "CRM_WEBHOOK_SECRET is required".
+            raise PydanticCustomError("missing", "required when CRM_WEBHOOK_URL is set")
+        return value
+
+    def crm_targets(self) -> tuple[str, ...]:
+        """The CRMs events are recorded for: none when neither URL is set."""
+        targets = (WEBHOOK,) if self.CRM_WEBHOOK_URL else ()
+        return targets + ((BITRIX24,) if self.BITRIX24_WEBHOOK_URL else ())
 
     def chat_limits(self) -> ChatLimits:
         return ChatLimits(

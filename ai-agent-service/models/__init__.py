@@ -1,5 +1,6 @@
 from models.base import Base
 from models.contact import Contact
+from models.crm_event import CrmEvent
 from models.decision import Decision
 from models.follow_up import FollowUp
 from models.llm_usage import LlmUsage
@@ -7,4 +8,14 @@ from models.message import Message
 from models.notification import Notification
 from models.scheduled_call import ScheduledCall
 
-__all__ = ["Base", "Contact", "Decision", "FollowUp", "LlmUsage", "Message", "Notification", "ScheduledCall"]
+__all__ = [
+    "Base",
+    "Contact",
+    "CrmEvent",
+    "Decision",
+    "FollowUp",
+    "LlmUsage",
+    "Message",
+    "Notification",
+    "ScheduledCall",
+]

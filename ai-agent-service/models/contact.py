@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -35,6 +35,8 @@ class Contact(Base):
     pause_reason: Mapped[str | None] = mapped_column(String(30))
     # The client asked to stop: never chased again (replies to real questions still go out).
     opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The contact's lead in Bitrix24 (BITRIX24_WEBHOOK_URL), once found or created: never created twice.
+    crm_lead_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 from loguru import logger
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import object_session
 
 from config.database import autocommit_session, lock_contact
 from models import Contact, Message
 from services.conversation_text import format_history, recent_messages
+from services.crm_events import CONTACT_CLASSIFIED, classified_data, record_crm_event
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
@@ -85,9 +87,16 @@ async def ask_moderator(
 
 
 def store_verdict(contact: Contact, verdict: ModeratorVerdict, metrics: AgentMetrics) -> None:
+    """Stores the verdict on the contact (loaded in the caller's transaction); a change to client or not a
+    client is recorded for the CRMs in that same transaction."""
+    previous = contact.is_client
     contact.is_client = verdict.isClient
     contact.classification_confidence = verdict.confidence
     contact.classification_reasoning = verdict.reasoning
+    session = object_session(contact)
+    if verdict.isClient is not None and verdict.isClient != previous and session is not None:
+        data = classified_data(verdict.isClient, verdict.confidence, verdict.reasoning, previous)
+        record_crm_event(session, CONTACT_CLASSIFIED, contact, data)
     result = {True: "client", False: "non_client", None: "unknown"}[verdict.isClient]
     metrics.classifications.labels(result).inc()
     logger.info(

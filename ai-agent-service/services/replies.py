@@ -21,6 +21,7 @@ from service_kit.managers import Manager
 from services.ai_sales_agent import KnowledgeSearch, SalesAnswer, SalesContext
 from services.call_booking import CallDecision, decide_call
 from services.call_calendar import CallPolicy
+from services.crm_events import CONTACT_OPTED_OUT, opted_out_data, record_crm_event
 from services.follow_up_chain import stop_open_chain
 from services.notifications import (
     answer_promise,
@@ -138,7 +139,9 @@ async def store_opt_out(
     now: datetime,
 ) -> StoredReply:
     """The client asked to stop: one confirmation written by code, the open chain ends, and no chain is
-    ever armed again for this contact (until an operator re-enables follow-ups)."""
+    ever armed again for this contact (until an operator re-enables follow-ups). The CRMs hear of it once."""
+    if contact.opted_out_at is None:
+        record_crm_event(session, CONTACT_OPTED_OUT, contact, opted_out_data(now, language), occurred_at=now)
     contact.opted_out_at = now
     await stop_open_chain(session, contact.id, None, now, reason=OPTED_OUT)
     text = CONFIRMATION.get(language, CONFIRMATION["ru"])
