@@ -1,10 +1,11 @@
 """Fake CRMs for the manager hand-off: Bitrix24's inbound-webhook REST API (leads, duplicates by phone,
-activities) as it answers, with its per-webhook request limit, and a plain receiver for signed JSON events.
+activities, timeline comments) as it answers, with its per-webhook request limit, and a plain receiver for
+signed JSON events.
 
 Bitrix24: POST /rest/{user_id}/{secret}/{method}(.json) with a JSON or form body; answers
 `{"result": ..., "time": {...}}` or `{"error": CODE, "error_description": ...}`.
 Events: POST /crm/events records each request (headers and body); GET /sandbox/crm/events lists them.
-Admin: GET /sandbox/bitrix24 (leads and activities). Faults: endpoints "bitrix24" and "crm_events".
+Admin: GET /sandbox/bitrix24 (leads, activities and comments). Faults: endpoints "bitrix24" and "crm_events".
 """
 
 from __future__ import annotations
@@ -79,10 +80,25 @@ def _activity_add(crm: Bitrix24, params: dict[str, Any]) -> int:
     return activity_id
 
 
+def _comment_add(crm: Bitrix24, params: dict[str, Any]) -> int:
+    fields = params.get("fields")
+    if not isinstance(fields, dict):
+        raise BitrixError("", "The field fields is not defined or invalid.")
+    for name in ("ENTITY_ID", "ENTITY_TYPE", "COMMENT"):
+        if not fields.get(name):
+            raise BitrixError("", f"The field {name} is not defined or invalid.")
+    if str(fields["ENTITY_TYPE"]).lower() == "lead" and int(fields["ENTITY_ID"]) not in crm.leads:
+        raise BitrixError("", "Entity not found.")
+    comment_id = crm.new_id()
+    crm.comments[comment_id] = {"ID": comment_id, **fields}
+    return comment_id
+
+
 METHODS = {
     "crm.lead.add": _lead_add,
     "crm.duplicate.findbycomm": _find_by_phone,
     "crm.activity.add": _activity_add,
+    "crm.timeline.comment.add": _comment_add,
 }
 
 
@@ -118,6 +134,7 @@ async def bitrix24_records(state: StateDep) -> dict[str, Any]:
     return {
         "leads": list(state.bitrix24.leads.values()),
         "activities": list(state.bitrix24.activities.values()),
+        "comments": list(state.bitrix24.comments.values()),
     }
 
 

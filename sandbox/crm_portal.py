@@ -13,10 +13,11 @@ LEAK_PER_SECOND = 2.0
 
 @dataclass
 class Bitrix24:
-    """A portal's CRM: leads and activities, and how full the webhook's request bucket is."""
+    """A portal's CRM: leads, activities and timeline comments, and how full the webhook's request bucket is."""
 
     leads: dict[int, dict[str, Any]] = field(default_factory=dict)
     activities: dict[int, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     bucket: float = 0.0
     bucket_at: float = field(default_factory=time.monotonic)
     next_id: int = 1

@@ -22,6 +22,7 @@ from services.call_calendar import (
     move_text,
     taken_slots,
 )
+from services.crm_events import CALL_BOOKED, CALL_CANCELLED, call_data, record_crm_event
 from services.notifications import call_booked_text, call_changed_text, manager_for, notify
 from services.outbox import bot_message
 from utils.timezone_helper import WorkingHours
@@ -47,6 +48,7 @@ async def cancel_scheduled_call(
 ) -> CallChange:
     call, contact = await _scheduled(session, call_id)
     cancel_call(call, why)
+    record_crm_event(session, CALL_CANCELLED, contact, call_data(call, reason=f"отменён оператором: {why}"))
     message = _tell_client(session, contact, cancellation_text(call, hours), f"call-cancelled-{call.id}", now)
     change = CallChange(call, message)
     await _notify(
@@ -83,10 +85,14 @@ async def move_scheduled_call(
         why = NOTES[problem or "taken"]
         raise CallNotChangeable(f"{hours.format(to)} {why}; the next free slot is {hours.format(free)}")
     old.status = MOVED  # book_call moved it in SQL; the loaded row says so too
+    # For a CRM a move is the old call cancelled and the new one booked.
+    moved_to = f"перенесён оператором на {hours.format_slot(to)}"
+    record_crm_event(session, CALL_CANCELLED, contact, call_data(old, reason=moved_to))
+    record_crm_event(session, CALL_BOOKED, contact, call_data(new))
     text = move_text(new, contact.phone_number, hours)
     message = _tell_client(session, contact, text, f"call-moved-{old.id}-{new.id}", now)
     change = CallChange(new, message)
-    moved = call_changed_text(contact, old, hours, f"перенесён на {hours.format(to)}")
+    moved = call_changed_text(contact, old, hours, f"перенесён на {hours.format_slot(to)}")
     await _notify(session, change, contact, old, policy, "call_changed", moved)
     await _notify(
         session,

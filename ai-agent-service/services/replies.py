@@ -21,7 +21,14 @@ from service_kit.managers import Manager
 from services.ai_sales_agent import KnowledgeSearch, SalesAnswer, SalesContext
 from services.call_booking import CallDecision, decide_call
 from services.call_calendar import CallPolicy
-from services.crm_events import CONTACT_OPTED_OUT, opted_out_data, record_crm_event
+from services.crm_events import (
+    CALL_BOOKED,
+    CALL_CANCELLED,
+    CONTACT_OPTED_OUT,
+    call_data,
+    opted_out_data,
+    record_crm_event,
+)
 from services.follow_up_chain import stop_open_chain
 from services.notifications import (
     answer_promise,
@@ -200,11 +207,17 @@ async def _tell_managers(
     now: datetime,
     handed_over: bool,
 ) -> None:
-    """The managers' notifications of this turn: a booked call (its summary follows after the commit), the
-    calls it moved or cancelled, and a question a manager now answers."""
+    """The managers' notifications and the CRMs' events of this turn: a booked call (its summary follows
+    after the commit), the calls it moved or cancelled, and a question a manager now answers."""
     managers, hours = rules.policy.managers, rules.hours
+    changed = [(c, "перенесён клиентом") for c in call.replaced] + [
+        (c, "отменён: клиент не сможет") for c in call.cancelled
+    ]
+    for old, what in changed:
+        record_crm_event(session, CALL_CANCELLED, contact, call_data(old, reason=what))
     if call.booked is not None:
         rules.metrics.calls_booked.inc()
+        record_crm_event(session, CALL_BOOKED, contact, call_data(call.booked))
     if not managers:
         return
     if call.booked is not None:
@@ -221,9 +234,6 @@ async def _tell_managers(
             summary_pending=True,
         )
         stored.summary = (notification, call.booked) if notification else None
-    changed = [(c, "перенесён клиентом") for c in call.replaced] + [
-        (c, "отменён: клиент не сможет") for c in call.cancelled
-    ]
     for old, what in changed:
         text = call_changed_text(contact, old, hours, what)
         manager = manager_for(contact, managers, old)

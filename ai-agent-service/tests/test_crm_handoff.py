@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from models import Contact, CrmEvent, ScheduledCall
 from services.ai_moderator import ModeratorVerdict, store_verdict
 from services.bitrix24_client import Bitrix24Client
+from services.call_changes import move_scheduled_call
 from services.crm_delivery import Backoff, CrmDeps, claim_due, deliver_due
 from services.crm_events import (
     BITRIX24,
@@ -333,3 +334,46 @@ async def test_an_opt_out_is_one_event_however_often_the_client_asks(
     assert types == ["contact.classified", "contact.opted_out"]
     [opted] = [e["body"]["data"] for e in await received(sandbox) if e["body"]["type"] == "contact.opted_out"]
     assert opted["language"] == "ru" and datetime.fromisoformat(opted["opted_out_at"]).tzinfo is not None
+
+
+async def test_a_call_booked_in_the_chat_then_moved_by_an_operator_is_booked_cancelled_booked(
+    settings, broker, llm, knowledge, gemini_beside_sandbox, queues, sandbox, sandbox_url, engine
+):
+    sessions = recording(engine)
+    agent = make_agent(settings, sessions, broker, llm, knowledge)
+    gemini_beside_sandbox.sales = lambda prompt: {
+        "reply": "Отлично!",
+        "stance": "yes",
+        "agreed_to_call": True,
+        "proposed_call_time": "2026-11-26T11:00",
+        "confirmed_call_time": True,
+    }
+    await handle(incoming("Давайте завтра в 11:00", phone="77019990001", business="ТОО Дельта"), agent)
+    async with sessions.begin() as session:
+        call_id = await session.scalar(select(ScheduledCall.id))
+        moved = await move_scheduled_call(
+            session,
+            call_id,
+            datetime(2026, 11, 27, 10, 0, tzinfo=UTC),
+            agent.clock(),
+            agent.hours,
+            agent.calls,
+        )
+    deps = crm_deps(sandbox_url, sessions)
+    await deliver_all(deps)
+    await deps.aclose()
+
+    calls = [e["body"] for e in await received(sandbox) if e["body"]["type"].startswith("call.")]
+    assert [(c["type"], c["data"]["scheduled_at"]) for c in calls] == [
+        ("call.booked", "2026-11-26T11:00:00+05:00"),
+        ("call.cancelled", "2026-11-26T11:00:00+05:00"),
+        ("call.booked", "2026-11-27T15:00:00+05:00"),
+    ]
+    assert calls[1]["data"]["reason"] == "перенесён оператором на 27.11.2026 в 15:00 (пятница)"
+    assert calls[2]["data"]["call_id"] == moved.call.id
+    shown = await portal(sandbox)
+    assert len(shown["leads"]) == 1 and len(shown["activities"]) == 2
+    [comment] = shown["comments"]
+    assert comment["COMMENT"].startswith(
+        "Звонок 26.11.2026 11:00 (Asia/Almaty) отменён: перенесён оператором"
+    )
