@@ -13,7 +13,7 @@ LEAK_PER_SECOND = 2.0
 
 @dataclass
 class Bitrix24:
-    """A portal's CRM: leads, activities and timeline comments, and how full the webhook's request bucket is."""
+    """A portal's CRM (leads, activities, timeline comments) and how full its webhook's request bucket is."""
 
     leads: dict[int, dict[str, Any]] = field(default_factory=dict)
     activities: dict[int, dict[str, Any]] = field(default_factory=dict)

@@ -53,6 +53,21 @@ async def test_a_call_activity_needs_its_lead_and_its_communications(client):
     assert stored["OWNER_ID"] == lead_id
 
 
+async def test_a_timeline_comment_needs_an_existing_lead(client):
+    lead_id = (await client.post(f"{HOOK}/crm.lead.add.json", json=LEAD)).json()["result"]
+    comment = {"ENTITY_ID": lead_id, "ENTITY_TYPE": "lead", "COMMENT": "Звонок отменён"}
+
+    added = await client.post(f"{HOOK}/crm.timeline.comment.add.json", json={"fields": comment})
+    no_lead = await client.post(
+        f"{HOOK}/crm.timeline.comment.add.json", json={"fields": {**comment, "ENTITY_ID": 999}}
+    )
+
+    assert isinstance(added.json()["result"], int)
+    assert no_lead.status_code == 400 and no_lead.json()["error_description"] == "Entity not found."
+    [stored] = (await client.get("/sandbox/bitrix24")).json()["comments"]
+    assert (stored["ENTITY_ID"], stored["COMMENT"]) == (lead_id, "Звонок отменён")
+
+
 async def test_past_the_burst_the_webhook_is_told_query_limit_exceeded(client, state):
     state.bitrix24.bucket, state.bitrix24.bucket_at = float(BURST), time.monotonic()
 
