@@ -127,6 +127,8 @@ class System:
         }
 
     def start(self, extra_env: dict[str, dict[str, str]] | None = None) -> None:
+        """Starts the sandbox, then both services with `extra_env` per service ("{sandbox}" in a value is
+        the sandbox's URL)."""
         self.log_dir.mkdir(exist_ok=True)
         if self.moment is not None:
             self.clock_offset = (self.moment - datetime.now(UTC)).total_seconds()
@@ -165,7 +167,11 @@ class System:
         }
         for name in SERVICES:
             database = f"{name.split('-')[0]}_e2e_{self.suffix}"
-            env = common | own[name] | (extra_env or {}).get(name, {})
+            extra = {
+                k: v.replace("{sandbox}", self.sandbox_url)
+                for k, v in (extra_env or {}).get(name, {}).items()
+            }
+            env = common | own[name] | extra
             service = Service(name, free_port(), database, env, self.log_dir / f"{name}_{self.suffix}.log")
             service.env |= {"PORT": str(service.port), "DATABASE_URL": service.database_url}
             create_database(database)

@@ -1,9 +1,12 @@
 """The owner stays in charge and the managers hear about it, with the whole system running on Tuesday
 2026-12-08 from 11:00 in Astana: a person taking over a chat and the bot coming back, stop requests, the
 daily budget, the send rate, an auto-responder, calls shared by two managers with their notifications, a
-question for a manager, and reminders."""
+question for a manager, reminders, and the CRMs told of clients and calls."""
 
 import asyncio
+import hashlib
+import hmac
+import json
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,6 +22,7 @@ TUESDAY_11 = datetime(2026, 12, 8, 11, 0, tzinfo=ASTANA)
 AIGERIM, DANIYAR = "77019990001", "77019990002"
 MANAGERS = f"Айгерим:{AIGERIM},Данияр:{DANIYAR}"
 SENDS_PER_MINUTE = 600
+CRM_SECRET = "e2e-crm-secret"
 # A person typing answers within seconds too: the loop breaker's threshold is kept below how fast this
 # suite's "clients" write, and its auto-responder answers faster still.
 LOOP_REPLY_SECONDS = "1.5"
@@ -32,7 +36,13 @@ STOP_CONFIRMATION = {
 def system():
     env = {
         "whatsapp-gateway": {"MANAGERS": MANAGERS, "MAX_SENDS_PER_MINUTE": str(SENDS_PER_MINUTE)},
-        "ai-agent-service": {"MANAGERS": MANAGERS, "LOOP_REPLY_SECONDS": LOOP_REPLY_SECONDS},
+        "ai-agent-service": {
+            "MANAGERS": MANAGERS,
+            "LOOP_REPLY_SECONDS": LOOP_REPLY_SECONDS,
+            "CRM_WEBHOOK_URL": "{sandbox}/crm/events",
+            "CRM_WEBHOOK_SECRET": CRM_SECRET,
+            "BITRIX24_WEBHOOK_URL": "{sandbox}/rest/1/e2e-bitrix-secret/",
+        },
     }
     with running_system(TUESDAY_11, env) as system:
         yield system
@@ -251,7 +261,12 @@ async def test_reminders_fire_once_at_their_moment_not_for_a_cancelled_call_not_
     await customer.wait_sent_to(cancelled, 2)  # "Созвон ... отменён"
 
     # As if the clock had reached an hour before both calls.
-    await fetch(system.agent.database_url, "UPDATE scheduled_calls SET reminder_due_at = $1", system.now())
+    await fetch(
+        system.agent.database_url,
+        "UPDATE scheduled_calls SET reminder_due_at = $1 WHERE id = ANY($2::int[])",
+        system.now(),
+        list(ids.values()),
+    )
     reminder = (await customer.wait_sent_to(kept, 2))[1]
     assert reminder["body"].startswith("Напоминаем: 08.12.2026 в 13:00 (время Астаны)")
 
@@ -261,6 +276,57 @@ async def test_reminders_fire_once_at_their_moment_not_for_a_cancelled_call_not_
     manager_reminders = [
         m
         for m in await customer.sent_to(AIGERIM) + await customer.sent_to(DANIYAR)
-        if m["body"].startswith("⏰")
+        if m["body"].startswith("⏰") and (kept in m["body"] or cancelled in m["body"])
     ]
     assert len(manager_reminders) == 1 and kept in manager_reminders[0]["body"]
+
+
+async def crm_received(
+    customer, types: list[str], phones: tuple[str, ...], seconds: float = 90
+) -> list[dict]:
+    """The events the receiver took for `phones`, once it has every one of `types` (in any order)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        events = (await customer.http.get("/sandbox/crm/events")).json()["events"]
+        ours = [e for e in events if json.loads(e["body"])["contact"]["phone"].lstrip("+") in phones]
+        got = sorted(json.loads(e["body"])["type"] for e in ours)
+        if got == sorted(types):
+            return ours
+        assert time.monotonic() < deadline, got
+        await asyncio.sleep(0.5)
+
+
+async def test_a_crm_receiver_down_for_a_while_gets_each_event_once_and_bitrix24_one_lead_per_client(
+    system, customer
+):
+    booker, asker = "77013330071", "77013330072"
+    await customer.fault(endpoint="crm_events", status=503, count=2)  # the receiver is down at first
+    await customer.write(booker, "Давайте созвонимся завтра в 16:00", business_name="ТОО Лид")
+    await customer.write(asker, "Здравствуйте, сколько стоит тариф Старт?", business_name="ТОО Лид-2")
+    await customer.wait_sent_to(booker, 1)
+    await customer.wait_sent_to(asker, 1)
+    await customer.write(asker, "А сколько пользователей в нём?")  # a second turn: no second lead
+    await customer.wait_sent_to(asker, 2)
+
+    types = ["contact.classified", "contact.classified", "call.booked"]
+    events = await crm_received(customer, types, (booker, asker))
+    await asyncio.sleep(3)  # nothing comes twice, even after the retries
+    assert len(await crm_received(customer, types, (booker, asker), seconds=0)) == 3
+
+    bodies = [json.loads(e["body"]) for e in events]
+    assert len({b["event_id"] for b in bodies}) == 3
+    for event in events:
+        signed = hmac.new(CRM_SECRET.encode(), event["body"].encode(), hashlib.sha256).hexdigest()
+        assert event["headers"]["x-signature"] == f"sha256={signed}"
+    [booked] = [b for b in bodies if b["type"] == "call.booked"]
+    assert booked["data"]["scheduled_at"] == "2026-12-09T16:00:00+05:00"
+    assert booked["data"]["manager"]["phone"] in (f"+{AIGERIM}", f"+{DANIYAR}")
+
+    portal = (await customer.http.get("/sandbox/bitrix24")).json()
+    leads = {
+        phone: [lead for lead in portal["leads"] if lead["PHONE"][0]["VALUE"] == f"+{phone}"]
+        for phone in (booker, asker)
+    }
+    assert [len(found) for found in leads.values()] == [1, 1]
+    [call] = [a for a in portal["activities"] if a["OWNER_ID"] == leads[booker][0]["ID"]]
+    assert call["START_TIME"] == "2026-12-09T16:00:00+05:00"
