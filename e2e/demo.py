@@ -21,6 +21,20 @@ LEADS = {
     "77011230005": "Марат (ТОО «Вектор»), замолчал",
     "77011230006": "Дана (ТОО «Ромашка»), отказ",
     "77011230007": "Олжас (ТОО «Гамма»), модель придумала цену",
+    "77011230008": "Сауле (ТОО «Береке»), ответил владелец",
+    "77011230009": "Тимур (ИП Ахметов), попросил не писать",
+    "77011230010": "Асель (ТОО «Жол»), вопрос не из базы знаний",
+}
+MANAGERS = {"77019990001": "Айгерим", "77019990002": "Данияр"}
+SETTINGS = {
+    "whatsapp-gateway": {"MANAGERS": ",".join(f"{n}:{p}" for p, n in MANAGERS.items())},
+    "ai-agent-service": {
+        "MANAGERS": ",".join(f"{n}:{p}" for p, n in MANAGERS.items()),
+        # The scripted customers answer within a second or two, as an auto-responder would: the loop
+        # breaker's threshold is set below their pace.
+        "LOOP_REPLY_SECONDS": "1.5",
+        "BITRIX24_WEBHOOK_URL": "{sandbox}/rest/1/demo-webhook/",
+    },
 }
 MORNING = datetime(2026, 12, 8, 10, 0, tzinfo=ZoneInfo("Asia/Almaty"))
 INVENTED_PRICE = {
@@ -100,13 +114,59 @@ async def play_morning(system: System, customer: Sandbox) -> None:
     )
     await customer.wait_sent_to("77011230007", 1)
 
-    say("7. Шлюз и агент перезапускаются посреди разговора")
+    say("7. Владелец отвечает клиенту сам с телефона — бот отходит в сторону")
+    await customer.write(
+        "77011230008", "Здравствуйте! Есть ли у вас обучение сотрудников?", business_name="ТОО Береке"
+    )
+    await customer.wait_sent_to("77011230008", 1)
+    await customer.write(
+        "77011230008",
+        "Сауле, добрый день! Это Ерлан, директор. Проведём обучение сами, бесплатно.",
+        from_me=True,
+    )
+    await asyncio.sleep(2)
+    await customer.write("77011230008", "Отлично, спасибо!")
+    await asyncio.sleep(3)
+    say("   …прошло 12 часов без сообщений владельца: бот снова отвечает")
+    await fetch(
+        system.agent.database_url,
+        "UPDATE contacts SET paused_until = $2 WHERE phone_number = $1",
+        "77011230008",
+        system.now(),
+    )
+    await customer.write("77011230008", "А сколько длится внедрение?")
+    await customer.wait_sent_to("77011230008", 2)
+
+    say("8. Клиент просит больше не писать — одно подтверждение, и касаний больше не будет")
+    await customer.write(
+        "77011230009", "Добрый день, сколько стоит тариф Бизнес?", business_name="ИП Ахметов"
+    )
+    await customer.wait_sent_to("77011230009", 1)
+    await customer.write("77011230009", "Больше не пишите мне!")
+    await customer.wait_sent_to("77011230009", 2)
+    await move_conversation_back(system.agent.database_url, "77011230009", hours=25)
+
+    say("9. Вопрос, на который в базе знаний нет ответа, уходит менеджеру")
+    await customer.write("77011230010", "Франшиза у вас есть?", business_name="ТОО Жол")
+    await customer.wait_sent_to("77011230010", 1)
+    await manager_told_about(customer, "77011230010")
+
+    say("10. Шлюз и агент перезапускаются посреди разговора")
     system.gateway.kill()
     system.agent.kill()
     await customer.write("77011230001", "А перенос данных из 1С сколько стоит?")
     system.agent.start()
     system.gateway.start()
     await customer.wait_sent_to("77011230001", 4)
+
+
+async def manager_told_about(customer: Sandbox, phone: str) -> None:
+    for _ in range(60):
+        for manager in MANAGERS:
+            if any(phone in m["body"] for m in await customer.sent_to(manager)):
+                return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"no manager was told about +{phone}")
 
 
 async def print_chats(customer: Sandbox) -> None:
@@ -118,7 +178,11 @@ async def print_chats(customer: Sandbox) -> None:
         say(f"\n── {title}")
         for message in chat["messages"]:
             at = datetime.fromisoformat(message["timestamp"]).strftime("%H:%M")
-            author = "Бот   " if message["is_me"] else "Клиент"
+            author = (
+                ("Бот     " if message["from_where"] == "api" else "Владелец")
+                if message["is_me"]
+                else "Клиент  "
+            )
             body = (
                 message["body"]
                 if message["type"] == "chat"
@@ -136,6 +200,8 @@ async def print_agent_view(system: System) -> None:
         follow_ups = (await api.get("/follow-ups/active")).json()["items"]
     phones = {c["id"]: c["phone_number"] for c in contacts}
     labels = {True: "клиент", False: "не клиент", None: "неясно"}
+    pauses = {"operator_replied": "ответил человек", "manual": "вручную", "send_budget": "лимит сообщений"}
+    pauses["loop_suspected"] = "похоже на автоответчик"
     say("\n════════ Контакты ════════")
     for c in contacts:
         confidence = c["classification_confidence"]
@@ -143,6 +209,15 @@ async def print_agent_view(system: System) -> None:
             f"  +{c['phone_number']:<12} {labels[c['is_client']]:<10} "
             f"{'' if confidence is None else f'{confidence:.2f}'}  {c['classification_reasoning'] or ''}"
         )
+        if c["opted_out_at"]:
+            say("                 попросил не писать: касаний больше не будет")
+        elif c["pause_reason"]:
+            until = c["paused_until"] and datetime.fromisoformat(c["paused_until"]).astimezone(ASTANA)
+            if until is None or until > system.now():
+                till = f"до {until:%d.%m %H:%M}" if until else "пока не снимут"
+                say(f"                 бот на паузе ({pauses[c['pause_reason']]}) {till}")
+            else:
+                say("                 отвечал человек; пауза закончилась, бот снова отвечает")
     say("\n════════ Созвоны ════════")
     for call in calls:
         at = datetime.fromisoformat(call["scheduled_at"]).astimezone(ASTANA).strftime("%d.%m.%Y %H:%M")
@@ -158,7 +233,7 @@ async def print_agent_view(system: System) -> None:
         for phone in LEADS:
             answer = await api.get(f"/contacts/{phone}/decisions")
             for d in answer.json()["items"] if answer.status_code == 200 else []:
-                if d["kind"] == "guarded":
+                if d["kind"] in ("guarded", "handed_over") and d["model_text"]:
                     say(f"  +{phone}: модель хотела отправить «{d['model_text']}»")
                     say(f"      почему нет: {d['reason']}")
                     say(f"      клиент получил: «{d['sent_text']}»")
@@ -169,15 +244,44 @@ async def print_agent_view(system: System) -> None:
     say(f"\nСообщений с личного номера, переданных агенту: {forwarded[0]['n']}")
 
 
+async def wait_for_sends(system: System) -> None:
+    """Until the gateway has sent everything: MAX_SENDS_PER_MINUTE keeps some sends waiting their turn."""
+    async with httpx.AsyncClient(base_url=system.gateway.url, headers={"X-API-Key": ADMIN_KEY}) as api:
+        for _ in range(180):
+            stats = (await api.get("/stats")).json()
+            if stats["send_queue"]["waiting"] == 0 and not stats["queue_size"].get("outgoing"):
+                return
+            await asyncio.sleep(1)
+
+
+async def print_managers_phones(system: System, customer: Sandbox) -> None:
+    await wait_for_sends(system)
+    say("\n════════ Телефоны менеджеров этим утром ════════")
+    for phone, name in MANAGERS.items():
+        say(f"\n── {name} (+{phone})")
+        received = await customer.sent_to(phone)
+        for message in received:
+            say("   " + message["body"].replace("\n", "\n   "))
+        if not received:
+            say("   (ничего)")
+    portal = (await customer.http.get("/sandbox/bitrix24")).json()
+    say("\n════════ Bitrix24 ════════")
+    for lead in portal["leads"]:
+        calls = [a for a in portal["activities"] if a["OWNER_ID"] == lead["ID"]]
+        planned = "".join(f"; звонок {a['START_TIME']}" for a in calls)
+        say(f"  лид {lead['ID']}: {lead['TITLE']}, {lead['PHONE'][0]['VALUE']}{planned}")
+
+
 async def main() -> None:
     system = System(moment=MORNING)
     say("Запускаю sandbox, whatsapp-gateway и ai-agent-service (утро вторника, 8 декабря 2026)…")
-    system.start()
+    system.start(SETTINGS)
     customer = Sandbox(system.sandbox_url)
     try:
         await play_morning(system, customer)
         await print_chats(customer)
         await print_agent_view(system)
+        await print_managers_phones(system, customer)
     finally:
         await customer.http.aclose()
         await asyncio.to_thread(system.stop)
