@@ -104,10 +104,12 @@ def question_text(contact: Contact, question: str, promise: str) -> str:
 
 def paused_text(contact: Contact, reason: str) -> str:
     why = PAUSE_REASONS.get(reason, reason)
-    return (
-        f"⏸ Бот остановился в чате: {why}.\nКлиент: {who(contact)}\n"
-        "Ответьте клиенту сами; бот вернётся к чату, когда вы снимете паузу."
+    back = (
+        "бот вернётся к чату завтра"
+        if reason == "send_budget"
+        else "бот вернётся к чату, когда вы снимете паузу"
     )
+    return f"⏸ Бот остановился в чате: {why}.\nКлиент: {who(contact)}\nОтветьте клиенту сами; {back}."
 
 
 def answer_promise(hours: WorkingHours, now: datetime) -> str:

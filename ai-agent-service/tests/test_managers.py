@@ -273,3 +273,22 @@ async def test_an_operator_cancels_and_moves_calls_and_the_client_is_told(api_wi
     by_manager = {"date": "2026-11-27", "manager": new_manager}
     listed = (await api.get("/scheduled-calls", params=by_manager, headers=AUTH)).json()
     assert [c["id"] for c in listed["items"]] == [moved.json()["id"]]
+
+
+async def test_a_manager_hears_when_the_daily_budget_stops_the_bot_and_that_it_comes_back_tomorrow(
+    with_managers, gemini, queues
+):
+    one_a_day = dataclasses.replace(
+        with_managers, limits=dataclasses.replace(with_managers.limits, messages_per_day=1)
+    )
+    answers(gemini, sales(agreed=False))
+    phone = "77016660020"
+    await handle(client("Сколько стоит тариф Старт?", phone), one_a_day)
+    await handle(client("А тариф Бизнес?", phone, at=WEDNESDAY_3PM + timedelta(minutes=5)), one_a_day)
+
+    [paused] = notifications(await queues.outgoing())
+    assert paused["message_text"] == (
+        "⏸ Бот остановился в чате: бот отправил в этот чат дневной лимит сообщений.\n"
+        "Клиент: Иван, ТОО Склад — https://wa.me/77016660020\n"
+        "Ответьте клиенту сами; бот вернётся к чату завтра."
+    )

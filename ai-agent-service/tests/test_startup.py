@@ -101,3 +101,9 @@ def test_every_postgres_url_form_is_accepted(url):
         Settings(_env_file=None, **{**VALID_ENV, "DATABASE_URL": url}).DATABASE_URL
         == "postgresql+asyncpg://a@h/db"
     )
+
+
+def test_env_example_lists_every_setting_and_nothing_else():
+    lines = (SERVICE_DIR / ".env.example").read_text(encoding="utf-8").splitlines()
+    listed = [line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")]
+    assert sorted(listed) == sorted(Settings.model_fields)
