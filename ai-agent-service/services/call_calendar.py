@@ -113,7 +113,8 @@ async def book_call(
                 reminder_due_at=slot - policy.reminder if slot - now > policy.reminder else None,
             )
             .on_conflict_do_nothing(
-                index_elements=[ScheduledCall.scheduled_at, func.coalesce(ScheduledCall.manager_phone, "")],
+                # The index's own expression, literally: a bound '' would not match it under a generic plan.
+                index_elements=[ScheduledCall.scheduled_at, text("coalesce(manager_phone, '')")],
                 index_where=text("status = 'scheduled'"),
             )
             .returning(ScheduledCall.id)
