@@ -25,6 +25,7 @@ from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
+from service_kit.startup import wait_before_serving
 from services.ai_sales_agent import KnowledgeSearch
 from services.bitrix24_client import Bitrix24Client
 from services.crm_delivery import POLL_INTERVAL_S, CrmDeps, run_crm_delivery
@@ -245,8 +246,13 @@ def main() -> None:
         print(f"Configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
     setup_logging(settings.LOG_LEVEL, settings.secret_values())
+    wait_before_serving(settings)
     uvicorn.run(
-        create_app(settings), host="0.0.0.0", port=settings.PORT, log_level=settings.LOG_LEVEL.lower()
+        create_app(settings),
+        host="0.0.0.0",
+        port=settings.PORT,
+        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
+        log_level=settings.LOG_LEVEL.lower(),
     )
 
 

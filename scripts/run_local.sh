@@ -13,7 +13,6 @@ AGENT_PORT=${AGENT_PORT:-8002}
 PG=${PG_URL:-postgresql://postgres@127.0.0.1:5432}
 
 export RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/}
-export ADMIN_API_KEY=${ADMIN_API_KEY:-local-admin-key}
 
 pids=()
 stop_all() {
@@ -26,6 +25,8 @@ trap stop_all INT TERM EXIT
 
 sandbox_env=()
 if [ "$SANDBOX" = "1" ]; then
+  # A short key is fine against the sandbox; with the real APIs each service's .env holds a long one.
+  export ADMIN_API_KEY=${ADMIN_API_KEY:-local-admin-key}
   "$PY" -m sandbox --port "$SANDBOX_PORT" --log-level warning &
   pids+=($!)
   sandbox_url="http://127.0.0.1:$SANDBOX_PORT"

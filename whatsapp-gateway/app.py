@@ -24,6 +24,7 @@ from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
+from service_kit.startup import wait_before_serving
 from services.leader_lease import LeaderLease
 from services.outbox import MessageLogOutbox
 from services.polling_service import PollerDeps, run_poller
@@ -168,7 +169,14 @@ def main() -> None:
             print(line, file=sys.stderr)
         sys.exit(2)
     setup_logging(settings.LOG_LEVEL, settings.secret_values())
-    uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.PORT, log_config=None)
+    wait_before_serving(settings)
+    uvicorn.run(
+        create_app(settings),
+        host="0.0.0.0",
+        port=settings.PORT,
+        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
+        log_config=None,
+    )
 
 
 if __name__ == "__main__":

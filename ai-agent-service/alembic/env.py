@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Base
 from service_kit.settings import DatabaseSettings, to_asyncpg_url
+from service_kit.startup import wait_for_database
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -38,7 +39,10 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(database_url(), poolclass=pool.NullPool)
+    url = database_url()
+    # A platform's pre-deploy step may run while a new database is still coming up.
+    await wait_for_database(url)
+    engine = create_async_engine(url, poolclass=pool.NullPool)
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()

@@ -38,10 +38,10 @@ async def health(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
         "service": runtime.settings.PROJECT_NAME,
         "database": "ok" if database_ok else "down",
         "broker": "ok" if broker_ok else "down",
+        # Anyone may read this body: Gemini's state in a word; what Gemini said is in the log and /stats.
         "gemini": {
             "model": runtime.llm.model,
             "status": gemini.state,
-            "detail": gemini.detail,
             "checked_at": gemini.at.isoformat() if gemini.at else None,
         },
         "consumer": workers["consumer"],
@@ -109,6 +109,7 @@ async def stats(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
         "queues": await _queue_sizes(runtime),
         # Events waiting for a CRM (CRM_WEBHOOK_URL, Bitrix24), those a CRM refused for good, the oldest wait.
         "crm": await crm_backlog(session),
+        "gemini": {"status": runtime.llm.status.state, "detail": runtime.llm.status.detail},
     }
 
 

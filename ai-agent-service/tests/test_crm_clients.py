@@ -29,7 +29,7 @@ REQUIRED = {
     "DATABASE_URL": "postgresql://agent@127.0.0.1/agent",
     "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/",
     "GEMINI_API_KEY": "key",
-    "ADMIN_API_KEY": "admin",
+    "ADMIN_API_KEY": "admin-key-long-enough-for-the-real-gemini",
 }
 
 

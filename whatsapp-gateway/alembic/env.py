@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Base
 from service_kit.settings import DatabaseSettings, to_asyncpg_url
+from service_kit.startup import wait_for_database
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -37,7 +38,10 @@ def _run_sync(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(database_url())
+    url = database_url()
+    # A platform's pre-deploy step may run while a new database is still coming up.
+    await wait_for_database(url)
+    engine = create_async_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
     await engine.dispose()

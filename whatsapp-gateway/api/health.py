@@ -1,5 +1,6 @@
 """GET /health, open to orchestrators: 503 only for what a restart can fix (the database or the broker
-unreachable, a worker stalled or stopped); a Wappi outage is reported in the body with 200."""
+unreachable, a worker stalled or stopped); a Wappi outage is reported in the body with 200. Anyone may read
+the body, so it says what is wrong in a word; what Wappi or the database said goes to the log."""
 
 import asyncio
 import time
@@ -54,9 +55,12 @@ async def _wappi_state(runtime: Runtime) -> str:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             status = await runtime.wappi.get_status(retry=False)
     except Exception as exc:
-        state = f"error: {exc}"
+        logger.warning("Health: Wappi status check failed: {}", exc)
+        state = "error"
     else:
-        state = "ok" if status.authorized else f"not authorized (app_status={status.app_status})"
+        state = "ok" if status.authorized else "not authorized"
+        if not status.authorized:
+            logger.warning("Health: the Wappi profile is not authorized (app_status={})", status.app_status)
     runtime.wappi_health = (time.monotonic(), state)
     return state
 

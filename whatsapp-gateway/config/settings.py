@@ -27,6 +27,9 @@ class Settings(ServiceSettings):
     # beyond it waits its turn. WhatsApp bans numbers that send too many messages too fast.
     MAX_SENDS_PER_MINUTE: int = Field(default=30, ge=1)
 
+    def api_base_urls(self) -> dict[str, str]:
+        return {**super().api_base_urls(), "WAPPI_BASE_URL": self.WAPPI_BASE_URL}
+
     @field_validator("WAPPI_BASE_URL")
     @classmethod
     def _wappi_url(cls, value: str) -> str:

@@ -27,7 +27,7 @@ VALID = {
     "WAPPI_PROFILE_ID": "p",
     "RABBITMQ_URL": "amqp://guest:guest@localhost:5672/",
     "GEMINI_API_KEY": "g",
-    "ADMIN_API_KEY": "a",
+    "ADMIN_API_KEY": "a" * 32,  # the real Wappi and Gemini are the defaults: a production-length key
 }
 
 
@@ -41,7 +41,10 @@ def test_missing_required_variables_give_one_clear_line_each_and_exit_2():
     result = _run_app(PROCESS_ENV)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert sorted(lines) == sorted(f"Configuration error: {name} is required" for name in REQUIRED)
+    expected = [f"Configuration error: {name} is required" for name in REQUIRED]
+    broker = expected.index("Configuration error: RABBITMQ_URL is required")
+    expected[broker] += " (or RABBITMQ_HOST, RABBITMQ_USER and RABBITMQ_PASSWORD)"
+    assert sorted(lines) == sorted(expected)
 
 
 def test_a_malformed_value_names_the_variable():
@@ -104,8 +107,21 @@ def test_the_secrets_to_mask_include_the_passwords_in_the_urls_and_never_show_in
             "RABBITMQ_URL": "amqps://user:mq-pass@mq.example/vhost",
         },
     )
-    assert {"wappi-token-1", "g", "a", "db%40pass", "db@pass", "mq-pass"} <= set(settings.secret_values())
+    secrets = {"wappi-token-1", "g", VALID["ADMIN_API_KEY"], "db%40pass", "db@pass", "mq-pass"}
+    assert secrets <= set(settings.secret_values())
     assert not any(secret in repr(settings) for secret in ("wappi-token-1", "db%40pass", "mq-pass"))
+
+
+def test_a_short_admin_key_is_refused_while_wappi_is_the_real_one():
+    env = {**VALID, "ADMIN_API_KEY": "local-admin-key", "GEMINI_BASE_URL": "http://127.0.0.1:8090"}
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(Settings, _env_file=None, **env)
+
+    assert caught.value.lines[0].startswith(
+        "Configuration error: ADMIN_API_KEY must be at least 32 characters"
+    )
+    assert "(WAPPI_BASE_URL=https://wappi.pro)" in caught.value.lines[0]
+    assert load_settings(Settings, _env_file=None, **{**env, "WAPPI_BASE_URL": "http://127.0.0.1:8090"})
 
 
 def test_an_unknown_rabbitmq_scheme_is_rejected():

@@ -3,11 +3,13 @@ variable at start-up. Each service's Settings extends ServiceSettings with its o
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
-from urllib.parse import unquote, urlsplit
+import ipaddress
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service_kit.managers import Manager, parse_managers
@@ -18,6 +20,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # each message. Ten years either way is the furthest a rehearsal of another moment may go.
 MAX_RETRY_DELAY_S = 5.0
 MAX_CLOCK_OFFSET_S = 10 * 366 * 86400
+# Outside the sandbox (an API base URL on one of these domains) the admin key must be this long.
+REAL_API_DOMAINS = ("wappi.pro", "googleapis.com")
+MIN_ADMIN_KEY_LENGTH = 32
+# A missing variable that another set of variables can stand for, and how the error line says so.
+ALTERNATIVES = {"RABBITMQ_URL": "RABBITMQ_HOST, RABBITMQ_USER and RABBITMQ_PASSWORD"}
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -55,7 +62,13 @@ class DatabaseSettings(BaseSettings):
 class ServiceSettings(DatabaseSettings):
     PROJECT_NAME: str
 
+    # The broker as one URL, or in parts (RABBITMQ_HOST, RABBITMQ_USER, RABBITMQ_PASSWORD) as hosts hand them
+    # out, e.g. Render: its private service's address and its generated password.
     RABBITMQ_URL: str = Field(min_length=1, repr=False)
+    RABBITMQ_HOST: str | None = None
+    RABBITMQ_PORT: int = Field(default=5672, ge=1, le=65535)
+    RABBITMQ_USER: str | None = None
+    RABBITMQ_PASSWORD: SecretStr | None = None
     QUEUE_INCOMING_MESSAGES: str = Field(default="incoming_messages", min_length=1)
     QUEUE_OUTGOING_MESSAGES: str = Field(default="outgoing_messages", min_length=1)
     QUEUE_VOICE_TRANSCRIPTION: str = Field(default="voice_transcription", min_length=1)
@@ -75,6 +88,24 @@ class ServiceSettings(DatabaseSettings):
     # Name:phone,... — who gets notifications (service_kit/managers.py); empty: notifications are off.
     MANAGERS: Annotated[tuple[Manager, ...], NoDecode] = ()
     RATE_LIMIT_PER_MINUTE: int = Field(default=120, ge=1)
+    # The proxies whose X-Forwarded-For is believed (addresses or networks): the client is the right-most
+    # address in it that is not one of them, so a client cannot choose its own address.
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1,::1"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _broker_from_parts(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("RABBITMQ_URL"):
+            return data
+        parts = [_plain(data.get(name)) for name in ("RABBITMQ_HOST", "RABBITMQ_USER", "RABBITMQ_PASSWORD")]
+        if not all(parts):
+            return data  # RABBITMQ_URL is then reported missing, naming the parts as the alternative
+        host, user, password = parts
+        port = data.get("RABBITMQ_PORT") or 5672
+        return {
+            **data,
+            "RABBITMQ_URL": f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/",
+        }
 
     @field_validator("RABBITMQ_URL")
     @classmethod
@@ -89,6 +120,32 @@ class ServiceSettings(DatabaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if item == "*":
+                raise ValueError(
+                    "'*' lets any client pick its address through X-Forwarded-For; name the proxy"
+                )
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or network") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _long_admin_key_outside_the_sandbox(self) -> ServiceSettings:
+        real = [f"{name}={url}" for name, url in self.api_base_urls().items() if _on_real_api(url)]
+        if real and len(self.ADMIN_API_KEY.get_secret_value()) < MIN_ADMIN_KEY_LENGTH:
+            raise PydanticCustomError(
+                "admin_key_too_short",
+                "ADMIN_API_KEY must be at least {length} characters when the service talks to the real API "
+                "({real}); only a sandbox run may use a shorter key",
+                {"length": MIN_ADMIN_KEY_LENGTH, "real": ", ".join(real)},
+            )
+        return self
 
     @field_validator("MANAGERS", mode="before")
     @classmethod
@@ -120,6 +177,10 @@ class ServiceSettings(DatabaseSettings):
     def manager_phones(self) -> frozenset[str]:
         return frozenset(manager.phone for manager in self.MANAGERS)
 
+    def api_base_urls(self) -> dict[str, str]:
+        """The external APIs this service calls, by setting (the gateway adds Wappi's)."""
+        return {"GEMINI_BASE_URL": self.GEMINI_BASE_URL}
+
     def queue_names(self) -> dict[str, str]:
         """The real queue names, by contract name."""
         return {
@@ -138,6 +199,19 @@ class ServiceSettings(DatabaseSettings):
         return [value for value in values if value]
 
 
+def _plain(value: object) -> str | None:
+    """A raw setting as text, None when unset or blank."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def _on_real_api(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return any(host == domain or host.endswith("." + domain) for domain in REAL_API_DOMAINS)
+
+
 def load_settings(cls: type[SettingsT], **overrides: object) -> SettingsT:
     """Settings from the environment (and .env); ConfigurationError names each bad variable."""
     try:
@@ -150,9 +224,12 @@ def configuration_errors(error: ValidationError) -> list[str]:
     """One readable line per bad variable, e.g. "Configuration error: GEMINI_API_KEY is required"."""
     lines = []
     for item in error.errors():
-        name = ".".join(str(part) for part in item["loc"]) or "settings"
-        if item["type"] == "missing" or item.get("input") == "":
-            lines.append(f"Configuration error: {name} is required")
+        name = ".".join(str(part) for part in item["loc"])
+        if not name:  # a check across variables: its message names them
+            lines.append(f"Configuration error: {item['msg'].removeprefix('Value error, ')}")
+        elif item["type"] == "missing" or item.get("input") == "":
+            alternative = f" (or {ALTERNATIVES[name]})" if name in ALTERNATIVES else ""
+            lines.append(f"Configuration error: {name} is required{alternative}")
         else:
             lines.append(
                 f"Configuration error: {name} is malformed: {item['msg'].removeprefix('Value error, ')}"

@@ -3,6 +3,7 @@ behind it, and a rate limit whose memory stays bounded however many addresses co
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from service_kit.api import (
@@ -78,3 +79,45 @@ def test_rotating_addresses_cannot_grow_the_limiters_memory():
 
     assert len(buckets) == MAX_TRACKED_CLIENTS
     assert buckets.take(f"10.0.{(MAX_TRACKED_CLIENTS + 499) // 256}.{(MAX_TRACKED_CLIENTS + 499) % 256}") > 0
+
+
+RENDER_PROXIES = "10.0.0.0/8,172.64.0.0/13"  # Render's own network and one of Cloudflare's, as in render.yaml
+
+
+def behind(proxy: str, application: FastAPI) -> httpx.AsyncClient:
+    """The app as uvicorn serves it with FORWARDED_ALLOW_IPS set as on Render, reached from `proxy`."""
+    config = uvicorn.Config(application, forwarded_allow_ips=RENDER_PROXIES)
+    config.load()
+    transport = httpx.ASGITransport(app=config.loaded_app, client=(proxy, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://kit")
+
+
+async def test_a_client_cannot_walk_past_the_limit_by_writing_its_own_x_forwarded_for():
+    limited = app(per_minute=3)
+    headers = {"X-API-Key": KEY}
+    async with behind("10.19.6.53", limited) as http:
+        # Each proxy appends the address it saw: the client's own text is left of its real address.
+        codes = [
+            (
+                await http.get(
+                    "/stats", headers={**headers, "X-Forwarded-For": f"1.2.3.{n}, 203.0.113.7, 172.70.247.28"}
+                )
+            ).status_code
+            for n in range(5)
+        ]
+        other = await http.get("/stats", headers={**headers, "X-Forwarded-For": "198.51.100.1, 172.70.1.1"})
+
+    assert codes == [200, 200, 200, 429, 429]
+    assert other.status_code == 200
+
+
+async def test_x_forwarded_for_from_an_address_that_is_not_the_proxy_is_ignored():
+    async with behind("203.0.113.9", app(per_minute=2)) as http:
+        codes = [
+            (
+                await http.get("/stats", headers={"X-API-Key": KEY, "X-Forwarded-For": f"1.2.3.{n}"})
+            ).status_code
+            for n in range(3)
+        ]
+
+    assert codes == [200, 200, 429]

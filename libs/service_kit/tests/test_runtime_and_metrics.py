@@ -25,7 +25,7 @@ async def test_the_runtime_declares_every_queue_and_closes_what_it_opened(sessio
         DATABASE_URL=f"postgresql://{PG}/postgres",
         RABBITMQ_URL=RABBITMQ_URL,
         GEMINI_API_KEY="g",
-        ADMIN_API_KEY="a",
+        ADMIN_API_KEY="a" * 32,
         **names,
     )
     engine = create_async_engine(settings.DATABASE_URL)

@@ -10,12 +10,13 @@ from service_kit.errors import TransientError, is_transient
 from service_kit.logs import setup_logging
 from service_kit.settings import ConfigurationError, ServiceSettings, load_settings
 
+ADMIN_KEY = "admin-key-456-long-enough-for-the-real-apis"
 VALID = {
     "PROJECT_NAME": "kit",
     "DATABASE_URL": "postgres://u:p%40ss@db:5432/x",
     "RABBITMQ_URL": "amqp://agent:broker-secret@mq:5672/",
     "GEMINI_API_KEY": "gemini-key-123",
-    "ADMIN_API_KEY": "admin-key-456",
+    "ADMIN_API_KEY": ADMIN_KEY,
 }
 
 
@@ -25,7 +26,7 @@ def test_a_hosts_postgres_url_is_taken_and_secrets_include_the_url_passwords():
     assert settings.DATABASE_URL == "postgresql+asyncpg://u:p%40ss@db:5432/x"
     assert set(settings.secret_values()) >= {
         "gemini-key-123",
-        "admin-key-456",
+        ADMIN_KEY,
         "broker-secret",
         "p@ss",
         "p%40ss",
@@ -45,6 +46,57 @@ def test_every_bad_variable_is_named_on_its_own_line():
         "Configuration error: GEMINI_API_KEY is required",
         "Configuration error: TIMEZONE is malformed: unknown time zone 'Mars/Base'",
     ]
+
+
+def test_the_broker_may_be_given_in_parts_as_render_hands_them_out():
+    parts = {"RABBITMQ_HOST": "rabbitmq-x1y2", "RABBITMQ_USER": "agent", "RABBITMQ_PASSWORD": "p@ss/w:rd+="}
+    settings = load_settings(ServiceSettings, _env_file=None, **{**VALID, "RABBITMQ_URL": ""}, **parts)
+
+    assert settings.RABBITMQ_URL == "amqp://agent:p%40ss%2Fw%3Ard%2B%3D@rabbitmq-x1y2:5672/"
+    assert "p@ss/w:rd+=" in settings.secret_values()
+    # A whole URL, when given, wins over the parts.
+    assert (
+        load_settings(ServiceSettings, _env_file=None, **VALID, **parts).RABBITMQ_URL == VALID["RABBITMQ_URL"]
+    )
+
+
+def test_a_missing_broker_names_both_ways_to_give_it():
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(ServiceSettings, _env_file=None, **{**VALID, "RABBITMQ_URL": "", "RABBITMQ_HOST": "mq"})
+
+    assert caught.value.lines == [
+        "Configuration error: RABBITMQ_URL is required "
+        "(or RABBITMQ_HOST, RABBITMQ_USER and RABBITMQ_PASSWORD)"
+    ]
+
+
+def test_a_short_admin_key_is_refused_against_the_real_apis_and_allowed_against_the_sandbox():
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(ServiceSettings, _env_file=None, **{**VALID, "ADMIN_API_KEY": "local-admin-key"})
+    sandbox = {**VALID, "ADMIN_API_KEY": "local-admin-key", "GEMINI_BASE_URL": "http://sandbox:8090"}
+
+    assert caught.value.lines == [
+        "Configuration error: ADMIN_API_KEY must be at least 32 characters when the service talks to the "
+        "real API (GEMINI_BASE_URL=https://generativelanguage.googleapis.com); "
+        "only a sandbox run may use a shorter key"
+    ]
+    assert load_settings(ServiceSettings, _env_file=None, **sandbox).ADMIN_API_KEY.get_secret_value()
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("*", "'*' lets any client pick its address through X-Forwarded-For; name the proxy"),
+        ("10.0.0.0/8, proxy.local", "'proxy.local' is not an IP address or network"),
+    ],
+)
+def test_x_forwarded_for_is_believed_only_from_named_proxies(value, why):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(ServiceSettings, _env_file=None, **VALID, FORWARDED_ALLOW_IPS=value)
+
+    assert caught.value.lines == [f"Configuration error: FORWARDED_ALLOW_IPS is malformed: {why}"]
+    render = "10.0.0.0/8,173.245.48.0/20,2400:cb00::/32"
+    assert load_settings(ServiceSettings, _env_file=None, **VALID, FORWARDED_ALLOW_IPS=render)
 
 
 def test_an_exception_says_itself_whether_it_is_worth_retrying():
