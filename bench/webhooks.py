@@ -20,12 +20,13 @@ SECRET = "bench-webhook-secret-5e6f7a8b9c0d1e2f3a4b"
 SETTLE_S = 2.0
 DROP_RATE = 0.2
 DROP_SEED = 16
-# MAX_SENDS_PER_MINUTE is WhatsApp's ban guard, not a speed: it is lifted here so the wait is the pipeline's.
-GATEWAY_ENV = {"MAX_SENDS_PER_MINUTE": "60000"}
+# Polling as shipped (the e2e harness polls every 0.5 s); MAX_SENDS_PER_MINUTE is WhatsApp's ban guard, not a
+# speed: it is lifted so that the wait is the pipeline's.
+GATEWAY_ENV = {"POLLING_INTERVAL": "5", "MAX_SENDS_PER_MINUTE": "60000"}
 WEBHOOK_NOTE = (
     "Webhooks: wait from the inject answered (fake Wappi has the message, and pushes it) to the outgoing "
     "row's processed_at (fake Wappi answered the reply), new customers each writing once, "
-    "MAX_SENDS_PER_MINUTE lifted; baseline: the same load polled only (POLLING_INTERVAL 0.5 s). "
+    "MAX_SENDS_PER_MINUTE lifted; baseline: the same load polled only (POLLING_INTERVAL 5 s, the default). "
     "Gemini ms / reply: the fake Gemini's call durations added up over the replies."
 )
 
