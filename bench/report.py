@@ -14,6 +14,7 @@ TARGET_LLM_REPLIES_PER_S = 100
 TARGET_IDLE_POLL_CALLS = 1
 TARGET_KB_GROWTH = 1.2
 TARGET_RSS_MB = 150
+TARGET_WEBHOOK_MS = 100  # p50, Wappi has the message -> the reply is sent, beside the fake Gemini's own time
 COLUMNS = ("scenario", "figure", "value", "baseline", "ratio", "target", "met?")
 
 
@@ -265,6 +266,66 @@ def memory_rows(idle: dict, after: list[dict]) -> list[dict]:
                 )
             )
     return rows
+
+
+def webhook_rows(got: dict, seconds: float) -> list[dict]:
+    """Scenario 6: the wait with pushes beside polling only; every message answered once with pushes lost."""
+    if "error" in got:
+        return [row("6 webhooks", "error", got["error"][:60])]
+    pushed, polling, lossy = got["pushed"], got["polling"], got["lossy"]
+    name = f"6 webhooks @{pushed['offered_per_s']:g} msg/s, {seconds:g} s"
+    gemini = pushed["gemini_ms_per_reply"]
+    wait, base = pushed["wait_ms"], polling["wait_ms"]
+    limit = TARGET_WEBHOOK_MS + gemini
+    rows = [
+        row(
+            name,
+            "wait p50 / p95 ms, Wappi has it→reply sent (baseline: polling only)",
+            f"{ms(wait['p50'])} / {ms(wait['p95'])}",
+            f"{ms(base['p50'])} / {ms(base['p95'])}",
+            share(wait["p50"], base["p50"]),
+            f"p50 ≤{TARGET_WEBHOOK_MS} + Gemini {gemini:g} = {limit:.0f}",
+            wait["p50"] <= limit,
+        ),
+        row(name, "fake Gemini ms / reply (measured in the run)", gemini, polling["gemini_ms_per_reply"]),
+        row(
+            name,
+            "Wappi reads / message (chats/get + messages/get)",
+            pushed["wappi_reads_per_message"],
+            polling["wappi_reads_per_message"],
+            share(pushed["wappi_reads_per_message"], polling["wappi_reads_per_message"]),
+        ),
+        row(
+            name,
+            "answered / injected (offered msg/s achieved)",
+            f"{pushed['answered']} / {pushed['injected']} ({pushed['achieved_offered_per_s']:g})",
+            f"{polling['answered']} / {polling['injected']} ({polling['achieved_offered_per_s']:g})",
+        ),
+    ]
+    lost = lossy["pushes"]
+    lossy_name = f"6 webhooks, {lost['drop_rate']:.0%} of pushes lost, poll every {got['safety_net_s']:g} s"
+    once, twice = lossy["answered_once"], lossy["answered_twice_or_more"]
+    wait = lossy["wait_ms"]
+    return [
+        *rows,
+        row(
+            lossy_name,
+            "answered once / injected (twice or more)",
+            f"{once} / {lossy['injected']} ({twice})",
+            "",
+            "",
+            "all, none twice",
+            once == lossy["injected"] and twice == 0,
+        ),
+        row(
+            lossy_name, "pushes lost / all pushes", f"{lost['dropped']} / {lost['dropped'] + lost['pushed']}"
+        ),
+        row(
+            lossy_name,
+            "wait p50 / p95 / max ms",
+            f"{ms(wait['p50'])} / {ms(wait['p95'])} / {ms(wait['p100'])}",
+        ),
+    ]
 
 
 def cell(value: Any) -> str:

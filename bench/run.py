@@ -29,8 +29,10 @@ from bench.report import (
     pipeline_rows,
     polling_rows,
     render_table,
+    webhook_rows,
     write_json,
 )
+from bench.webhooks import WEBHOOK_NOTE, run_webhooks_of
 
 FULL = {
     # 10 msg/s is below what the pipeline sustains here: its latency without queueing.
@@ -43,6 +45,12 @@ FULL = {
     "chats": 1000,
     "idle_cycles": 10,
     "pages": (3, 30, 300),
+    # Webhook mode: new customers at this rate, with pushes and polling only; then a fifth of pushes lost,
+    # caught by polls every webhook_safety_net_s (WAPPI_WEBHOOK_POLL_INTERVAL, its default here).
+    "webhook_rate": 10,
+    "webhook_seconds": 30,
+    "webhook_drain_s": 15,
+    "webhook_safety_net_s": 60,
 }
 QUICK = FULL | {
     "rates": (20, 60),
@@ -53,6 +61,9 @@ QUICK = FULL | {
     "chats": 200,
     "idle_cycles": 4,
     "pages": (3, 30),
+    "webhook_seconds": 8,
+    "webhook_drain_s": 8,
+    "webhook_safety_net_s": 10,
 }
 
 
@@ -85,6 +96,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         run_llm_bound(config["conversations"], config["llm_latency_ms"], config["llm_limit_s"]),
     )
     results["kb"] = await attempt("knowledge base cost", run_kb_cost(config["pages"]))
+    results["webhooks"] = await attempt("webhooks", run_webhooks_of(config))
     return results
 
 
@@ -101,6 +113,7 @@ def table_rows(results: dict[str, Any], config: dict[str, Any]) -> list[dict]:
         *polling_rows(polling, config["chats"]),
         *kb_rows(kb),
         *memory_rows(idle, after),
+        *webhook_rows(results["webhooks"], config["webhook_seconds"]),
     ]
 
 
@@ -127,12 +140,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a small run that checks the bench works")
-    config = QUICK if parser.parse_args().quick else FULL
+    parser.add_argument("--only", choices=("webhooks",), help="run this scenario alone")
+    args = parser.parse_args()
+    config = QUICK if args.quick else FULL
     started, load_before = time.monotonic(), loadavg()
     stamp = datetime.now(UTC)
-    results = asyncio.run(run(config))
-    rows = table_rows(results, config)
-    lines = notes(results, started, load_before)
+    if args.only == "webhooks":
+        results = {"webhooks": asyncio.run(attempt("webhooks", run_webhooks_of(config)))}
+        rows = webhook_rows(results["webhooks"], config["webhook_seconds"])
+        lines = [f"Load average before {load_before}, after {loadavg()}.", WEBHOOK_NOTE]
+    else:
+        results = asyncio.run(run(config))
+        rows = table_rows(results, config)
+        lines = [*notes(results, started, load_before), WEBHOOK_NOTE]
     print(render_table(rows))
     print()
     print("\n".join(f"* {line}" for line in lines))

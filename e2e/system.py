@@ -144,6 +144,8 @@ class System:
         wait_http(f"{self.sandbox_url}/sandbox/health", 30, self.sandbox)
         common = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            # A worktree's own service_kit checkout, when PYTHONPATH points at one.
+            **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
             "RABBITMQ_URL": RABBITMQ_URL,
             "ADMIN_API_KEY": ADMIN_KEY,
             "GEMINI_API_KEY": "e2e-gemini-key",

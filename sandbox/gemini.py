@@ -102,7 +102,7 @@ def _check_caller(request: Request, state: SandboxState, version: str, model: st
 
 @router.post("/{version}/models/{model}:generateContent")
 async def generate_content(version: str, model: str, request: Request, state: StateDep) -> dict[str, Any]:
-    state.gemini_started()
+    started = state.gemini_started()
     try:
         await pass_through_faults(state, GEMINI_ENDPOINT)
         _check_caller(request, state, version, model)
@@ -120,7 +120,7 @@ async def generate_content(version: str, model: str, request: Request, state: St
         bad_answer = await bad_answer_due(state, job)
         text = _scripted_text(state, req, job, use=bad_answer is None) or rules_text
     finally:
-        state.gemini_finished()
+        state.gemini_finished(started)
     prompt_chars = sum(len(t) for t in (*req.system_texts, *req.content_texts))
     tokens = prompt_tokens(prompt_chars, inline_bytes)
     if bad_answer is not None:

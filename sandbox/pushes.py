@@ -1,16 +1,21 @@
 """What the fake Wappi does on its own after a message lands in a chat: it pushes the message to the
-registered webhook (as real Wappi does, `{"messages": [...]}`, optionally dropping a share of pushes), and
-a contact with an auto-responder answers every bot message after a short delay (another business's bot).
+registered webhook (as real Wappi does, `{"messages": [...]}` with the item's `wh_type`: incoming_message
+for the client's, outgoing_message_phone for one typed on the business phone, outgoing_message_api for the
+bot's send, followed by its delivery tick; optionally dropping a share of pushes), and a contact with an
+auto-responder answers every bot message after a short delay (another business's bot).
 
-Admin: POST/GET/DELETE /sandbox/webhook, POST/GET/DELETE /sandbox/autoresponders.
+The webhook is registered as on real Wappi (POST /api/webhook/url/set and /api/webhook/types/set, served by
+sandbox/wappi.py) or by the admin API, which can also drop a share of pushes: POST/GET/DELETE
+/sandbox/webhook, POST/GET/DELETE /sandbox/autoresponders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, HTTPException
@@ -20,7 +25,7 @@ from sandbox.background import Background
 from sandbox.conversations import InjectRequest, inject_message, normalize_phone
 from sandbox.deps import StateDep
 from sandbox.messages import render_message
-from sandbox.state import AutoResponder, Chat, SandboxState, Webhook
+from sandbox.state import WEBHOOK_TYPES, AutoResponder, Chat, SandboxState, Webhook
 
 log = logging.getLogger("sandbox.pushes")
 router = APIRouter(prefix="/sandbox")
@@ -31,13 +36,17 @@ def after_customer_message(
     background: Background, state: SandboxState, message: dict[str, Any], base_url: str
 ) -> None:
     """A message written into a chat (by a customer, or on the business phone): pushed to the webhook."""
-    _push(background, state, {**render_message(message, base_url, PROFILE_ID), "wh_type": "incoming_message"})
+    kind = "outgoing_message_phone" if message["is_me"] else "incoming_message"
+    _push(background, state, kind, {**render_message(message, base_url, PROFILE_ID), "wh_type": kind})
 
 
 def after_bot_send(
     background: Background, state: SandboxState, chat: Chat, message: dict[str, Any], base_url: str
 ) -> None:
-    """A message the bot sent through the API: its delivery tick is pushed, and an auto-responder answers."""
+    """A message the bot sent through the API: it and its delivery tick are pushed, and an auto-responder
+    answers."""
+    sent = {**render_message(message, base_url, PROFILE_ID), "wh_type": "outgoing_message_api"}
+    _push(background, state, "outgoing_message_api", sent)
     tick = {
         "wh_type": "messages_status",
         "id": message["id"],
@@ -46,17 +55,25 @@ def after_bot_send(
         "time": message["time"],
         "timestamp": message["timestamp"],
     }
-    _push(background, state, tick)
+    _push(background, state, "delivery_status", tick)
     responder = state.autoresponders.get(chat.id.split("@", 1)[0])
     if responder is not None and chat.chat_type == "dialog":
         background.spawn(_answer_back(background, state, responder, base_url))
 
 
-def _push(background: Background, state: SandboxState, message: dict[str, Any]) -> None:
+def register_webhook(state: SandboxState, url: str) -> None:
+    """A URL registered as through Wappi's API: what was set besides the URL stays."""
+    if state.webhook is None:
+        state.webhook = Webhook(url=url)
+    else:
+        state.webhook.url = url
+
+
+def _push(background: Background, state: SandboxState, kind: str, message: dict[str, Any]) -> None:
     webhook = state.webhook
-    if webhook is None:
+    if webhook is None or kind not in webhook.types:
         return
-    if webhook.drop_rate and state.rng.random() < webhook.drop_rate:
+    if webhook.drop_rate and webhook.rng.random() < webhook.drop_rate:
         webhook.dropped += 1
         return
     background.spawn(_post(background, webhook, message))
@@ -84,6 +101,8 @@ async def _answer_back(
 class WebhookRequest(BaseModel):
     url: HttpUrl
     drop_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    seed: int | None = None  # which pushes are dropped, the same in every run with the same seed
+    types: list[Literal[WEBHOOK_TYPES]] = list(WEBHOOK_TYPES)  # type: ignore[valid-type]
 
 
 class AutoResponderRequest(BaseModel):
@@ -94,13 +113,15 @@ class AutoResponderRequest(BaseModel):
 
 @router.post("/webhook")
 async def set_webhook(req: WebhookRequest, state: StateDep) -> dict[str, Any]:
-    state.webhook = Webhook(url=str(req.url), drop_rate=req.drop_rate)
+    state.webhook = Webhook(
+        url=str(req.url), drop_rate=req.drop_rate, types=tuple(req.types), rng=random.Random(req.seed)
+    )
     return {"status": "ok"}
 
 
 @router.get("/webhook")
 async def webhook_stats(state: StateDep) -> dict[str, Any]:
-    return {"webhook": asdict(state.webhook) if state.webhook else None}
+    return {"webhook": state.webhook.stats() if state.webhook else None}
 
 
 @router.delete("/webhook")

@@ -7,6 +7,7 @@ atomic: concurrent requests can never observe a half-applied change.
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,15 +98,31 @@ class Script:
         return {"job": self.job, "when": self.when, "answer": self.answer, "count": self.count}
 
 
+# What real Wappi can push, by the names its webhook/types/set takes; all of them unless set otherwise.
+WEBHOOK_TYPES = ("incoming_message", "outgoing_message_phone", "outgoing_message_api", "delivery_status")
+
+
 @dataclass
 class Webhook:
     """Where the fake Wappi pushes chat messages, as real Wappi does when a webhook URL is registered."""
 
     url: str
     drop_rate: float = 0.0  # the share of pushes that never arrive, as when the receiver is unreachable
+    types: tuple[str, ...] = WEBHOOK_TYPES
+    rng: random.Random = field(default_factory=random.Random, repr=False)  # seeded: the same pushes drop
     pushed: int = 0
     dropped: int = 0
     failed: int = 0
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "drop_rate": self.drop_rate,
+            "types": list(self.types),
+            "pushed": self.pushed,
+            "dropped": self.dropped,
+            "failed": self.failed,
+        }
 
 
 @dataclass
@@ -158,6 +175,7 @@ class SandboxState:
         self.calls: dict[str, int] = {}
         self.gemini_in_flight = 0
         self.gemini_peak_in_flight = 0
+        self.gemini_busy_s = 0.0  # the calls' durations added up: what the model's time cost the replies
         self._seq = 0
 
     def clock(self) -> datetime:
@@ -248,12 +266,15 @@ class SandboxState:
     def record_prompt(self, job: str, prompt: str) -> None:
         self.prompts.append({"job": job, "prompt": prompt})
 
-    def gemini_started(self) -> None:
+    def gemini_started(self) -> float:
+        """A call starts; returns its start (time.monotonic()) for gemini_finished."""
         self.gemini_in_flight += 1
         self.gemini_peak_in_flight = max(self.gemini_peak_in_flight, self.gemini_in_flight)
+        return time.monotonic()
 
-    def gemini_finished(self) -> None:
+    def gemini_finished(self, started: float) -> None:
         self.gemini_in_flight -= 1
+        self.gemini_busy_s += time.monotonic() - started
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -262,5 +283,6 @@ class SandboxState:
                 "calls": self.calls.get("gemini", 0),
                 "in_flight": self.gemini_in_flight,
                 "peak_in_flight": self.gemini_peak_in_flight,
+                "busy_ms": round(self.gemini_busy_s * 1000, 1),
             },
         }

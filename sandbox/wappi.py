@@ -1,8 +1,10 @@
-"""Fake Wappi: the /api/sync/... endpoints the gateway calls, with Wappi's answer and error shapes."""
+"""Fake Wappi: the /api/sync/... endpoints the gateway calls and the /api/webhook/... ones its owner
+registers a webhook with, with Wappi's answer and error shapes."""
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -13,8 +15,8 @@ from sandbox.conversations import chat_for_recipient, send_from_bot
 from sandbox.deps import BackgroundDep, StateDep
 from sandbox.faults import WappiError, parse_json_object, pass_through_faults
 from sandbox.messages import BUSINESS_PHONE, iso_astana, render_message
-from sandbox.pushes import after_bot_send
-from sandbox.state import Chat, SandboxState
+from sandbox.pushes import after_bot_send, register_webhook
+from sandbox.state import WEBHOOK_TYPES, Chat, SandboxState
 
 router = APIRouter()
 
@@ -96,6 +98,8 @@ ProfileSend = Annotated[str, Depends(wappi_call("message/send"))]
 ProfileReply = Annotated[str, Depends(wappi_call("message/reply"))]
 ProfileMarkRead = Annotated[str, Depends(wappi_call("message/mark/read"))]
 ProfileDownload = Annotated[str, Depends(wappi_call("media/download"))]
+ProfileWebhookUrl = Annotated[str, Depends(wappi_call("webhook/url/set"))]
+ProfileWebhookTypes = Annotated[str, Depends(wappi_call("webhook/types/set"))]
 
 
 @router.get("/api/sync/get/status")
@@ -197,6 +201,29 @@ async def download_media(request: Request, state: StateDep, _: ProfileDownload) 
         "mime_type": mime_type,
         "file_data": base64.b64encode(data).decode("ascii"),
     }
+
+
+@router.post("/api/webhook/url/set")
+async def set_webhook_url(request: Request, state: StateDep, _: ProfileWebhookUrl) -> dict[str, Any]:
+    url = request.query_params.get("url", "").strip()
+    if not url.startswith(("http://", "https://")):
+        raise WappiError(400, "url must be an http:// or https:// URL")
+    register_webhook(state, url)
+    return {"status": "done", "detail": "webhook url set"}
+
+
+@router.post("/api/webhook/types/set")
+async def set_webhook_types(request: Request, state: StateDep, _: ProfileWebhookTypes) -> dict[str, Any]:
+    try:
+        types = json.loads(await request.body())
+    except ValueError:
+        types = None
+    if not isinstance(types, list) or not all(t in WEBHOOK_TYPES for t in types):
+        raise WappiError(400, f"body must be a JSON list of webhook types out of {', '.join(WEBHOOK_TYPES)}")
+    if state.webhook is None:
+        raise WappiError(400, "set the webhook url first")
+    state.webhook.types = tuple(types)
+    return {"status": "done", "detail": "webhook types set"}
 
 
 @router.get("/files/{file_name}")

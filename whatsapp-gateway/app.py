@@ -1,7 +1,8 @@
 """whatsapp-gateway: builds every dependency once and runs the HTTP API and the workers in one process.
 
 Workers: the poller (Wappi -> incoming_messages / voice_transcription), the outbox repair loop,
-the sender (outgoing_messages -> Wappi) and the voice worker (voice_transcription -> incoming_messages).
+the sender (outgoing_messages -> Wappi) and the voice worker (voice_transcription -> incoming_messages);
+in webhook mode (WAPPI_WEBHOOK_SECRET set) also the webhook worker, which takes in what Wappi pushed.
 """
 
 import sys
@@ -11,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
-from api import admin, health
+from api import admin, health, webhooks
 from api.deps import ApiKey, Runtime, broker_connection, replayable_queues
 from config.database import create_engine
 from config.queue import CONTRACTS_DIR
@@ -27,12 +28,14 @@ from service_kit.settings import ConfigurationError, load_settings
 from service_kit.startup import wait_before_serving
 from services.leader_lease import LeaderLease
 from services.outbox import MessageLogOutbox
+from services.poll_pace import PollPace
 from services.polling_service import PollerDeps, run_poller
 from services.queue_bodies import OutgoingMessage, VoiceTask
 from services.sender_service import SenderDeps, handle_outgoing
 from services.transcriber import Transcriber
 from services.voice_service import VoiceDeps, handle_voice
 from services.wappi_client import WappiClient
+from services.webhook_service import SWEEP_INTERVAL_S, WebhookDeps, run_webhook_worker
 from utils.metrics import GatewayMetrics
 
 SENDER_PREFETCH = 32
@@ -66,6 +69,12 @@ async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
     _start_loops(runtime, outbox)
     await _start_consumers(runtime, outbox)
     logger.info("{} started: polling every {}s", settings.PROJECT_NAME, settings.POLLING_INTERVAL)
+    if settings.WAPPI_WEBHOOK_SECRET is not None:
+        logger.info(
+            "Webhook mode: Wappi pushes to /webhooks/wappi/<WAPPI_WEBHOOK_SECRET>; polling every {}s while "
+            "pushes arrive",
+            settings.WAPPI_WEBHOOK_POLL_INTERVAL,
+        )
     return runtime
 
 
@@ -76,6 +85,8 @@ def _stall_after(interval: float) -> float:
 def _start_loops(rt: Runtime, outbox: MessageLogOutbox) -> None:
     poller = PollerDeps(rt.wappi, rt.sessions, rt.publisher, outbox, rt.metrics, rt.settings.tz, rt.clock)
     interval = rt.settings.POLLING_INTERVAL
+    webhook_mode = rt.settings.WAPPI_WEBHOOK_SECRET is not None
+    pace = PollPace(rt.sessions, rt.clock, rt.settings.WAPPI_WEBHOOK_POLL_INTERVAL) if webhook_mode else None
     rt.liveness.start_loop(
         "poller",
         run_poller(
@@ -83,9 +94,17 @@ def _start_loops(rt: Runtime, outbox: MessageLogOutbox) -> None:
             lease=LeaderLease(rt.settings.DATABASE_URL),
             interval=interval,
             heartbeat=partial(rt.liveness.beat, "poller"),
+            pace=pace,
         ),
         stall_after=_stall_after(interval),
     )
+    if webhook_mode:
+        pushes = WebhookDeps(rt.sessions, rt.publisher, outbox, rt.metrics, rt.settings.tz, rt.clock)
+        rt.liveness.start_loop(
+            "webhooks",
+            run_webhook_worker(pushes, rt.pushes_arrived, heartbeat=partial(rt.liveness.beat, "webhooks")),
+            stall_after=_stall_after(SWEEP_INTERVAL_S),
+        )
     rt.liveness.start_loop(
         "outbox",
         run_repair_loop(rt.sessions, rt.publisher, outbox, heartbeat=partial(rt.liveness.beat, "outbox")),
@@ -155,9 +174,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     return service_app(
         settings.PROJECT_NAME,
         runtime_lifespan(start, stop_runtime),
-        [health.router, admin.router, dead_letters_router(replayable_queues, broker_connection, ApiKey)],
+        [
+            health.router,
+            admin.router,
+            webhooks.router,
+            dead_letters_router(replayable_queues, broker_connection, ApiKey),
+        ],
         api_key=ApiKey,
         per_minute=settings.RATE_LIMIT_PER_MINUTE,
+        own_limits={"/webhooks/": settings.WAPPI_WEBHOOK_RATE_LIMIT_PER_MINUTE},
     )
 
 

@@ -82,7 +82,7 @@ async def test_gemini_fault_uses_the_gemini_error_shape(client):
     assert answer.status_code == 429 and answer.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
 
 
-async def test_stats_count_calls_per_endpoint_and_gemini_concurrency(client, wappi):
+async def test_stats_count_calls_per_endpoint_and_gemini_concurrency_and_time(client, wappi):
     await wappi.get("/api/sync/chats/get")
     await wappi.get("/api/sync/chats/get")
     await send(wappi)
@@ -101,7 +101,9 @@ async def test_stats_count_calls_per_endpoint_and_gemini_concurrency(client, wap
 
     stats = (await client.get("/sandbox/stats")).json()
     assert stats["calls"] == {"chats/get": 2, "message/send": 1, "get/status": 1, "gemini": 4}
+    busy = stats["gemini"].pop("busy_ms")
     assert stats["gemini"] == {"calls": 4, "in_flight": 0, "peak_in_flight": 4}
+    assert 4 * 200 <= busy < 4 * 200 + 400  # four calls of 200 ms each, added up
 
 
 async def test_reset_forgets_chats_sends_faults_and_stats(client, wappi):

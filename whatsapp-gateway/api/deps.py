@@ -33,6 +33,8 @@ class Runtime(ServiceRuntime):
     transcriber: Transcriber
     consumers: dict[str, Consumer] = field(default_factory=dict)  # by worker name: "sender", "voice"
     wappi_health: tuple[float, str | None] = (0.0, None)  # when /health last asked Wappi, and the answer
+    # Set by the webhook route when it stored a push: the webhook worker takes it in at once.
+    pushes_arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def queue_sizes(self) -> dict[str, int] | None:
         """Ready messages per queue by its short name (incoming, outgoing, voice), also set on the

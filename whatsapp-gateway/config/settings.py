@@ -2,9 +2,14 @@
 and its own, under the spec's variable names, read once at start-up. MANAGERS — the only numbers a
 notification goes to — is one of the shared ones (service_kit/managers.py)."""
 
+import re
+
 from pydantic import Field, SecretStr, field_validator
 
 from service_kit.settings import ServiceSettings
+
+MIN_WEBHOOK_SECRET = 32
+WEBHOOK_SECRET_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Settings(ServiceSettings):
@@ -26,6 +31,28 @@ class Settings(ServiceSettings):
     # Sends through Wappi per minute across the whole WhatsApp number (every replica): evenly spaced, a send
     # beyond it waits its turn. WhatsApp bans numbers that send too many messages too fast.
     MAX_SENDS_PER_MINUTE: int = Field(default=30, ge=1)
+
+    # Webhook mode: Wappi pushes each message to POST /webhooks/wappi/<secret>; unset, the route is off (404).
+    WAPPI_WEBHOOK_SECRET: SecretStr | None = None
+    # While pushes arrive, polling is only the safety net for a lost push: this slow. No push for this long,
+    # and polling is back to every POLLING_INTERVAL.
+    WAPPI_WEBHOOK_POLL_INTERVAL: float = Field(default=60, gt=0, le=3600)
+    # Pushes per minute one address may make, counted apart from RATE_LIMIT_PER_MINUTE.
+    WAPPI_WEBHOOK_RATE_LIMIT_PER_MINUTE: int = Field(default=3000, ge=1)
+
+    @field_validator("WAPPI_WEBHOOK_SECRET", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # empty in .env: webhook mode off
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        # It is the webhook's only credential and sits in a URL: long, and nothing a URL would mangle.
+        if len(secret) < MIN_WEBHOOK_SECRET or not WEBHOOK_SECRET_CHARACTERS.fullmatch(secret):
+            raise ValueError(
+                f"must be at least {MIN_WEBHOOK_SECRET} characters of A-Z, a-z, 0-9, '-' and '_' "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
 
     def api_base_urls(self) -> dict[str, str]:
         return {**super().api_base_urls(), "WAPPI_BASE_URL": self.WAPPI_BASE_URL}

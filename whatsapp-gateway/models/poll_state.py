@@ -1,4 +1,4 @@
-"""The poller's memory: the first-start cursor, the last poll time, and per-chat cursors."""
+"""The poller's memory: the first-start cursor, the last poll and push times, and per-chat cursors."""
 
 from datetime import datetime
 
@@ -11,6 +11,7 @@ from models.base import Base
 
 FIRST_START = "first_start"  # messages older than this are history and are never forwarded
 LAST_POLL = "last_poll_time"  # when a poll cycle last completed (shown by /health)
+LAST_WEBHOOK = "last_webhook_time"  # when a webhook push with messages last arrived (services/poll_pace.py)
 
 
 class PollState(Base):

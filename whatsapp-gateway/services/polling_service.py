@@ -29,12 +29,13 @@ from models.whitelist import whitelisted_numbers
 from service_kit.clock import Clock
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
-from services.bot_echoes import without_bot_echoes
-from services.chat_rules import COUNTED_REASONS, OWN_MESSAGE, chat_skip_reason, message_verdict
+from services.chat_rules import chat_skip_reason
+from services.ingest import sort_message, store_messages
 from services.leader_lease import LeaderLease
-from services.message_mapping import BY_OPERATOR, FUTURE_LIMIT, message_time, to_forward
+from services.message_mapping import FUTURE_LIMIT, Forward, message_time
 from services.outbox import MessageLogOutbox
-from services.poll_records import CycleFindings, Skip, record_skipped, save_cursors, store_forwards
+from services.poll_pace import PollPace
+from services.poll_records import CycleFindings, Skip, save_cursors
 from services.wappi_client import WappiClient, WappiError
 from services.wappi_models import Chat, WappiMessage
 from utils.clock import from_unix
@@ -153,9 +154,7 @@ async def commit_cycle(deps: PollerDeps, listed: ChatList, findings: CycleFindin
     """The cycle's rows, cursors and state in one transaction (each row written before it is published),
     then the new rows relayed to their queues."""
     async with deps.sessions.begin() as session:
-        await record_skipped(session, deps.metrics, findings.skipped)
-        forwards = await without_bot_echoes(session, findings.forwards)
-        new_ids = await store_forwards(session, deps.metrics, forwards)
+        new_ids = await store_messages(session, deps.metrics, findings.forwards, findings.skipped)
         await save_cursors(session, findings.cursors)
         if findings.outage is None:
             known = [c.last_time for c in listed.chats.values() if c.last_time is not None]
@@ -210,17 +209,10 @@ def _sort_chat(
     """Sort one chat's new messages into forwards (the client's and the business's own, in the order written)
     and skips; note its new cursor."""
     for message in messages:
-        verdict = message_verdict(message, chat.id, whitelist)
-        if verdict.reason is None:
-            findings.forwards.append(to_forward(message, verdict.chat_id, verdict.phone, deps.tz, now))
-        elif verdict.reason == OWN_MESSAGE:
-            # The operator's unless the commit finds it is the bot's echo (services/bot_echoes.py).
-            own = to_forward(message, verdict.chat_id, verdict.phone, deps.tz, now, sender=BY_OPERATOR)
-            findings.forwards.append(own)
-        else:
-            logger.debug("Skipping message {} in {}: {}", message.id, chat.id, verdict.reason)
-            if verdict.reason in COUNTED_REASONS and not message.is_me:
-                skip = Skip(message.id, chat.id, verdict.reason, message.type, message_time(message, now))
+        match sort_message(message, chat.id, whitelist, deps.tz, now):
+            case Forward() as forward:
+                findings.forwards.append(forward)
+            case Skip() as skip:
                 findings.skipped.append(skip)
     newest = messages[-1]
     findings.cursors[chat.id] = (int(message_time(newest, now).timestamp()), newest.id)
@@ -257,10 +249,12 @@ async def run_poller(
     lease: LeaderLease,
     interval: float,
     heartbeat: Callable[[bool], None] = lambda leading: None,
+    pace: PollPace | None = None,
 ) -> None:
     """Poll forever while this replica holds the leader lease; other replicas wait for it.
-    `heartbeat(True)` follows every cycle the leader completes (failed or not); `heartbeat(False)` says
-    this replica is not polling, so it cannot be stalled."""
+    The leader wakes every `interval` and runs a cycle unless `pace` (webhook mode) says it is not due.
+    `heartbeat(True)` follows every wake of the leader (its cycle completed, failed or not due);
+    `heartbeat(False)` says this replica is not polling, so it cannot be stalled."""
     failing = False
     while True:
         try:
@@ -270,9 +264,12 @@ async def run_poller(
                 continue
             logger.info("Poller lease acquired: this replica polls Wappi every {}s", interval)
             heartbeat(True)
+            last_cycle = None
             while True:
                 await lease.check()
-                failing = await _cycle(deps, failing)
+                if pace is None or await pace.cycle_due(last_cycle):
+                    last_cycle = deps.clock()
+                    failing = await _cycle(deps, failing)
                 heartbeat(True)
                 await asyncio.sleep(interval)
         except Exception as exc:

@@ -205,7 +205,8 @@ async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
 async def clean(sessions, broker, topology: Queues, sandbox: httpx.AsyncClient) -> None:
     """Every scenario starts as a first start: empty tables (whitelist kept), empty queues, empty chats."""
     async with sessions() as session, session.begin():
-        await session.execute(text("TRUNCATE message_logs, poll_state, chat_cursors RESTART IDENTITY"))
+        tables = "message_logs, poll_state, chat_cursors, webhook_pushes"
+        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
     channel = await broker.channel()
     for name in topology.names():
         await (await channel.get_queue(name, ensure=False)).purge()

@@ -32,6 +32,7 @@ from tests.conftest import (
 from utils.metrics import GatewayMetrics
 
 CUSTOMER = "77011234567"
+WEBHOOK_SECRET = "logs-test-webhook-secret-0b1c2d3e4f5a6b7c"
 
 
 async def fault(sandbox: httpx.AsyncClient, endpoint: str, **spec) -> None:
@@ -57,6 +58,7 @@ def _environment(settings, port: int) -> dict[str, str]:
         "WAPPI_RETRY_BACKOFF_SECONDS": "0.05",
         "LOG_LEVEL": "DEBUG",
         "PORT": str(port),
+        "WAPPI_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
 
 
@@ -114,6 +116,13 @@ async def test_tokens_and_keys_never_reach_stdout_or_the_log_file(
             assert len(await collect(broker, queues.incoming, expect=1, wait_s=10)) == 1
             await inject(sandbox, phone=CUSTOMER, type="ptt", transcript="второе")
             assert len(await collect(broker, queues.incoming, expect=1, wait_s=10)) == 1
+            # Last (polling slows down once pushes arrive): a push, its URL in the access log, and a bad one.
+            pushed = {
+                "messages": [{"id": "LOGS1", "type": "chat", "body": "?", "chatId": f"{CUSTOMER}@c.us"}]
+            }
+            assert (await api.post(f"/webhooks/wappi/{WEBHOOK_SECRET}", json=pushed)).status_code == 200
+            assert (await api.post(f"/webhooks/wappi/{WEBHOOK_SECRET}", content=b"{")).status_code == 400
+            assert len(await collect(broker, queues.incoming, expect=1, wait_s=10)) == 1
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -124,11 +133,23 @@ async def test_tokens_and_keys_never_reach_stdout_or_the_log_file(
     files = sorted((tmp_path / "logs").glob("app_*.log"))
     assert files, "no log file was written"
     written += "".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
-    for line in ("started: polling", "Poll cycle failed", "Traceback", "Wappi message/send failed (401)"):
+    for line in (
+        "started: polling",
+        "Poll cycle failed",
+        "Traceback",
+        "Wappi message/send failed (401)",
+        "POST /webhooks/wappi/***",
+        "Refused a Wappi push: the body must be JSON",
+    ):
         assert line in written, f"{line!r} is missing: the test did not run the path it means to"
     assert "not transcribed: Gemini answered 401" in written and "transcribed (ok)" in written
     assert "whatsapp-gateway stopped" in written
-    secrets = {"WAPPI_TOKEN": WAPPI_TOKEN, "GEMINI_API_KEY": GEMINI_KEY, "ADMIN_API_KEY": ADMIN_KEY}
+    secrets = {
+        "WAPPI_TOKEN": WAPPI_TOKEN,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "WAPPI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
     for name, secret in secrets.items():
         assert secret not in written, f"the value of {name} is in the logs"
 

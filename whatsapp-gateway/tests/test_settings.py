@@ -76,6 +76,8 @@ def test_defaults_follow_the_spec():
     assert settings.CLOCK_OFFSET_SECONDS == 0
     assert settings.MAX_SENDS_PER_MINUTE == 30
     assert settings.MANAGERS == ()
+    assert settings.WAPPI_WEBHOOK_SECRET is None  # webhook mode off: polling as ever
+    assert (settings.WAPPI_WEBHOOK_POLL_INTERVAL, settings.WAPPI_WEBHOOK_RATE_LIMIT_PER_MINUTE) == (60, 3000)
 
 
 def test_env_example_lists_every_setting_and_nothing_else():
@@ -170,3 +172,28 @@ def test_a_bad_managers_entry_is_one_clear_configuration_line(managers, why):
         f"Configuration error: MANAGERS is malformed: {why} "
         "(expected e.g. Айгерим:77011234567,Данияр:77017654321)"
     ]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "too-short-to-be-unguessable",
+        "a-long-secret-with-a-slash/in-it-0123456789",
+        "a long secret with spaces in it 0123456789",
+        "секрет-который-достаточно-длинный-0123456789",
+    ],
+)
+def test_a_guessable_or_url_mangled_webhook_secret_is_one_clear_configuration_line(secret):
+    result = _run_app({**PROCESS_ENV, **VALID, "WAPPI_WEBHOOK_SECRET": secret})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: WAPPI_WEBHOOK_SECRET is malformed: must be at least 32 characters of A-Z, a-z, "
+        "0-9, '-' and '_' (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    ]
+
+
+@pytest.mark.parametrize(("given", "mode_on"), [("", False), ("   ", False), ("x" * 32, True)])
+def test_an_empty_webhook_secret_leaves_webhook_mode_off(given, mode_on):
+    settings = load_settings(Settings, _env_file=None, **VALID, WAPPI_WEBHOOK_SECRET=given)
+    assert (settings.WAPPI_WEBHOOK_SECRET is not None) is mode_on
+    assert given.strip() == "" or given in settings.secret_values()  # masked in the logs like every key

@@ -31,6 +31,11 @@ class GatewayMetrics(ServiceMetrics):
         self.voice_transcribed = self.counter(
             "voice_transcribed", "Voice notes forwarded as text", ["outcome"]
         )
+        self.webhook_pushes = self.counter(
+            "webhook_pushes",
+            "Wappi webhook pushes: stored (held messages), ignored (ticks only), malformed, refused (secret)",
+            ["outcome"],
+        )
         self.wappi_latency = self.histogram(
             "wappi_request_seconds", "Wappi API latency per endpoint", ["endpoint"], WAPPI_LATENCY_BUCKETS
         )

@@ -8,7 +8,7 @@ import math
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Security, status
@@ -105,14 +105,30 @@ class TokenBuckets:
 class RateLimitMiddleware:
     """429 with Retry-After once a client address has used up `per_minute` requests; /health is open.
 
+    A path under one of `own_limits`' prefixes is counted apart, at its own rate: a webhook that a partner
+    calls for every message neither eats into an operator's budget nor is held to it.
     Each replica counts on its own. The address is the connection's, or the one a trusted proxy put in
     X-Forwarded-For (uvicorn's forwarded_allow_ips decides which proxy is trusted).
     """
 
-    def __init__(self, app: ASGIApp, *, per_minute: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        per_minute: int,
+        own_limits: Mapping[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.app = app
         self.per_minute = per_minute
         self.buckets = TokenBuckets(per_minute, clock)
+        self.own_buckets = {prefix: TokenBuckets(n, clock) for prefix, n in (own_limits or {}).items()}
+
+    def _buckets_for(self, path: str) -> TokenBuckets:
+        for prefix, buckets in self.own_buckets.items():
+            if path.startswith(prefix):
+                return buckets
+        return self.buckets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -120,13 +136,13 @@ class RateLimitMiddleware:
             return
         client = scope.get("client")
         address = client[0] if client else "unknown"
-        wait = self.buckets.take(address)
+        buckets = self._buckets_for(scope["path"])
+        wait = buckets.take(address)
         if not wait:
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil(wait))
-        detail = (
-            f"Too many requests: at most {self.per_minute} per minute per client. Retry in {retry_after} s."
-        )
+        per_minute = int(buckets.capacity)
+        detail = f"Too many requests: at most {per_minute} per minute per client. Retry in {retry_after} s."
         headers = {"Retry-After": str(retry_after)}
         await JSONResponse({"detail": detail}, status_code=429, headers=headers)(scope, receive, send)

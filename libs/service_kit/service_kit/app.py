@@ -4,7 +4,7 @@ per-client rate limit."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -34,12 +34,19 @@ def runtime_lifespan(
 
 
 def service_app(
-    title: str, lifespan: Lifespan, routers: Sequence[APIRouter], *, api_key: Any, per_minute: int
+    title: str,
+    lifespan: Lifespan,
+    routers: Sequence[APIRouter],
+    *,
+    api_key: Any,
+    per_minute: int,
+    own_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """The app with `routers`, the docs behind `api_key`, and at most `per_minute` requests per client."""
+    """The app with `routers`, the docs behind `api_key`, and at most `per_minute` requests per client
+    (a path under a prefix of `own_limits` is counted apart, at that prefix's own rate)."""
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     for router in routers:
         app.include_router(router)
     app.include_router(docs_router(api_key))
-    app.add_middleware(RateLimitMiddleware, per_minute=per_minute)
+    app.add_middleware(RateLimitMiddleware, per_minute=per_minute, own_limits=own_limits)
     return app

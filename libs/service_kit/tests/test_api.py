@@ -17,7 +17,7 @@ from service_kit.api import (
 KEY = "a-key-long-enough-for-anything-1234"
 
 
-def app(per_minute: int = 100) -> FastAPI:
+def app(per_minute: int = 100, own_limits: dict[str, int] | None = None) -> FastAPI:
     api_key = api_key_dependency(lambda request: KEY)
     app = FastAPI(title="kit", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -29,8 +29,12 @@ def app(per_minute: int = 100) -> FastAPI:
     async def stats() -> dict:
         return {"n": 1}
 
+    @app.post("/hooks/{name}")
+    async def hook(name: str) -> dict:
+        return {"hook": name}
+
     app.include_router(docs_router(api_key))
-    app.add_middleware(RateLimitMiddleware, per_minute=per_minute)
+    app.add_middleware(RateLimitMiddleware, per_minute=per_minute, own_limits=own_limits)
     return app
 
 
@@ -69,6 +73,17 @@ async def test_over_the_limit_a_client_gets_429_with_retry_after_and_health_stay
     assert codes == [200, 200, 200, 429]
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert health.status_code == 200
+
+
+async def test_a_path_with_its_own_limit_is_counted_apart_at_its_own_rate():
+    async with client(app(per_minute=2, own_limits={"/hooks/": 5})) as http:
+        hooks = [(await http.post("/hooks/wappi")).status_code for _ in range(6)]
+        stats = [(await http.get("/stats", headers={"X-API-Key": KEY})).status_code for _ in range(3)]
+        refused = await http.post("/hooks/other")
+
+    assert hooks == [200] * 5 + [429]
+    assert stats == [200, 200, 429]  # the hook's calls took nothing from the client's own budget
+    assert refused.json()["detail"].startswith("Too many requests: at most 5 per minute per client.")
 
 
 def test_rotating_addresses_cannot_grow_the_limiters_memory():
