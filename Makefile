@@ -8,6 +8,8 @@ REQUIREMENTS := whatsapp-gateway/requirements.txt ai-agent-service/requirements.
 KIT := libs/service_kit
 # The knowledge-base PDFs are written with this Cyrillic font (ai-agent-service/scripts/make_knowledge_base.py).
 FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+# The console's browser tests drive Debian's Chromium through Playwright (e2e/console/).
+CHROMIUM := /usr/bin/chromium
 PG_URL ?= postgresql://postgres@127.0.0.1:5432
 
 .PHONY: install infra db run demo test reliability bench lint
@@ -17,6 +19,7 @@ install: $(VENV)/.installed
 # Re-installs only when a requirements file changed, so a second run installs nothing.
 $(VENV)/.installed: $(REQUIREMENTS) $(KIT)/pyproject.toml
 	test -f $(FONT) || apt-get install -y --no-install-recommends fonts-dejavu-core
+	test -x $(CHROMIUM) || apt-get install -y --no-install-recommends chromium
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQUIREMENTS)) -e $(KIT)
 	touch $@
