@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from loguru import logger
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,7 +113,12 @@ async def book_call(
                 reminder_due_at=slot - policy.reminder if slot - now > policy.reminder else None,
             )
             .on_conflict_do_nothing(
-                index_elements=[ScheduledCall.scheduled_at, func.coalesce(ScheduledCall.manager_phone, "")],
+                # '' written into the SQL, not bound: once PostgreSQL plans the prepared statement generically
+                # (after five runs on a connection) a bound $n no longer matches the index's expression.
+                index_elements=[
+                    ScheduledCall.scheduled_at,
+                    func.coalesce(ScheduledCall.manager_phone, literal_column("''")),
+                ],
                 index_where=text("status = 'scheduled'"),
             )
             .returning(ScheduledCall.id)
