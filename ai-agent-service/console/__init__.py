@@ -5,11 +5,12 @@ and its entry to console.pages.NAV."""
 
 from fastapi import APIRouter
 
-from console import conversations, pages, sign_in
+from console import actions, conversation, conversations, pages, sign_in
 from console.pages import EXCEPTION_HANDLERS
 
+ROUTERS = (pages.router, sign_in.router, conversations.router, conversation.router, actions.router)
 router = APIRouter(include_in_schema=False)
-for part in (pages.router, sign_in.router, conversations.router):
+for part in ROUTERS:
     router.include_router(part)
 
-__all__ = ["EXCEPTION_HANDLERS", "router"]
+__all__ = ["EXCEPTION_HANDLERS", "ROUTERS", "router"]

@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from config.runtime import Runtime
-from console.session import ConsoleRefusal, SignInRequired, sign_in_url
+from console.session import HOME, ConsoleRefusal, SignInRequired, sign_in_url
 
 HERE = Path(__file__).resolve().parent
 # console.css, and htmx.min.js: htmx 2.0.11 (0BSD) as the npm registry's htmx.org package ships it.
@@ -122,10 +124,24 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
 
 async def refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConsoleRefusal)
-    runtime: Runtime = request.app.state.runtime
+    context = {"message": exc.message, "back": exc.back}
     return render(
-        request, "refused.html", {"message": exc.message}, runtime=runtime, status_code=exc.status_code
+        request, "refused.html", context, runtime=request.app.state.runtime, status_code=exc.status_code
     )
 
 
-EXCEPTION_HANDLERS = {SignInRequired: sign_in_required, ConsoleRefusal: refused}
+async def invalid_request(request: Request, exc: Exception) -> Response:
+    """A console form that does not fit its route gets a page; the API keeps FastAPI's JSON answer."""
+    assert isinstance(exc, RequestValidationError)
+    if not request.url.path.startswith("/console"):
+        return await request_validation_exception_handler(request, exc)
+    message = "Форма заполнена неверно: " + "; ".join(str(error["msg"]) for error in exc.errors()[:3])
+    back = urlsplit(request.headers.get("referer", "")).path or HOME
+    return await refused(request, ConsoleRefusal(422, message, back=back))
+
+
+EXCEPTION_HANDLERS = {
+    SignInRequired: sign_in_required,
+    ConsoleRefusal: refused,
+    RequestValidationError: invalid_request,
+}

@@ -32,12 +32,14 @@ class SignInRequired(Exception):
 
 
 class ConsoleRefusal(Exception):
-    """A console request refused with a page saying why (in Russian), e.g. a missing CSRF token."""
+    """A console request refused with a page saying why (in Russian), e.g. a missing CSRF token, and a link
+    `back` to where the operator came from."""
 
-    def __init__(self, status_code: int, message: str):
+    def __init__(self, status_code: int, message: str, *, back: str = HOME):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.back = back
 
 
 def console_auth(runtime: RuntimeDep) -> ConsoleAuth:

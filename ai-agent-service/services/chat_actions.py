@@ -33,7 +33,19 @@ class ContactNotFound(LookupError):
 
 
 class ChatActionRefused(Exception):
-    """The action makes no sense for this chat as it is now; the message says why."""
+    """The action makes no sense for this chat as it is now; `why` says which of REFUSALS it is."""
+
+    def __init__(self, why: str):
+        super().__init__(REFUSALS[why])
+        self.why = why
+
+
+REFUSALS = {
+    "no_open_chain": "the contact has no open follow-up chain",
+    "not_a_client": "follow-ups chase clients only: mark the contact as a client first",
+    "opted_out": "the client asked not to be written to: allow follow-ups again first",
+    "chain_running": "the contact's follow-up chain is running already",
+}
 
 
 async def locked_contact(session: AsyncSession, phone: str) -> Contact:
@@ -122,7 +134,7 @@ async def stop_follow_ups(session: AsyncSession, phone: str, now: datetime) -> C
     """Ends the open follow-up chain; the bot arms no other for the same silence."""
     contact = await locked_contact(session, phone)
     if await open_chain(session, contact.id) is None:
-        raise ChatActionRefused("the contact has no open follow-up chain")
+        raise ChatActionRefused("no_open_chain")
     await stop_open_chain(session, contact.id, None, now, reason=STOPPED_BY_OPERATOR)
     return contact
 
@@ -133,11 +145,11 @@ async def restart_follow_ups(
     """A new chain from touch 1, its silence counted from now (the first touch after the first interval)."""
     contact = await locked_contact(session, phone)
     if contact.is_client is not True:
-        raise ChatActionRefused("follow-ups chase clients only: mark the contact as a client first")
+        raise ChatActionRefused("not_a_client")
     if contact.opted_out_at is not None:
-        raise ChatActionRefused("the client asked not to be written to: allow follow-ups again first")
+        raise ChatActionRefused("opted_out")
     if await open_chain(session, contact.id) is not None:
-        raise ChatActionRefused("the contact's follow-up chain is running already")
+        raise ChatActionRefused("chain_running")
     chain = FollowUp(
         contact_id=contact.id,
         touch_number=1,

@@ -2,14 +2,17 @@
 lock-out after repeated wrong ones that holds across replicas, sessions that expire, and no action without
 the session's CSRF token."""
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from urllib.parse import unquote
 
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
+import console
 from app import create_app
 from tests.conftest import ADMIN_KEY
 from tests.console_client import MovableClock, browser, csrf_of, sign_in
@@ -235,3 +238,21 @@ async def test_console_pages_are_never_cached_nor_framed(app):
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert script.status_code == 200 and script.text.startswith("var htmx=")
     assert missing.status_code == 404
+
+
+async def test_every_console_route_but_the_sign_in_needs_a_session(app):
+    open_to_all = {("GET", "/console"), ("GET", "/console/sign-in"), ("POST", "/console/sign-in")}
+    open_to_all.add(("GET", "/console/static/{name}"))
+    checked = []
+    async with browser(app) as client:
+        for route in (route for part in console.ROUTERS for route in part.routes):
+            assert isinstance(route, APIRoute) and route.path.startswith("/console")
+            for method in route.methods - {"HEAD"}:
+                if (method, route.path) in open_to_all:
+                    continue
+                path = re.sub(r"\{[^}]+\}", "77010000001", route.path)
+                answer = await client.request(method, path, data={"csrf_token": "x", "text": "x"})
+                checked.append((method, route.path, answer.status_code, answer.headers.get("location", "")))
+
+    assert len(checked) >= 12
+    assert [c for c in checked if c[2] != 303 or not c[3].startswith("/console/sign-in?next=")] == []
