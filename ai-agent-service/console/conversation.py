@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import RuntimeDep, SessionDep
 from config.runtime import Runtime
-from console.labels import Author, Stage, author_of, classification, decision_label, stage_of
+from console.labels import (
+    Author,
+    Stage,
+    author_of,
+    classification,
+    decision_label,
+    reason_text,
+    stage_of,
+)
 from console.pages import render
 from console.session import ConsoleRefusal, SignedIn
 from models import Contact, FollowUp, Message, ScheduledCall
@@ -49,6 +57,7 @@ NOTICES = {
 @dataclass(frozen=True)
 class ShownDecision:
     title: str  # in the operator's words (console/labels.py)
+    why: str  # the reason, in Russian where it is a usual one
     logged: LoggedDecision
 
 
@@ -151,5 +160,5 @@ async def conversation_view(session: AsyncSession, phone: str, runtime: Runtime)
 
 def _entry(message: Message, decisions: list[LoggedDecision]) -> TimelineEntry:
     text = message.voice_transcription if message.is_voice and message.voice_transcription else None
-    shown = [ShownDecision(decision_label(d.kind, d.reason), d) for d in decisions]
+    shown = [ShownDecision(decision_label(d.kind, d.reason), reason_text(d.reason), d) for d in decisions]
     return TimelineEntry(message, author_of(message), text or message.message_text or "", shown)

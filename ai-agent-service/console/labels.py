@@ -3,6 +3,7 @@ why the bot is paused, the contact's classification and the chat's stage."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,44 @@ DECISIONS = {
     "pending": "Ещё обрабатывается",
 }
 ANSWERED_BY_PERSON = "Ответил человек"
+
+
+# The code writes why it did something in English (logs, API); the operator reads the usual reasons in
+# Russian, anything else as the code wrote it.
+_REASONS = (
+    (r"amount (.+) is not in the knowledge base", r"сумма «\1» не из базы знаний"),
+    (r"discount amount (.+) is not in the knowledge base", r"скидка «\1» не из базы знаний"),
+    (r"percentage (.+) is not in the knowledge base", r"процент «\1» не из базы знаний"),
+    (r"quotes the prompt (section|line) .*", "ответ цитирует инструкцию для модели"),
+    (
+        r"the reply names a call time the code did not book or offer",
+        "ответ называет время созвона, которое не было забронировано или предложено",
+    ),
+    (
+        r"the reply claims a booking the code did not make",
+        "ответ сообщает о записи на созвон, которой не было",
+    ),
+    (r"proposed_call_time (.+) is not a time", r"модель предложила время созвона \1, которое не понять"),
+    (r"the knowledge base has no answer: a manager will", "в базе знаний нет ответа: ответит менеджер"),
+    (r"the client asked to stop", "клиент попросил больше не писать"),
+    (r"answered by a person", "человек ответил сам"),
+    (r"covered by the reply to the same turn", "ответ на следующее сообщение клиента ответил и на это"),
+    (r"not a client: stored, never answered", "сообщение сохранено, не клиентам бот не отвечает"),
+    (r"nothing decided yet", "решение ещё не принято"),
+    (r"(?:sales agent|moderator) gave no usable answer: (.+)", r"модель не дала годного ответа (\1)"),
+)
+
+
+def reason_text(reason: str | None) -> str:
+    if not reason:
+        return ""
+    for pattern, russian in _REASONS:
+        if re.fullmatch(pattern, reason):
+            return re.sub(pattern, russian, reason)
+    paused = re.fullmatch(r"the bot is paused in this chat \((\w+)\)", reason)
+    if paused:
+        return f"бот на паузе в этом чате: {PAUSE_REASONS.get(paused.group(1), paused.group(1))}"
+    return reason
 
 
 @dataclass(frozen=True)

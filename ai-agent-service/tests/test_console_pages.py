@@ -104,7 +104,7 @@ async def test_a_conversation_shows_who_wrote_what_and_explains_a_guarded_reply(
     assert "Проверка остановила ответ модели" in guarded
     assert "Модель хотела отправить</dt><dd>Тариф Старт стоит 4 500 тенге</dd>" in guarded
     assert f"Ушло вместо этого</dt><dd>{PRICE_FALLBACK}</dd>" in guarded
-    assert "amount 4 500 тенге is not in the knowledge base" in guarded
+    assert "сумма «4 500 тенге» не из базы знаний" in guarded  # the code's own reason, in Russian
 
 
 async def test_an_unknown_conversation_is_a_404_page(operator):
@@ -248,3 +248,21 @@ def test_times_in_the_list_are_the_businesss():
     assert times.at(datetime(2026, 11, 24, 9, 5, tzinfo=UTC)) == "24.11.2026 14:05"
     assert times.ago(datetime(2026, 11, 25, 7, 50, tzinfo=UTC)) == "2 ч 10 мин"
     assert times.ago(datetime(2026, 11, 22, 10, 0, tzinfo=UTC)) == "3 дн"
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        ("amount 9 900 ₸ is not in the knowledge base", "сумма «9 900 ₸» не из базы знаний"),
+        (
+            "the bot is paused in this chat (loop_suspected)",
+            "бот на паузе в этом чате: похоже на автоответчик",
+        ),
+        ("sales agent gave no usable answer: off_schema", "модель не дала годного ответа (off_schema)"),
+        ("ConnectionError: the database went away", "ConnectionError: the database went away"),
+    ],
+)
+def test_the_usual_reasons_read_in_russian_and_others_as_written(reason, shown):
+    from console.labels import reason_text
+
+    assert reason_text(reason) == shown

@@ -89,7 +89,9 @@ async def test_a_guarded_reply_is_explained(console, customer):
     await expect(guarded).to_contain_text("Проверка остановила ответ модели")
     await expect(guarded.locator("dd").nth(0)).to_have_text("Тариф Старт стоит 4 500 тенге 😊")
     await expect(guarded.locator("dd").nth(1)).to_have_text(PRICE_FALLBACK)
-    await expect(guarded.locator("dd").nth(2)).to_have_text("amount 4 500 тенге is not in the knowledge base")
+    why = guarded.locator("dd").nth(2)
+    await expect(why).to_have_text("сумма «4 500 тенге» не из базы знаний")
+    await expect(why).to_have_attribute("title", "amount 4 500 тенге is not in the knowledge base")
 
 
 async def test_the_pages_fit_a_phone_screen(chromium, system, customer):
