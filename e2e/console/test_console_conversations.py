@@ -100,6 +100,8 @@ async def test_the_pages_fit_a_phone_screen(chromium, system, customer):
     await customer.wait_sent_to(phone, 1)
     context = await new_context(chromium, system.agent.url, viewport={"width": 375, "height": 740})
     page = await context.new_page()
+    errors = []  # a script or a style the page's Content-Security-Policy refused would show here
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     try:
         await sign_in(page)
         await expect(row(page, phone)).to_be_visible()
@@ -111,5 +113,7 @@ async def test_the_pages_fit_a_phone_screen(chromium, system, customer):
         await row(page, phone).get_by_role("link").click()
         await expect(page.get_by_role("button", name="Отправить клиенту")).to_be_visible()
         assert await page.evaluate(wide) <= 375
+        await page.wait_for_timeout(3500)  # one refresh of the messages
+        assert errors == []
     finally:
         await context.close()

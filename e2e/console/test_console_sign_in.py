@@ -105,3 +105,13 @@ async def test_behind_an_https_proxy_the_session_cookie_is_secure(system):
     cookie = next(c for c in signed_in.headers.get_list("set-cookie") if c.startswith("console_session="))
     assert signed_in.status_code == 303
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+
+
+async def test_an_open_page_whose_session_ends_goes_to_sign_in_by_itself(console):
+    await console.context.clear_cookies()  # as when the session runs out while the page stays open
+
+    # The next refresh of the rows finds no session: the whole page goes to sign-in, and back after it.
+    await console.wait_for_url("**/console/sign-in?next=/console/conversations*", timeout=15_000)
+    await sign_in(console, path=console.url)
+    await console.wait_for_url("**/console/conversations*")
+    await expect(console.get_by_role("heading", name="Разговоры")).to_be_visible()
