@@ -12,6 +12,8 @@ DEV_LOCK := requirements-dev.lock
 KIT := libs/service_kit
 # The knowledge-base PDFs are written with this Cyrillic font (ai-agent-service/scripts/make_knowledge_base.py).
 FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+# The console's browser tests drive Debian's Chromium through Playwright (e2e/console/).
+CHROMIUM := /usr/bin/chromium
 PG_URL ?= postgresql://postgres@127.0.0.1:5432
 LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
 	--custom-compile-command "make lock"
@@ -25,6 +27,7 @@ install: $(VENV)/.installed
 # installs do not mix).
 $(VENV)/.installed: $(DEV_LOCK) $(KIT)/pyproject.toml
 	test -f $(FONT) || apt-get install -y --no-install-recommends fonts-dejavu-core
+	test -x $(CHROMIUM) || apt-get install -y --no-install-recommends chromium
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --require-hashes -r $(DEV_LOCK)
 	$(PIP) install --quiet --no-deps -e $(KIT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 from functools import partial
 
 import uvicorn
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import console
 from api import calls, chat_control, contacts, dead_letters, health
 from api.deps import ApiKey
 from config.database import create_engine
@@ -19,6 +21,7 @@ from config.prompts import load_prompts
 from config.queue import CONTRACTS_DIR
 from config.runtime import Runtime
 from config.settings import Settings
+from console.auth import ConsoleAuth, console_signing_key
 from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
 from service_kit.logs import setup_logging
@@ -133,6 +136,7 @@ async def start_runtime(
         calendar=calendar,
         consumer=consumer,
         crm=_crm_delivery(settings, sessions),
+        console=_console_auth(settings, sessions, clock),
     )
     _start_workers(runtime)
     logger.info(
@@ -155,6 +159,21 @@ def _crm_delivery(settings: Settings, sessions: async_sessionmaker[AsyncSession]
     if settings.BITRIX24_WEBHOOK_URL:
         bitrix24 = Bitrix24Client(settings.BITRIX24_WEBHOOK_URL.get_secret_value())
     return CrmDeps(sessions, webhook=webhook, bitrix24=bitrix24)
+
+
+def _console_auth(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> ConsoleAuth:
+    password = settings.console_password()
+    return ConsoleAuth(
+        password=password,
+        signing_key=console_signing_key(settings.ADMIN_API_KEY.get_secret_value(), password),
+        session_lifetime=timedelta(hours=settings.CONSOLE_SESSION_HOURS),
+        max_failures=settings.CONSOLE_MAX_FAILED_SIGN_INS,
+        lockout=timedelta(minutes=settings.CONSOLE_LOCKOUT_MINUTES),
+        sessions=sessions,
+        clock=clock,
+    )
 
 
 def _start_workers(rt: Runtime) -> None:
@@ -225,13 +244,23 @@ def create_app(
         clock or offset_clock(settings.CLOCK_OFFSET_SECONDS),
         gemini_retries=gemini_retries,
     )
-    return service_app(
+    app = service_app(
         settings.PROJECT_NAME,
         runtime_lifespan(start, stop_runtime),
-        [health.router, contacts.router, chat_control.router, calls.router, dead_letters.router],
+        [
+            health.router,
+            contacts.router,
+            chat_control.router,
+            calls.router,
+            dead_letters.router,
+            console.router,
+        ],
         api_key=ApiKey,
         per_minute=settings.RATE_LIMIT_PER_MINUTE,
     )
+    for exception, handler in console.EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exception, handler)
+    return app
 
 
 def main() -> None:

@@ -16,7 +16,13 @@ from config.runtime import Runtime
 from models import ScheduledCall
 from service_kit.outbox import relay
 from services.call_booking import parse_proposed_time
-from services.call_changes import CallNotChangeable, CallNotFound, cancel_scheduled_call, move_scheduled_call
+from services.call_changes import (
+    CallChange,
+    CallNotChangeable,
+    CallNotFound,
+    cancel_scheduled_call,
+    move_scheduled_call,
+)
 
 router = APIRouter(dependencies=[ApiKey])
 CallId = Annotated[int, Path(ge=1)]
@@ -70,7 +76,7 @@ async def cancel(session: SessionDep, runtime: RuntimeDep, call_id: CallId, body
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except CallNotChangeable as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    await _publish(runtime, change.client_message.id, change.notifications)
+    await publish_call_change(runtime, change)
     return change.call
 
 
@@ -89,10 +95,13 @@ async def reschedule(session: SessionDep, runtime: RuntimeDep, call_id: CallId, 
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except CallNotChangeable as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    await _publish(runtime, change.client_message.id, change.notifications)
+    await publish_call_change(runtime, change)
     return change.call
 
 
-async def _publish(runtime: Runtime, message_id: int, notifications: list[int]) -> None:
-    await relay(runtime.sessions, runtime.publisher, runtime.agent.outbox, ids=[message_id])
-    await relay(runtime.sessions, runtime.publisher, runtime.agent.notification_outbox, ids=notifications)
+async def publish_call_change(runtime: Runtime, change: CallChange) -> None:
+    """After the commit: the client's message first, then the managers' notifications."""
+    await relay(runtime.sessions, runtime.publisher, runtime.agent.outbox, ids=[change.client_message.id])
+    await relay(
+        runtime.sessions, runtime.publisher, runtime.agent.notification_outbox, ids=change.notifications
+    )

@@ -1,18 +1,19 @@
 """The owner's controls over one chat: pause the bot (for some hours or until resumed), resume it, and let
-follow-ups chase a client who once opted out."""
+follow-ups chase a client who once opted out (services/chat_actions.py, as the console does them)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from fastapi import APIRouter
-from loguru import logger
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.contacts import ContactOut, PhonePath, contact_or_404
+from api.contacts import ContactOut, PhonePath
 from api.deps import AgentDep, ApiKey, SessionDep
-from config.database import lock_contact
-from services.chat_control import MANUAL, pause, resume
+from models import Contact
+from services.chat_actions import ContactNotFound, allow_follow_ups, hand_back, take_over
 
 router = APIRouter(dependencies=[ApiKey])
 
@@ -25,36 +26,25 @@ class PauseIn(BaseModel):
 async def pause_chat(session: SessionDep, agent: AgentDep, phone: PhonePath, body: PauseIn | None = None):
     """The bot stays silent in this chat (no replies, no touches) for `hours`, or until resumed."""
     now = agent.clock()
-    hours = body.hours if body else None
-    async with session.begin():
-        contact = await contact_or_404(session, phone)
-        await lock_contact(session, contact.phone_number)
-        resume(contact)  # an operator's pause replaces whatever pause ran before
-        pause(contact, MANUAL, now + timedelta(hours=hours) if hours else None, now)
-    logger.info(
-        "Bot paused in chat {} by an operator ({})",
-        contact.phone_number,
-        f"{hours} h" if hours else "until resumed",
-    )
-    return contact
+    until = now + timedelta(hours=body.hours) if body and body.hours else None
+    return await _in_transaction(session, lambda: take_over(session, phone, until, now))
 
 
 @router.post("/contacts/{phone}/resume", response_model=ContactOut)
 async def resume_chat(session: SessionDep, phone: PhonePath):
     """The bot answers this chat's new messages again (what came during the pause stays the person's)."""
-    async with session.begin():
-        contact = await contact_or_404(session, phone)
-        await lock_contact(session, contact.phone_number)
-        resume(contact)
-    logger.info("Bot resumed in chat {}", contact.phone_number)
-    return contact
+    return await _in_transaction(session, lambda: hand_back(session, phone))
 
 
 @router.post("/contacts/{phone}/follow-ups/enable", response_model=ContactOut)
 async def enable_follow_ups(session: SessionDep, phone: PhonePath):
     """Follow-ups may chase this client again, although they once asked to stop."""
-    async with session.begin():
-        contact = await contact_or_404(session, phone)
-        await lock_contact(session, contact.phone_number)
-        contact.opted_out_at = None
-    return contact
+    return await _in_transaction(session, lambda: allow_follow_ups(session, phone))
+
+
+async def _in_transaction(session: AsyncSession, action: Callable[[], Awaitable[Contact]]) -> Contact:
+    try:
+        async with session.begin():
+            return await action()
+    except ContactNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc

@@ -10,11 +10,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from api.deps import AgentDep, ApiKey, FollowUpsDep, Page, PageDep, SessionDep
-from models import Contact, Decision, FollowUp, Message, ScheduledCall
+from models import Contact, FollowUp, Message, ScheduledCall
 from services.ai_moderator import classify_contact
+from services.decision_log import decision_log
 from services.follow_up_chain import FollowUpBusy, FollowUpClosed, FollowUpDeferred, FollowUpNotFound
 from services.follow_up_scheduler import send_touch_now
 from services.gemini_client import GeminiError, GeminiUnavailable, GeminiUnusableAnswer
@@ -115,9 +115,15 @@ class PageOut(BaseModel, Generic[ItemT]):
 
 class DecisionOut(BaseModel):
     """What the product did with one client message, and why; for a guarded reply, what the model wanted
-    to send (`model_text`) and what went instead (`sent_text`)."""
+    to send (`model_text`) and what went instead (`sent_text`).
 
-    id: int
+    `kind`: replied, guarded, handed_over, holding, opted_out, unclassified, not_a_client, paused,
+    send_budget, loop_suspected, dead_lettered (its handling failed for good; the reason is the DLQ's);
+    and, told from the messages with no `id`: covered (answered by the reply to the same turn, or by a
+    person: `sent_text`), not_a_client (a known non-client's message, never answered), pending (nothing
+    decided yet)."""
+
+    id: int | None
     kind: str
     reason: str | None
     created_at: datetime
@@ -168,29 +174,10 @@ async def get_contact(session: SessionDep, phone: PhonePath) -> dict:
 
 @router.get("/contacts/{phone}/decisions", response_model=PageOut[DecisionOut])
 async def list_decisions(session: SessionDep, page: PageDep, phone: PhonePath) -> dict:
-    """The contact's decision log, newest first."""
+    """The contact's decision log: what was done with each client message and why, newest first."""
     contact = await contact_or_404(session, phone)
-    client, reply = aliased(Message), aliased(Message)
-    query = (
-        select(
-            Decision.id,
-            Decision.kind,
-            Decision.reason,
-            Decision.created_at,
-            client.message_id,
-            client.message_text.label("client_text"),
-            Decision.model_text,
-            reply.message_text.label("sent_text"),
-        )
-        .outerjoin(client, client.id == Decision.message_id)
-        .outerjoin(reply, reply.id == Decision.reply_id)
-        .where(Decision.contact_id == contact.id)
-        .order_by(Decision.created_at.desc(), Decision.id.desc())
-    )
-    total = await session.scalar(select(func.count()).where(Decision.contact_id == contact.id))
-    rows = await session.execute(query.limit(page.limit).offset(page.offset))
-    items = [dict(row._mapping) for row in rows]
-    return {"items": items, "total": total or 0, "limit": page.limit, "offset": page.offset}
+    items, total = await decision_log(session, contact, limit=page.limit, offset=page.offset)
+    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
 
 @router.get("/messages/{contact_id}", response_model=PageOut[MessageOut])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from config.prompts import Prompts
 from config.settings import Settings
+from console.auth import ConsoleAuth
 from service_kit.consumer import Consumer
 from service_kit.runtime import ServiceRuntime
 from services.ai_sales_agent import KnowledgeSearch
@@ -34,4 +35,5 @@ class Runtime(ServiceRuntime):
     calendar: CalendarDeps
     consumer: Consumer[IncomingMessage]
     crm: CrmDeps | None  # the CRM delivery, when CRM_WEBHOOK_URL or BITRIX24_WEBHOOK_URL is set
+    console: ConsoleAuth  # the operator console's sign-in and sessions
     workers: dict[str, asyncio.Task] = field(default_factory=dict)  # the background loops, by name

@@ -53,6 +53,13 @@ class Settings(ServiceSettings):
 
     PORT: int = Field(default=8002, ge=1, le=65535)
 
+    # The operator console at /console: its password (ADMIN_API_KEY when unset), how long a sign-in lasts,
+    # and how many wrong passwords from one address lock that address out, for how long.
+    CONSOLE_PASSWORD: SecretStr | None = None
+    CONSOLE_SESSION_HOURS: float = Field(default=12, gt=0, le=24 * 30)
+    CONSOLE_MAX_FAILED_SIGN_INS: int = Field(default=5, ge=1, le=100)
+    CONSOLE_LOCKOUT_MINUTES: float = Field(default=15, gt=0, le=24 * 60)
+
     # The CRM hand-off, each optional: events POSTed as signed JSON to CRM_WEBHOOK_URL, and clients and booked
     # calls written into Bitrix24 through its inbound webhook (its URL carries the webhook's secret).
     CRM_WEBHOOK_URL: str | None = None
@@ -95,6 +102,10 @@ class Settings(ServiceSettings):
         """The CRMs events are recorded for: none when neither URL is set."""
         targets = (WEBHOOK,) if self.CRM_WEBHOOK_URL else ()
         return targets + ((BITRIX24,) if self.BITRIX24_WEBHOOK_URL else ())
+
+    def console_password(self) -> str:
+        password = self.CONSOLE_PASSWORD.get_secret_value() if self.CONSOLE_PASSWORD else ""
+        return password or self.ADMIN_API_KEY.get_secret_value()
 
     def chat_limits(self) -> ChatLimits:
         return ChatLimits(

@@ -1,4 +1,5 @@
 from models.base import Base
+from models.console_sign_in import ConsoleSignInFailures
 from models.contact import Contact
 from models.crm_event import CrmEvent
 from models.decision import Decision
@@ -10,6 +11,7 @@ from models.scheduled_call import ScheduledCall
 
 __all__ = [
     "Base",
+    "ConsoleSignInFailures",
     "Contact",
     "CrmEvent",
     "Decision",

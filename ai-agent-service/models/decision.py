@@ -1,5 +1,6 @@
 """Why the product did what it did with a client's message: replied, guarded, a holding reply, left
-unclassified or not a client. Guarded rows keep what the model wanted to send and why it was not sent."""
+unclassified or not a client, dead-lettered. Guarded rows keep what the model wanted to send and why it was
+not sent. services/decision_log.py adds the kinds no row is written for (covered, not a client, pending)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ PAUSED = "paused"  # the bot is paused in the chat (a person took over, or an op
 OPTED_OUT = "opted_out"  # the client asked to stop; the code's confirmation went out
 SEND_BUDGET = "send_budget"  # the day's bot messages in this chat are spent; nothing was sent
 LOOP_SUSPECTED = "loop_suspected"  # the other side looks like a bot answering a bot; nothing was sent
+DEAD_LETTERED = "dead_lettered"  # handling failed for good: parked in incoming_messages.dlq with the reason
 
 
 class Decision(Base):

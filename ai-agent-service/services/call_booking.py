@@ -30,7 +30,7 @@ NOTES = {
     "past": "has passed",
     "off_grid": "is off the half-hour grid",
 }
-_WHY_NOT = {
+WHY_NOT = {
     "outside": "в это время мы не работаем: созвоны проходят Пн–Пт с {start}:00 до {end}:00",
     "taken": "это время уже занято",
     "past": "это время уже прошло",
@@ -131,7 +131,7 @@ async def decide_call(
         problem = "taken"
 
     slot = hours.next_free_slot(max(proposed, hours.local(now)), taken)
-    reason = _WHY_NOT[problem].format(start=hours.start_hour, end=hours.end_hour)
+    reason = why_not_text(problem, hours)
     offer = f"К сожалению, {reason}. Могу предложить {hours.format_slot(slot)} по времени Астаны. Подходит?"
     return CallDecision(
         reply=offer,
@@ -165,6 +165,11 @@ async def _offer_another_slot(
         safe_reply=offer,
         note=f"the client cannot make {hours.format(upcoming[0].scheduled_at)}: offered {hours.format(slot)}",
     )
+
+
+def why_not_text(problem: str, hours: WorkingHours) -> str:
+    """Why a time cannot be booked, in the words the client (or an operator) reads."""
+    return WHY_NOT[problem].format(start=hours.start_hour, end=hours.end_hour)
 
 
 def why_not_bookable(

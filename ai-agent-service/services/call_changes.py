@@ -1,6 +1,6 @@
-"""An operator cancels or moves a call (the API, later the console): the client is told by code in their
+"""An operator books, cancels or moves a call (the API, the console): the client is told by code in their
 chat, the call's manager (and a new one) hear about it. The same calendar rules as a booking in a
-conversation: a move goes only to a slot with a free manager inside working hours."""
+conversation: a booking or a move goes only to a slot with a free manager inside working hours."""
 
 from __future__ import annotations
 
@@ -19,13 +19,19 @@ from services.call_calendar import (
     book_call,
     cancel_call,
     cancellation_text,
+    confirmation_text,
     move_text,
+    scheduled_calls_of,
     taken_slots,
 )
 from services.crm_events import CALL_BOOKED, CALL_CANCELLED, call_data, record_crm_event
+from services.follow_up_chain import stop_open_chain
 from services.notifications import call_booked_text, call_changed_text, manager_for, notify
 from services.outbox import bot_message
 from utils.timezone_helper import WorkingHours
+
+# The follow-up chain's stop_reason when an operator books the client a call.
+CALL_BOOKED_BY_OPERATOR = "call_booked"
 
 
 class CallNotFound(LookupError):
@@ -33,7 +39,13 @@ class CallNotFound(LookupError):
 
 
 class CallNotChangeable(Exception):
-    """The call is not scheduled any more, or the new time cannot be booked (the reason says which)."""
+    """The call is not scheduled any more, or the new time cannot be booked: then `problem` says why (a key
+    of call_booking.NOTES) and `next_free` is the nearest slot that can."""
+
+    def __init__(self, message: str, *, problem: str | None = None, next_free: datetime | None = None):
+        super().__init__(message)
+        self.problem = problem
+        self.next_free = next_free
 
 
 @dataclass
@@ -72,18 +84,7 @@ async def move_scheduled_call(
     policy: CallPolicy,
 ) -> CallChange:
     old, contact = await _scheduled(session, call_id)
-    problem = why_not_bookable(
-        hours.local(to), hours.local(now), await taken_slots(session, now, policy), hours
-    )
-    new = (
-        None
-        if problem
-        else await book_call(session, contact, to, now, hours, policy, f"Moved from call {old.id}")
-    )
-    if new is None:
-        free = hours.next_free_slot(max(to, now), await taken_slots(session, now, policy))
-        why = NOTES[problem or "taken"]
-        raise CallNotChangeable(f"{hours.format(to)} {why}; the next free slot is {hours.format(free)}")
+    new = await _book_in_calendar(session, contact, to, now, hours, policy, f"Moved from call {old.id}")
     old.status = MOVED  # book_call moved it in SQL; the loaded row says so too
     # For a CRM a move is the old call cancelled and the new one booked.
     moved_to = f"перенесён оператором на {hours.format_slot(to)}"
@@ -104,6 +105,59 @@ async def move_scheduled_call(
         call_booked_text(contact, new, hours, "Созвон перенесён оператором."),
     )
     return change
+
+
+async def book_call_for_client(
+    session: AsyncSession,
+    contact: Contact,
+    at: datetime,
+    now: datetime,
+    hours: WorkingHours,
+    policy: CallPolicy,
+) -> CallChange:
+    """Books a call for the (locked) contact at `at`: the client gets the code's confirmation, the manager
+    the booking, the CRMs call.booked; a call the client had already is moved to this one, and the
+    follow-up chain ends (a client with a call is not chased)."""
+    replaced = await scheduled_calls_of(session, contact.id, now)
+    new = await _book_in_calendar(session, contact, at, now, hours, policy, "Booked by an operator")
+    for old in replaced:
+        old.status = MOVED  # book_call moved them in SQL; the loaded rows say so too
+        moved_to = f"перенесён оператором на {hours.format_slot(at)}"
+        record_crm_event(session, CALL_CANCELLED, contact, call_data(old, reason=moved_to))
+    record_crm_event(session, CALL_BOOKED, contact, call_data(new))
+    await stop_open_chain(session, contact.id, None, now, reason=CALL_BOOKED_BY_OPERATOR)
+    text = confirmation_text(new, contact.phone_number, hours)
+    change = CallChange(new, _tell_client(session, contact, text, f"call-booked-by-operator-{new.id}", now))
+    for old in replaced:
+        moved = call_changed_text(contact, old, hours, f"перенесён на {hours.format_slot(at)}")
+        await _notify(session, change, contact, old, policy, "call_changed", moved)
+    booked = call_booked_text(contact, new, hours, "Созвон назначен оператором.")
+    await _notify(session, change, contact, new, policy, "call_booked", booked)
+    return change
+
+
+async def _book_in_calendar(
+    session: AsyncSession,
+    contact: Contact,
+    at: datetime,
+    now: datetime,
+    hours: WorkingHours,
+    policy: CallPolicy,
+    note: str,
+) -> ScheduledCall:
+    """The booked call, or CallNotChangeable saying why `at` cannot be booked and what can."""
+    taken = await taken_slots(session, now, policy)
+    problem = why_not_bookable(hours.local(at), hours.local(now), taken, hours)
+    new = None if problem else await book_call(session, contact, at, now, hours, policy, note)
+    if new is None:
+        problem = problem or "taken"  # another booking took the last free manager a moment ago
+        free = hours.next_free_slot(max(at, now), taken | {at})
+        raise CallNotChangeable(
+            f"{hours.format(at)} {NOTES[problem]}; the next free slot is {hours.format(free)}",
+            problem=problem,
+            next_free=free,
+        )
+    return new
 
 
 async def _scheduled(session: AsyncSession, call_id: int) -> tuple[ScheduledCall, Contact]:

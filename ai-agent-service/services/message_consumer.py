@@ -28,7 +28,7 @@ from models import Contact, Decision, Message
 from models.decision import NOT_A_CLIENT, PAUSED, UNCLASSIFIED
 from service_kit.clock import Clock
 from service_kit.consumer import Consumer, Delivery, start_consumer
-from service_kit.errors import TransientError
+from service_kit.errors import TransientError, is_transient
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
 from service_kit.queues import Queues
@@ -44,10 +44,10 @@ from services.ai_sales_agent import (
 )
 from services.call_calendar import CallPolicy
 from services.call_summary import complete_call_notification
+from services.chat_actions import person_answered
 from services.chat_control import (
     BUDGETED,
     LOOP_SUSPECTED,
-    OPERATOR_REPLIED,
     SEND_BUDGET,
     ChatLimits,
     is_paused,
@@ -57,6 +57,7 @@ from services.chat_control import (
 )
 from services.client_stance import turn_stance
 from services.conversation_text import recent_messages
+from services.decision_log import record_dead_letter
 from services.follow_up_chain import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
 from services.incoming_messages import IncomingMessage, store_incoming, store_operator_message
@@ -161,8 +162,16 @@ async def consume_incoming(
 
 
 async def handle_incoming(incoming: IncomingMessage, delivery: Delivery, *, deps: AgentDeps) -> Outcome:
-    with deps.metrics.message_processing_seconds.time():
-        outcome = await _handle(incoming, deps)
+    try:
+        with deps.metrics.message_processing_seconds.time():
+            outcome = await _handle(incoming, deps)
+    except Exception as exc:
+        if delivery.is_last_attempt or not is_transient(exc):
+            # The consumer parks it in the DLQ now: the conversation's decision log says so, and why.
+            tries = f" (after {delivery.attempt} attempts)" if is_transient(exc) else ""
+            reason = f"{type(exc).__name__}: {exc}{tries}"
+            await record_dead_letter(deps.sessions, incoming.message_id, reason, deps.clock())
+        raise
     deps.metrics.messages_received.labels(outcome.value).inc()
     logger.info(
         "Message {} from {} (attempt {}): {}",
@@ -207,17 +216,7 @@ async def _take_over(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
         contact = await store_operator_message(session, incoming)
         if contact is None:
             return Outcome.DUPLICATE
-        await session.execute(
-            update(Message)
-            .where(
-                Message.contact_id == contact.id,
-                Message.is_from_bot.is_(False),
-                Message.answered_at.is_(None),
-            )
-            .values(answered_at=now)
-        )
-        pause(contact, OPERATOR_REPLIED, now + deps.limits.operator_pause, now)
-        await stop_open_chain(session, contact.id, None, now, reason=OPERATOR_REPLIED)
+        await person_answered(session, contact, now, deps.limits.operator_pause)
     return Outcome.OPERATOR
 
 

@@ -60,7 +60,7 @@ GEMINI_KEY = "test-gemini-key-5678"
 MAX_ATTEMPTS = 5  # deliveries before a failing message is dead-lettered; small so tests reach the DLQ
 # Wednesday 2026-11-25 15:00 in Astana.
 WEDNESDAY_3PM = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-TABLES = ("llm_usage", "scheduled_calls", "follow_ups", "messages", "contacts")
+TABLES = ("llm_usage", "scheduled_calls", "follow_ups", "messages", "contacts", "console_sign_in_failures")
 
 
 def fixed_clock(moment: datetime = WEDNESDAY_3PM) -> Callable[[], datetime]:

@@ -149,3 +149,16 @@ async def test_the_sales_reply_is_replaced_by_the_booking_confirmation(agent, db
     [reply] = await queues.outgoing()
     assert reply["message_text"].startswith("Отлично! Записал вас на 26.11.2026 в 16:30 (время Астаны).")
     assert len(await booked_calls(db)) == 1
+
+
+async def test_bookings_keep_working_once_postgresql_plans_the_booking_generically(db, contacts):
+    # PostgreSQL plans a prepared statement generically from its sixth run on a connection; the booking's
+    # ON CONFLICT must still find the slot index then (each booking here moves the client's previous one).
+    slots = [datetime(2026, 11, 26, 10, tzinfo=ASTANA) + timedelta(minutes=30 * n) for n in range(8)]
+    async with db.begin() as session:
+        for slot in slots:
+            assert await book_call(session, contacts[0], slot, WEDNESDAY_3PM, HOURS, ONE_CALENDAR, "n")
+        taken = await book_call(session, contacts[1], slots[-1], WEDNESDAY_3PM, HOURS, ONE_CALENDAR, "n")
+
+    assert taken is None
+    assert [call.status for call in await booked_calls(db)] == ["moved"] * 7 + ["scheduled"]

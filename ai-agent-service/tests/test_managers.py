@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app import create_app
 from models import Contact, ScheduledCall
 from service_kit.managers import Manager
-from services.call_calendar import CallPolicy, book_call
+from services.call_calendar import CallPolicy
 from services.reminders import CalendarDeps, send_digest, send_due_reminders
 from tests.conftest import ADMIN_KEY, WEDNESDAY_3PM, fixed_clock, handle, incoming
 from utils.timezone_helper import ASTANA
@@ -292,16 +292,3 @@ async def test_a_manager_hears_when_the_daily_budget_stops_the_bot_and_that_it_c
         "Клиент: Иван, ТОО Склад — https://wa.me/77016660020\n"
         "Ответьте клиенту сами; бот вернётся к чату завтра."
     )
-
-
-async def test_a_booking_works_under_a_generic_plan(agent, db):
-    """asyncpg prepares statements and PostgreSQL plans them generically after a few runs: the booking's ON
-    CONFLICT must still find the calendar's unique index then."""
-    async with db.begin() as session:
-        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-        contact = Contact(phone_number="77016660030", name="Ерлан")
-        session.add(contact)
-        await session.flush()
-        slot = datetime(2026, 11, 26, 11, 0, tzinfo=ASTANA)
-        booked_call = await book_call(session, contact, slot, WEDNESDAY_3PM, agent.hours, TWO, "test")
-    assert booked_call is not None and booked_call.manager_name == AIGERIM.name

@@ -1,0 +1,40 @@
+"""One running system for every console test (Tuesday 2026-12-08 from 11:00 in Astana), one Chromium, and a
+fresh browser per test (console/browser.py)."""
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from console.browser import CHROMIUM, PASSWORD, TUESDAY_11, new_context, sign_in
+from fixtures import running_system
+
+
+@pytest.fixture(scope="package")
+def system():
+    # The browser polls every few seconds: the per-address rate limit must not get in a test's way.
+    env = {"ai-agent-service": {"CONSOLE_PASSWORD": PASSWORD, "RATE_LIMIT_PER_MINUTE": "6000"}}
+    with running_system(TUESDAY_11, env) as system:
+        yield system
+
+
+@pytest.fixture(scope="package")
+async def chromium() -> Browser:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(chromium, system) -> Page:
+    """A browser tab, not signed in."""
+    context = await new_context(chromium, system.agent.url)
+    yield await context.new_page()
+    await context.close()
+
+
+@pytest.fixture
+async def console(page) -> Page:
+    """A browser tab signed in to the console, on the conversations page."""
+    await sign_in(page)
+    await page.wait_for_url("**/console/conversations")
+    return page
