@@ -57,7 +57,7 @@ async def start_runtime(
     """Everything the service runs on, built once, with the consumer and the loops started (tests make
     `gemini_retries` quick)."""
     metrics = AgentMetrics()
-    prompts = load_prompts(settings.PROMPTS_PATH)
+    prompts = load_prompts(settings.PROMPTS_PATH, settings.BUSINESS_NAME)
     # Indexing reads every PDF that is not cached yet: off the event loop.
     base = await asyncio.to_thread(
         KnowledgeBase, settings.KNOWLEDGE_BASE_PATH, cache_enabled=settings.PDF_CACHE_ENABLED
@@ -266,7 +266,8 @@ def create_app(
 def main() -> None:
     try:
         settings = load_settings(Settings)
-        load_prompts(settings.PROMPTS_PATH)  # a broken prompt stops the start here, not a reply later
+        # A broken prompt stops the start here, not a reply later.
+        load_prompts(settings.PROMPTS_PATH, settings.BUSINESS_NAME)
     except ConfigurationError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)

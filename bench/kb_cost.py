@@ -56,17 +56,18 @@ async def run_kb_cost(page_counts: tuple[int, ...]) -> dict[str, Any]:
     sys.path.insert(0, str(AGENT))
     from loguru import logger
 
+    from config.prompts import load_prompts
     from sandbox.app import create_app
-    from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
+    from services.ai_sales_agent import KnowledgeSearch
     from services.conversation_text import format_history
     from services.knowledge_base import KnowledgeBase
     from services.knowledge_index import format_chunks
     from services.reply_guard import check_reply
-    from utils.prompt_loader import PromptTemplate
     from utils.timezone_helper import ASTANA, format_local
 
     logger.disable("services")  # the knowledge base reports each file it indexes
-    template = PromptTemplate(AGENT / "prompts" / "sales_agent_prompt.txt", SALES_PLACEHOLDERS)
+    # The sample knowledge base's company, answering in Russian.
+    template = load_prompts(AGENT / "prompts", "ТОО «СкладПро»").sales_agent
     transport = httpx.ASGITransport(app=create_app())
     now = format_local(datetime.now(UTC), ASTANA)
 
@@ -76,6 +77,7 @@ async def run_kb_cost(page_counts: tuple[int, ...]) -> dict[str, Any]:
             conversation_history=format_history([], ASTANA),
             new_message=question,
             current_datetime=now,
+            reply_language="русском",
         )
 
     results = {}

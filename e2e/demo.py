@@ -24,6 +24,7 @@ LEADS = {
     "77011230008": "Сауле (ТОО «Береке»), ответил владелец",
     "77011230009": "Тимур (ИП Ахметов), попросил не писать",
     "77011230010": "Асель (ТОО «Жол»), вопрос не из базы знаний",
+    "77011230011": "Нұрлан (ЖШС «Алтын»), пишет по-казахски",
 }
 MANAGERS = {"77019990001": "Айгерим", "77019990002": "Данияр"}
 SETTINGS = {
@@ -151,7 +152,19 @@ async def play_morning(system: System, customer: Sandbox) -> None:
     await customer.wait_sent_to("77011230010", 1)
     await manager_told_about(customer, "77011230010")
 
-    say("10. Шлюз и агент перезапускаются посреди разговора")
+    say("10. Клиент пишет по-казахски — бот отвечает и записывает на созвон по-казахски")
+    await customer.write(
+        "77011230011",
+        "Сәлеметсіз бе! Старт тарифінің бағасы қанша?",
+        sender_name="Нұрлан",
+        business_name="ЖШС Алтын",
+    )
+    await customer.wait_sent_to("77011230011", 1)
+    await customer.write("77011230011", "Ертең сағат 15:00-де қоңырау шалуға болады ма?")
+    await customer.wait_sent_to("77011230011", 2)
+    await manager_told_about(customer, "77011230011")  # in Russian, before the restarts below
+
+    say("11. Шлюз и агент перезапускаются посреди разговора")
     system.gateway.kill()
     system.agent.kill()
     await customer.write("77011230001", "А перенос данных из 1С сколько стоит?")

@@ -28,6 +28,9 @@ PG = os.environ.get("E2E_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 RABBITMQ_URL = os.environ.get("E2E_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 ADMIN_KEY = "e2e-admin-key"
 SERVICES = ("whatsapp-gateway", "ai-agent-service")
+# The company the sample knowledge base (ai-agent-service/knowledge_base) describes; a system with a knowledge
+# base of its own sets BUSINESS_NAME too.
+SAMPLE_BUSINESS = "ТОО «СкладПро»"
 
 
 def default_moment() -> datetime | None:
@@ -163,6 +166,7 @@ class System:
             },
             # The schedulers look every second, so a touch or a reminder made due is sent at once.
             "ai-agent-service": {
+                "BUSINESS_NAME": SAMPLE_BUSINESS,
                 "FOLLOW_UP_CHECK_INTERVAL_SECONDS": "1",
                 "CALENDAR_CHECK_INTERVAL_SECONDS": "1",
             },

@@ -17,7 +17,14 @@ _PREP_TIME = re.compile(
 _BARE_TIME = re.compile(r"(?<![\d.:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
 _AFTERNOON = re.compile(r"^\s*(?:час\w*\s+)?(?:дня|вечера)", re.I)
 _TIME_CONTEXT = re.compile(r"^\s*(?:час|утра|дня|вечера)", re.I)
-_DAY_OFFSETS = ((r"послезавтра", 2), (r"завтра", 1), (r"сегодня", 0))
+_DAY_OFFSETS = (
+    (r"послезавтра", 2),
+    (r"завтра", 1),
+    (r"сегодня", 0),
+    (r"бүрсігүні", 2),
+    (r"ертең", 1),
+    (r"бүгін", 0),
+)
 _WEEKDAYS = (
     r"понедельник\w*",
     r"вторник\w*",
@@ -27,17 +34,29 @@ _WEEKDAYS = (
     r"суббот\w*",
     r"воскресень\w*",
 )
-_SLOT = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})\s+в\s+(\d{1,2}):(\d{2})")
+_SLOT = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})(?:\s+в|,\s+сағат)\s+(\d{1,2}):(\d{2})")
 _PRICE_LINE = re.compile(r"\d[\d\s.,]*\s*(?:₸|тенге|тг(?![а-яё]))", re.I)
 
+# Each rule's Kazakh words come after its Russian ones.
 _CONSENT = re.compile(
-    r"(?<![\w])(?:да|подходит|давайте|давай|согласен|согласна|хорошо|ок|окей|ok|годится)(?![\w])", re.I
+    r"(?<![\w])(?:да|подходит|давайте|давай|согласен|согласна|хорошо|ок|окей|ok|годится"
+    r"|иә|ия|болады|жарайды|келісемін|ыңғайлы)(?![\w])",
+    re.I,
 )
-_CALL = re.compile(r"созвон|позвон|поговорить|звонок|звонк", re.I)
-_NO = re.compile(r"(?<![\w])нет(?![\w])|не интересно|неинтересно|не надо|не нужно|отказ", re.I)
-_VAGUE = re.compile(r"посмотрю|подумаю|может быть|позже|не знаю|возможно", re.I)
-_PRICE_QUESTION = re.compile(r"цен|стоим|сколько|прайс|тариф", re.I)
-_CANNOT = re.compile(r"не смогу|не получится|не успею|не успеваю", re.I)
+_CALL = re.compile(r"созвон|позвон|поговорить|звонок|звонк|қоңырау|хабарлас|сөйлес", re.I)
+_NO = re.compile(
+    r"(?<![\w])нет(?![\w])|не интересно|неинтересно|не надо|не нужно|отказ"
+    r"|(?<![\w])жоқ(?![\w])|қажет емес|керек емес|қызық емес",
+    re.I,
+)
+_VAGUE = re.compile(r"посмотрю|подумаю|может быть|позже|не знаю|возможно|ойланамын|кейінірек|білмеймін", re.I)
+_PRICE_QUESTION = re.compile(r"цен|стоим|сколько|прайс|тариф|баға|қанша|тұрады", re.I)
+_CANNOT = re.compile(
+    r"не смогу|не получится|не успею|не успеваю|үлгермеймін|келе алмаймын|қатыса алмаймын|мүмкіндігім жоқ",
+    re.I,
+)
+# The sales prompt names the language to answer in: "Пиши на казахском языке".
+_KAZAKH_REPLY = re.compile(r"Пиши на казахском языке")
 CANNOT_REPLY = "Понял вас, давайте перенесём созвон 😊"
 GAP_REPLY = "Хороший вопрос, уточню у коллег и вернусь с ответом 😊"
 # What the agent puts in the knowledge section when no passage matches the question.
@@ -54,6 +73,23 @@ NO_PRICE_REPLY = (
     "Точную стоимость подготовит менеджер — он пришлет вам актуальный прайс-лист. "
     "Подскажите, какой объем вас интересует? 😊"
 )
+# What the fake answers when the prompt asks for Kazakh: the same rules, these words.
+KAZAKH = {
+    "slot": "Керемет, {slot} сөйлесейік 👍",
+    "booked": "Керемет! Сізді жазып қойдым: {slot}. Менеджеріміз осы уақытта хабарласады 👍",
+    "cannot": "Түсіндім, қоңырауды басқа уақытқа ауыстырайық 😊",
+    "ask_time": "Керемет! Сізге қашан сөйлескен ыңғайлы? "
+    "Менеджерлеріміз Астана уақытымен 10:00–18:00 аралығында жұмыс істейді 📞",
+    "no": "Түсіндім, жауабыңызға рахмет! Болашақта көмек керек болса — әрқашан көмектесуге дайынбыз 😊",
+    "vague": "Әрине, асықпаңыз 😊 Сұрақтарыңыз болса — мен байланыстамын.",
+    "no_price": "Нақты бағаны менеджер дайындайды — ол сізге өзекті прайс-парақты жібереді. "
+    "Сізді қандай көлем қызықтырады? 😊",
+    "price": "Прайс бойынша бағасы — {price}. Сізге қандай көлем керек? 😊",
+    "gap": "Жақсы сұрақ, әріптестерімнен нақтылап, сізге жауап беремін 😊",
+    "about": "Қызығушылығыңызға рахмет! Біз туралы толығырақ айтып берейін. {spin}",
+    "thanks": "Хабарламаңызға рахмет! {spin}",
+    "spin": "Айтыңызшы, қазір қандай міндетті шешкіңіз келеді? 😊",
+}
 
 
 def _now(prompt: str, clock_now: datetime | None) -> datetime:
@@ -170,8 +206,8 @@ def _stems(text: str) -> set[str]:
     return {word[:5] for word in re.findall(r"[^\W\d_]{4,}", text.lower())}
 
 
-def _slot_text(slot: datetime) -> str:
-    return f"{slot:%d.%m.%Y} в {slot:%H:%M}"
+def _slot_text(slot: datetime, kazakh: bool = False) -> str:
+    return f"{slot:%d.%m.%Y}, сағат {slot:%H:%M}" if kazakh else f"{slot:%d.%m.%Y} в {slot:%H:%M}"
 
 
 def new_client_message(prompt: str) -> str | None:
@@ -184,6 +220,8 @@ def sales_answer(prompt: str, clock_now: datetime | None = None) -> dict[str, An
     history = section(prompt, "КОНТЕКСТ ТЕКУЩЕЙ ПЕРЕПИСКИ:", ("НОВОЕ СООБЩЕНИЕ КЛИЕНТА:",)) or ""
     text = new_client_message(prompt) or ""
     now = _now(prompt, clock_now)
+    if _KAZAKH_REPLY.search(prompt):
+        return _kazakh_answer(text, history, _knowledge_lines(prompt), now)
 
     slot = _proposed_slot(text, now)
     if slot is not None:
@@ -216,3 +254,34 @@ def sales_answer(prompt: str, clock_now: datetime | None = None) -> dict[str, An
         reply = f"Спасибо за интерес! Коротко о нас: {topic}. {SPIN_QUESTION}"
         return _result(reply, "asking")
     return _result(f"Спасибо за сообщение! {SPIN_QUESTION}", "asking")
+
+
+def _kazakh_answer(text: str, history: str, knowledge: list[str], now: datetime) -> dict[str, Any]:
+    """The same rules as the Russian answer, in Kazakh; a price is quoted as its amount, not the Russian
+    line of the knowledge base."""
+    slot = _proposed_slot(text, now)
+    if slot is not None:
+        return _result(KAZAKH["slot"].format(slot=_slot_text(slot, kazakh=True)), "yes", slot)
+    offered = _slot_offered_by_bot(history)
+    if offered is not None and _CONSENT.search(text):
+        return _result(KAZAKH["booked"].format(slot=_slot_text(offered, kazakh=True)), "yes", offered)
+    bot_lines = [line for role, line in history_lines(history) if role == "Бот"]
+    if _CANNOT.search(text) and any("жазып қойдым" in line for line in bot_lines):
+        return _result(KAZAKH["cannot"], "asking", cannot_make_it=True)
+    if _CALL.search(text):
+        return _result(KAZAKH["ask_time"], "yes", agreed=True)
+    if _NO.search(text):
+        return _result(KAZAKH["no"], "no")
+    if _VAGUE.search(text):
+        return _result(KAZAKH["vague"], "undecided")
+    if _PRICE_QUESTION.search(text):
+        price_line = _best_price_line(text, knowledge)
+        price = _PRICE_LINE.search(price_line) if price_line else None
+        if price is None:
+            return _result(KAZAKH["no_price"], "asking")
+        return _result(KAZAKH["price"].format(price=price.group(0).strip()), "asking")
+    if "?" in text and knowledge in ([], [NOTHING_FOUND]):
+        return _result(KAZAKH["gap"], "asking", knowledge_gap=True)
+    if knowledge:
+        return _result(KAZAKH["about"].format(spin=KAZAKH["spin"]), "asking")
+    return _result(KAZAKH["thanks"].format(spin=KAZAKH["spin"]), "asking")

@@ -24,6 +24,7 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 sandbox_env=()
+agent_env=()
 if [ "$SANDBOX" = "1" ]; then
   # A short key is fine against the sandbox; with the real APIs each service's .env holds a long one.
   export ADMIN_API_KEY=${ADMIN_API_KEY:-local-admin-key}
@@ -32,13 +33,15 @@ if [ "$SANDBOX" = "1" ]; then
   sandbox_url="http://127.0.0.1:$SANDBOX_PORT"
   sandbox_env=(WAPPI_BASE_URL="$sandbox_url" WAPPI_TOKEN=sandbox-token WAPPI_PROFILE_ID=sandbox-profile
     GEMINI_BASE_URL="$sandbox_url" GEMINI_API_KEY=sandbox-key)
+  # The sample knowledge base describes this company; with the real APIs ai-agent-service/.env names yours.
+  agent_env=(BUSINESS_NAME="${BUSINESS_NAME:-ТОО «СкладПро»}")
 fi
 
 (cd whatsapp-gateway && exec env "${sandbox_env[@]}" DATABASE_URL="${GATEWAY_DATABASE_URL:-$PG/whatsapp_gateway}" \
   PORT="$GATEWAY_PORT" "$PY" app.py) &
 pids+=($!)
-(cd ai-agent-service && exec env "${sandbox_env[@]}" DATABASE_URL="${AGENT_DATABASE_URL:-$PG/ai_agent}" \
-  PORT="$AGENT_PORT" "$PY" app.py) &
+(cd ai-agent-service && exec env "${sandbox_env[@]}" "${agent_env[@]}" \
+  DATABASE_URL="${AGENT_DATABASE_URL:-$PG/ai_agent}" PORT="$AGENT_PORT" "$PY" app.py) &
 pids+=($!)
 
 for port in "$GATEWAY_PORT" "$AGENT_PORT"; do

@@ -41,6 +41,7 @@ class ContactOut(BaseModel):
     paused_until: datetime | None  # with pause_reason set and paused_until null: paused until resumed
     pause_reason: str | None  # operator_replied, manual, send_budget, loop_suspected
     opted_out_at: datetime | None  # the client asked to stop: never chased
+    language: str | None  # "ru" or "kk": what the client writes in (null: not clear yet, Russian is used)
     created_at: datetime
     updated_at: datetime
 

@@ -1,5 +1,7 @@
 """The three prompt files, each checked for its placeholders when loaded (utils/prompt_loader.py re-reads a
-file when it changes)."""
+file when it changes). Each speaks in the business's name: {our_business_name} is BUSINESS_NAME.
+
+Not {business_name}: in the spec's moderator prompt that is the contact's own company."""
 
 from __future__ import annotations
 
@@ -19,10 +21,14 @@ class Prompts:
     follow_up: PromptTemplate
 
 
-def load_prompts(folder: Path) -> Prompts:
+BUSINESS_PLACEHOLDER = "our_business_name"
+
+
+def load_prompts(folder: Path, business_name: str) -> Prompts:
     """Raises PromptError for a file that is missing or lacks a placeholder."""
+    ours = {BUSINESS_PLACEHOLDER: business_name}
     return Prompts(
-        moderator=PromptTemplate(folder / "moderator_prompt.txt", MODERATOR_PLACEHOLDERS),
-        sales_agent=PromptTemplate(folder / "sales_agent_prompt.txt", SALES_PLACEHOLDERS),
-        follow_up=PromptTemplate(folder / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS),
+        moderator=PromptTemplate(folder / "moderator_prompt.txt", MODERATOR_PLACEHOLDERS, ours),
+        sales_agent=PromptTemplate(folder / "sales_agent_prompt.txt", SALES_PLACEHOLDERS, ours),
+        follow_up=PromptTemplate(folder / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS, ours),
     )

@@ -7,7 +7,7 @@ from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import NoDecode
 
@@ -19,6 +19,9 @@ from services.crm_events import BITRIX24, WEBHOOK
 
 class Settings(ServiceSettings):
     PROJECT_NAME: str = "ai-agent-service"
+    # The business as its clients know it (e.g. ТОО «Ақ Жол Логистика»): the prompts speak in its name. No
+    # default: a bot introducing itself as another company is worse than one that does not start.
+    BUSINESS_NAME: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
     # A message that fails transiently (Gemini or the database down) comes back every RETRY_DELAY_SECONDS
     # through the retry queue; 40 deliveries ride out an outage of about four minutes before the DLQ.

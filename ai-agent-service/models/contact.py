@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -15,6 +26,7 @@ class Contact(Base):
     __table_args__ = (
         Index("idx_contacts_is_client", "is_client"),
         Index("idx_contacts_phone", "phone_number"),
+        CheckConstraint("language IN ('ru', 'kk')", name="ck_contacts_language"),
     )
     # Reads back updated_at after an UPDATE, so an updated contact can be serialised without another query.
     __mapper_args__ = {"eager_defaults": True}
@@ -37,6 +49,9 @@ class Contact(Base):
     opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The contact's lead in Bitrix24 (BITRIX24_WEBHOOK_URL), once found or created: never created twice.
     crm_lead_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The conversation's language, "ru" or "kk", from the client's latest message that clearly says which
+    # (services/language.py); NULL until one does, and the code writes Russian meanwhile.
+    language: Mapped[str | None] = mapped_column(String(2))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

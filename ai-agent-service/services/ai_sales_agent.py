@@ -19,10 +19,17 @@ from services.conversation_text import PROMPT_TEXT_LIMIT, format_history, shown_
 from services.gemini_client import GeminiClient, GeminiTruncated, GeminiUnusableAnswer
 from services.knowledge_base import KnowledgeBase
 from services.knowledge_index import format_chunks
+from services.language import PROMPT_NAMES
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 
-SALES_PLACEHOLDERS = {"knowledge_base", "conversation_history", "new_message", "current_datetime"}
+SALES_PLACEHOLDERS = {
+    "knowledge_base",
+    "conversation_history",
+    "new_message",
+    "current_datetime",
+    "reply_language",
+}
 # At most this many unanswered messages are quoted as the new message; older ones stay in the history.
 NEW_MESSAGE_LIMIT = 5
 # ... and at most this many characters of them (each is already cut to PROMPT_TEXT_LIMIT).
@@ -109,9 +116,11 @@ async def draft_answer(
     now: datetime,
     hours: WorkingHours,
     phone_number: str,
+    language: str,
 ) -> SalesAnswer:
-    """Gemini's answer to the context, asked up to DRAFT_ATTEMPTS times while it is unusable (blocked, cut
-    off, off-schema); the last GeminiUnusableAnswer is raised. Touches no database session."""
+    """Gemini's answer to the context in the client's `language`, asked up to DRAFT_ATTEMPTS times while it
+    is unusable (blocked, cut off, off-schema); the last GeminiUnusableAnswer is raised. Touches no database
+    session."""
     earlier_client_texts = [_query_text(m) for m in context.history if not m.is_from_bot][-QUERY_LOOKBACK:]
     query = " ".join([*(_query_text(m) for m in context.quoted), *earlier_client_texts])
     new_message = truncate_for_prompt(
@@ -124,6 +133,7 @@ async def draft_answer(
             conversation_history=format_history(history, hours.tz),
             new_message=new_message,
             current_datetime=hours.format(now),
+            reply_language=PROMPT_NAMES[language],
         )
         try:
             return await llm.generate_json(text, SalesAnswer, purpose="sales_agent")

@@ -21,20 +21,46 @@ from services.call_calendar import (
     taken_slots,
 )
 from services.call_mentions import call_mentions, only_names
+from services.language import KK, RU, in_language, language_of, slot_text
 from utils.timezone_helper import WorkingHours
 
-ASK_TIME = "Какое время вам удобно? Мы работаем пн–пт {start}:00–{end}:00 по Астане 📞"
 NOTES = {
     "outside": "is outside working hours",
     "taken": "is taken",
     "past": "has passed",
     "off_grid": "is off the half-hour grid",
 }
+# What the client is told, in their language: {slot} is a slot as language.slot_text writes it.
+ASK_TIME = {
+    RU: "Какое время вам удобно? Мы работаем пн–пт {start}:00–{end}:00 по Астане 📞",
+    KK: "Сізге қай уақыт ыңғайлы? Біз дүйсенбі–жұма күндері {start}:00–{end}:00 аралығында жұмыс істейміз "
+    "(Астана уақытымен) 📞",
+}
+OFFER = {
+    RU: "Могу предложить {slot} по времени Астаны. Подходит?",
+    KK: "Астана уақытымен {slot} ұсына аламын. Сізге ыңғайлы ма?",
+}
+OFFER_INSTEAD = {
+    RU: "К сожалению, {reason}. Могу предложить {slot} по времени Астаны. Подходит?",
+    KK: "Өкінішке қарай, {reason}. Астана уақытымен {slot} ұсына аламын. Сізге ыңғайлы ма?",
+}
+OFFER_AFTER_CANNOT = {
+    RU: "Понял вас, перенесём созвон. Могу предложить {slot} по Астане. Подходит?",
+    KK: "Түсіндім, қоңырауды басқа уақытқа ауыстырайық. Астана уақытымен {slot} ұсына аламын. "
+    "Сізге ыңғайлы ма?",
+}
 WHY_NOT = {
-    "outside": "в это время мы не работаем: созвоны проходят Пн–Пт с {start}:00 до {end}:00",
-    "taken": "это время уже занято",
-    "past": "это время уже прошло",
-    "off_grid": "созвоны начинаются только в начале часа или в половине",
+    "outside": {
+        RU: "в это время мы не работаем: созвоны проходят Пн–Пт с {start}:00 до {end}:00",
+        KK: "бұл уақытта біз жұмыс істемейміз: қоңыраулар дүйсенбі–жұма күндері {start}:00–{end}:00 "
+        "аралығында өтеді",
+    },
+    "taken": {RU: "это время уже занято", KK: "бұл уақыт бос емес"},
+    "past": {RU: "это время уже прошло", KK: "бұл уақыт өтіп кетті"},
+    "off_grid": {
+        RU: "созвоны начинаются только в начале часа или в половине",
+        KK: "қоңыраулар сағаттың басында немесе жартысында ғана басталады",
+    },
 }
 
 
@@ -98,12 +124,13 @@ async def decide_call(
     policy: CallPolicy,
     source_message_id: str,
 ) -> CallDecision:
-    ask = ASK_TIME.format(start=hours.start_hour, end=hours.end_hour)
+    language = language_of(contact)
+    ask = in_language(ASK_TIME, language).format(start=hours.start_hour, end=hours.end_hour)
     upcoming = await scheduled_calls_of(session, contact.id, now)
     existing = [call.scheduled_at for call in upcoming]
     proposed = parse_proposed_time(answer.proposed_call_time, hours) if answer.proposed_call_time else None
     if proposed is None and answer.cannot_make_it and upcoming:
-        return await _offer_another_slot(session, upcoming, now, hours, policy)
+        return await _offer_another_slot(session, upcoming, now, hours, policy, language)
     if proposed is None:
         if not answer.proposed_call_time or not (answer.agreed_to_call or answer.confirmed_call_time):
             return CallDecision(allowed=existing, safe_reply=ask)
@@ -116,13 +143,13 @@ async def decide_call(
     if problem is None:
         if not answer.confirmed_call_time:
             # The client has not accepted this very time yet: the model may ask about it, nothing more.
-            offer = f"Могу предложить {hours.format_slot(proposed)} по времени Астаны. Подходит?"
+            offer = in_language(OFFER, language).format(slot=slot_text(proposed, hours, language))
             return CallDecision(allowed=[*existing, proposed], safe_reply=offer)
         note = f"Booked by the AI sales agent (message {source_message_id})"
         booked = await book_call(session, contact, proposed, now, hours, policy, note)
         if booked is not None:
             return CallDecision(
-                reply=confirmation_text(booked, contact.phone_number, hours),
+                reply=confirmation_text(booked, contact.phone_number, hours, language),
                 booked=booked,
                 replaced=upcoming,
                 allowed=[proposed],
@@ -131,8 +158,8 @@ async def decide_call(
         problem = "taken"
 
     slot = hours.next_free_slot(max(proposed, hours.local(now)), taken)
-    reason = why_not_text(problem, hours)
-    offer = f"К сожалению, {reason}. Могу предложить {hours.format_slot(slot)} по времени Астаны. Подходит?"
+    reason = why_not_text(problem, hours, language)
+    offer = in_language(OFFER_INSTEAD, language).format(reason=reason, slot=slot_text(slot, hours, language))
     return CallDecision(
         reply=offer,
         offered_slot=slot,
@@ -148,6 +175,7 @@ async def _offer_another_slot(
     now: datetime,
     hours: WorkingHours,
     policy: CallPolicy,
+    language: str,
 ) -> CallDecision:
     """The client cannot make their call and named no other time: it is cancelled, and the code offers the
     next free slot after it (booked when the client accepts)."""
@@ -156,7 +184,7 @@ async def _offer_another_slot(
     taken = await taken_slots(session, now, policy)
     after = max(upcoming[0].scheduled_at + timedelta(minutes=hours.slot_minutes), hours.local(now))
     slot = hours.next_free_slot(after, taken)
-    offer = f"Понял вас, перенесём созвон. Могу предложить {hours.format_slot(slot)} по Астане. Подходит?"
+    offer = in_language(OFFER_AFTER_CANNOT, language).format(slot=slot_text(slot, hours, language))
     return CallDecision(
         reply=offer,
         offered_slot=slot,
@@ -167,9 +195,9 @@ async def _offer_another_slot(
     )
 
 
-def why_not_text(problem: str, hours: WorkingHours) -> str:
-    """Why a time cannot be booked, in the words the client (or an operator) reads."""
-    return WHY_NOT[problem].format(start=hours.start_hour, end=hours.end_hour)
+def why_not_text(problem: str, hours: WorkingHours, language: str = RU) -> str:
+    """Why a time cannot be booked, in the words the client (or an operator, in Russian) reads."""
+    return in_language(WHY_NOT[problem], language).format(start=hours.start_hour, end=hours.end_hour)
 
 
 def why_not_bookable(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, ScheduledCall
 from service_kit.managers import Manager
+from services.language import KK, RU, in_language, when_text
 from utils.timezone_helper import WorkingHours
 
 SCHEDULED = "scheduled"
@@ -36,31 +37,45 @@ class CallPolicy:
         return max(1, len(self.managers))
 
 
-def when_text(slot: datetime, hours: WorkingHours) -> str:
-    return hours.local(slot).strftime("%d.%m.%Y в %H:%M")
+# What the client is told about their call, in their language ({manager}: MANAGER below, with or without
+# the manager's name).
+CONFIRMATION = {
+    RU: "Отлично! Записал вас на {when} (время Астаны). {manager} свяжется с вами по номеру +{phone}. "
+    "До связи! 👍",
+    KK: "Керемет! Сізді қоңырауға жазып қойдым: {when} (Астана уақытымен). {manager} сізге +{phone} "
+    "нөміріне хабарласады. Байланыста болайық! 👍",
+}
+CANCELLATION = {
+    RU: "Созвон {when} (время Астаны) отменён. Если захотите назначить новое время — просто напишите нам 😊",
+    KK: "{when} (Астана уақытымен) белгіленген қоңырау болдырылмады. Жаңа уақыт белгілегіңіз келсе — "
+    "бізге жазыңыз 😊",
+}
+MOVE = {
+    RU: "Созвон перенесён на {when} (время Астаны). {manager} свяжется с вами по номеру +{phone} 👍",
+    KK: "Қоңырау басқа уақытқа ауыстырылды: {when} (Астана уақытымен). {manager} сізге +{phone} нөміріне "
+    "хабарласады 👍",
+}
+MANAGER = {RU: "Наш менеджер", KK: "Менеджеріміз"}
 
 
-def confirmation_text(call: ScheduledCall, phone_number: str, hours: WorkingHours) -> str:
-    manager = f"Наш менеджер {call.manager_name}" if call.manager_name else "Наш менеджер"
-    return (
-        f"Отлично! Записал вас на {when_text(call.scheduled_at, hours)} (время Астаны). "
-        f"{manager} свяжется с вами по номеру +{phone_number}. До связи! 👍"
-    )
+def confirmation_text(call: ScheduledCall, phone_number: str, hours: WorkingHours, language: str = RU) -> str:
+    return _told(CONFIRMATION, call, phone_number, hours, language)
 
 
-def cancellation_text(call: ScheduledCall, hours: WorkingHours) -> str:
-    return (
-        f"Созвон {when_text(call.scheduled_at, hours)} (время Астаны) отменён. "
-        "Если захотите назначить новое время — просто напишите нам 😊"
-    )
+def cancellation_text(call: ScheduledCall, hours: WorkingHours, language: str = RU) -> str:
+    return in_language(CANCELLATION, language).format(when=when_text(call.scheduled_at, hours, language))
 
 
-def move_text(call: ScheduledCall, phone_number: str, hours: WorkingHours) -> str:
-    manager = f"Наш менеджер {call.manager_name}" if call.manager_name else "Наш менеджер"
-    return (
-        f"Созвон перенесён на {when_text(call.scheduled_at, hours)} (время Астаны). "
-        f"{manager} свяжется с вами по номеру +{phone_number} 👍"
-    )
+def move_text(call: ScheduledCall, phone_number: str, hours: WorkingHours, language: str = RU) -> str:
+    return _told(MOVE, call, phone_number, hours, language)
+
+
+def _told(
+    texts: dict[str, str], call: ScheduledCall, phone_number: str, hours: WorkingHours, language: str
+) -> str:
+    manager = " ".join(filter(None, (in_language(MANAGER, language), call.manager_name)))
+    when = when_text(call.scheduled_at, hours, language)
+    return in_language(texts, language).format(when=when, manager=manager, phone=phone_number)
 
 
 async def taken_slots(session: AsyncSession, now: datetime, policy: CallPolicy) -> set[datetime]:

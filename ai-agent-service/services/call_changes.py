@@ -26,6 +26,7 @@ from services.call_calendar import (
 )
 from services.crm_events import CALL_BOOKED, CALL_CANCELLED, call_data, record_crm_event
 from services.follow_up_chain import stop_open_chain
+from services.language import language_of
 from services.notifications import call_booked_text, call_changed_text, manager_for, notify
 from services.outbox import bot_message
 from utils.timezone_helper import WorkingHours
@@ -61,7 +62,8 @@ async def cancel_scheduled_call(
     call, contact = await _scheduled(session, call_id)
     cancel_call(call, why)
     record_crm_event(session, CALL_CANCELLED, contact, call_data(call, reason=f"отменён оператором: {why}"))
-    message = _tell_client(session, contact, cancellation_text(call, hours), f"call-cancelled-{call.id}", now)
+    text = cancellation_text(call, hours, language_of(contact))
+    message = _tell_client(session, contact, text, f"call-cancelled-{call.id}", now)
     change = CallChange(call, message)
     await _notify(
         session,
@@ -90,7 +92,7 @@ async def move_scheduled_call(
     moved_to = f"перенесён оператором на {hours.format_slot(to)}"
     record_crm_event(session, CALL_CANCELLED, contact, call_data(old, reason=moved_to))
     record_crm_event(session, CALL_BOOKED, contact, call_data(new))
-    text = move_text(new, contact.phone_number, hours)
+    text = move_text(new, contact.phone_number, hours, language_of(contact))
     message = _tell_client(session, contact, text, f"call-moved-{old.id}-{new.id}", now)
     change = CallChange(new, message)
     moved = call_changed_text(contact, old, hours, f"перенесён на {hours.format_slot(to)}")
@@ -126,7 +128,7 @@ async def book_call_for_client(
         record_crm_event(session, CALL_CANCELLED, contact, call_data(old, reason=moved_to))
     record_crm_event(session, CALL_BOOKED, contact, call_data(new))
     await stop_open_chain(session, contact.id, None, now, reason=CALL_BOOKED_BY_OPERATOR)
-    text = confirmation_text(new, contact.phone_number, hours)
+    text = confirmation_text(new, contact.phone_number, hours, language_of(contact))
     change = CallChange(new, _tell_client(session, contact, text, f"call-booked-by-operator-{new.id}", now))
     for old in replaced:
         moved = call_changed_text(contact, old, hours, f"перенесён на {hours.format_slot(at)}")

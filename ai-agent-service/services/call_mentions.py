@@ -10,51 +10,57 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+# Each month's stems, Russian and Kazakh.
 _MONTHS = (
-    "январ",
-    "феврал",
-    "март",
-    "апрел",
-    "ма[яй]",
-    "июн",
-    "июл",
-    "август",
-    "сентябр",
-    "октябр",
-    "ноябр",
-    "декабр",
+    "январ|қаңтар",
+    "феврал|ақпан",
+    "март|наурыз",
+    "апрел|сәуір",
+    "ма[яй]|мамыр",
+    "июн|маусым",
+    "июл|шілде",
+    "август|тамыз",
+    "сентябр|қыркүйек",
+    "октябр|қазан",
+    "ноябр|қараша",
+    "декабр|желтоқсан",
 )
-_MONTH_WORD = re.compile(r"(?<!\d)([0-3]?\d)\s+(" + "|".join(_MONTHS) + r")[а-я]*", re.I)
-_NUMERIC_DATE = re.compile(r"(?<![\d.,])([0-3]?\d)\.([01]\d)(?:\.(\d{4}|\d{2}))?(?![\d,]|\.\d)")
+_MONTH_WORD = re.compile(r"(?<!\d)([0-3]?\d)\s+(" + "|".join(_MONTHS) + r")\w*", re.I)
+_NUMERIC_DATE = re.compile(r"(?<![\d.,])([0-3]?\d)\.([01]\d)(?:\.(\d{4}|\d{2}))?(?!\d|[.,]\d)")
 # "11:00", and "в 11.00" (a dot only after a preposition: bare "15.00" is as often an amount).
 _CLOCK = re.compile(
     r"(?<![\d:.,])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])|(?<![\w])(?:в|к|до)\s+([01]?\d|2[0-3])\.([0-5]\d)(?![\d.])",
     re.I,
 )
+# "в 11 часов", "на 3 дня"; Kazakh "сағат 11-де".
 _HOUR_WORDS = re.compile(
-    r"(?<![\w])(?:в|к|на)\s+([01]?\d|2[0-3])\s*(?:час\w*|ч\b|утра|дня|вечера|ночи)", re.I
+    r"(?<![\w])(?:в|к|на)\s+([01]?\d|2[0-3])\s*(?:час\w*|ч\b|утра|дня|вечера|ночи)"
+    r"|(?<![\w])сағат\s+([01]?\d|2[0-3])(?![\d:.])",
+    re.I,
 )
-# "с 10:00 до 18:00", "10:00–18:00": working hours stated as facts, not a call time.
+# "с 10:00 до 18:00", "10:00–18:00", "10:00-ден 18:00-ге дейін": working hours stated as facts, not a
+# call time.
 _TIME_RANGE = re.compile(
     r"(?:с\s+)?(?:[01]?\d|2[0-3])(?:[:.][0-5]\d)?\s*(?:до|-|–|—)\s*(?:[01]?\d|2[0-4])(?:[:.][0-5]\d)?"
-    r"(?:\s*(?:час\w*|ч\b))?",
+    r"(?:\s*(?:час\w*|ч\b))?"
+    r"|(?:[01]?\d|2[0-3])(?::[0-5]\d)?-?[дтн][еа]н\s+(?:[01]?\d|2[0-4])(?::[0-5]\d)?-?[гк][еа]\s+дейін",
     re.I,
 )
 _DAY_WORDS = (
-    (re.compile(r"(?<![\w])послезавтра(?![\w])", re.I), 2),
-    (re.compile(r"(?<![\w])завтра(?![\w])", re.I), 1),
-    (re.compile(r"(?<![\w])сегодня(?![\w])", re.I), 0),
+    (re.compile(r"(?<![\w])(?:послезавтра|бүрсігүні\w*)(?![\w])", re.I), 2),
+    (re.compile(r"(?<![\w])(?:завтра|ертең\w*)(?![\w])", re.I), 1),
+    (re.compile(r"(?<![\w])(?:сегодня|бүгін\w*)(?![\w])", re.I), 0),
 )
 _WEEKDAYS = tuple(
-    re.compile(rf"(?<![\w]){stem}(?![\w])", re.I)
-    for stem in (
-        r"понедельник\w*",
-        r"вторник\w*",
-        r"сред[ауые]",
-        r"четверг\w*",
-        r"пятниц\w*",
-        r"суббот\w*",
-        r"воскресень\w*",
+    re.compile(rf"(?<![\w])(?:{stems})(?![\w])", re.I)
+    for stems in (
+        r"понедельник\w*|дүйсенбі\w*",
+        r"вторник\w*|сейсенбі\w*",
+        r"сред[ауые]|сәрсенбі\w*",
+        r"четверг\w*|бейсенбі\w*",
+        r"пятниц\w*|жұма\w*",
+        r"суббот\w*|сенбі\w*",
+        r"воскресень\w*|жексенбі\w*",
     )
 )
 _BOOKING_CLAIM = re.compile(
@@ -66,11 +72,17 @@ _BOOKING_CLAIM = re.compile(
     r"|(?:созвон|звонок|встреча)\s+(?:назначен|запланирован|подтвержд)\w*"
     r"|жд[уеё]м?\s+вас"
     r"|до\s+связи\s+(?:в|во|на|завтра|сегодня|послезавтра)(?![\w])"
+    # Kazakh: "жазып қойдым", "сізді жаздым", "тіркедім", "белгіледім", "қоңырау белгіленді", "сізді күтеміз".
+    r"|жазып\s+қойд\w*|жазд[ыі]м|тіркед[іи]м|белгілед[іи]м|брондад[ыі]м"
+    r"|(?:қоңырау|кездесу)\w*\s+(?:белгіленді|бекітілді|тағайындалды)"
+    r"|сізді(?:\s+\S+){0,3}?\s+күтеміз"
     r")",
     re.I,
 )
 _CALL_CONTEXT = re.compile(
-    r"созвон|звон|звоним|встреч|свяж|связ|поговор|консультац|менеджер|запис|назнач", re.I
+    r"созвон|звон|звоним|встреч|свяж|связ|поговор|консультац|менеджер|запис|назнач"
+    r"|қоңырау|хабарлас|кездес|сөйлес|кеңес|жазып|жазд|тіркед|белгіле|бронда",
+    re.I,
 )
 
 
@@ -101,7 +113,7 @@ def call_mentions(text: str, today: date) -> CallMentions:
     dates = [*numeric_dates, *_month_word_dates(scanned, today)]
     dates.extend(today + timedelta(days=offset) for pattern, offset in _DAY_WORDS if pattern.search(scanned))
     clock_times = [(int(h1 or h2), int(m1 or m2)) for h1, m1, h2, m2 in _CLOCK.findall(scanned)]
-    clock_times.extend((int(h), 0) for h in _HOUR_WORDS.findall(scanned))
+    clock_times.extend((int(h1 or h2), 0) for h1, h2 in _HOUR_WORDS.findall(scanned))
     weekdays = [day for day, pattern in enumerate(_WEEKDAYS) if pattern.search(scanned)]
     return CallMentions(claims, tuple(clock_times), tuple(dates), tuple(weekdays))
 
@@ -140,7 +152,7 @@ def _numeric_dates(text: str, today: date) -> tuple[list[date], str]:
 def _month_word_dates(text: str, today: date) -> list[date]:
     found = []
     for day, month_word in _MONTH_WORD.findall(text):
-        month = next(n for n, stem in enumerate(_MONTHS, start=1) if re.match(stem, month_word, re.I))
+        month = next(n for n, stems in enumerate(_MONTHS, start=1) if re.match(stems, month_word, re.I))
         found.append(_date(int(day), month, "", today))
     return [d for d in found if d is not None]
 

@@ -46,6 +46,7 @@ from services.follow_up_chain import (
     why_not_claimable,
 )
 from services.gemini_client import GeminiClient, GeminiError, GeminiUnusableAnswer
+from services.language import KK, PROMPT_NAMES, RU, in_language, language_of
 from services.outbox import BotMessageOutbox
 from services.reply_guard import check_reply
 from utils.prompt_loader import PromptTemplate
@@ -59,6 +60,7 @@ FOLLOW_UP_PLACEHOLDERS = {
     "follow_up_reason",
     "hours_since_last_message",
     "current_datetime",
+    "reply_language",
 }
 # Due times are always inside working hours, so a touch this late at night was missed, not scheduled.
 LATE_GRACE = timedelta(minutes=15)
@@ -69,9 +71,16 @@ REASONS = {
 }
 # Written by code for when Gemini gives no usable touch: the chain goes on, politely.
 SAFE_TOUCHES = {
-    1: "Добрый день! 😊 Напоминаю о нашем разговоре. Если остались вопросы — я на связи.",
-    5: "Здравствуйте! Понимаю, что сейчас, возможно, не самое подходящее время. "
-    "Если в будущем понадобится помощь — всегда рады помочь! 😊",
+    1: {
+        RU: "Добрый день! 😊 Напоминаю о нашем разговоре. Если остались вопросы — я на связи.",
+        KK: "Қайырлы күн! 😊 Біздің әңгімемізді еске саламын. Сұрақтарыңыз қалса — мен байланыстамын.",
+    },
+    5: {
+        RU: "Здравствуйте! Понимаю, что сейчас, возможно, не самое подходящее время. "
+        "Если в будущем понадобится помощь — всегда рады помочь! 😊",
+        KK: "Сәлеметсіз бе! Қазір, бәлкім, ыңғайлы уақыт емес шығар, түсінемін. "
+        "Болашақта көмек керек болса — әрқашан көмектесуге қуаныштымыз! 😊",
+    },
 }
 
 
@@ -176,7 +185,7 @@ async def _write_and_record(deps: FollowUpDeps, claim: Claim, now: datetime) -> 
     async with autocommit_session(deps.sessions) as session:
         contact = await session.get_one(Contact, claim.contact_id)
         history = await recent_messages(session, contact.id, deps.max_context_messages)
-    text = await _write_touch(deps, claim, history, now)
+    text = await _write_touch(deps, claim, history, now, language_of(contact))
     chain, message = await record_touch(
         deps.sessions,
         claim,
@@ -191,8 +200,11 @@ async def _write_and_record(deps: FollowUpDeps, claim: Claim, now: datetime) -> 
     return SentTouch(chain, claim.touch_number, message, published)
 
 
-async def _write_touch(deps: FollowUpDeps, claim: Claim, history: list[Message], now: datetime) -> str:
-    """Gemini's touch, checked by the reply guard; the code's own touch when Gemini's is unusable."""
+async def _write_touch(
+    deps: FollowUpDeps, claim: Claim, history: list[Message], now: datetime, language: str
+) -> str:
+    """Gemini's touch in the client's `language`, checked by the reply guard; the code's own touch when
+    Gemini's is unusable."""
     last_bot = next((m for m in reversed(history) if m.is_from_bot), None)
     last_client = next((m for m in reversed(history) if not m.is_from_bot), None)
     prompt = deps.prompt.render(
@@ -203,6 +215,7 @@ async def _write_touch(deps: FollowUpDeps, claim: Claim, history: list[Message],
         follow_up_reason=REASONS.get(claim.reason or "", REASONS["no_response"]),
         hours_since_last_message=int((now - claim.silent_since).total_seconds() // 3600),
         current_datetime=deps.hours.format(now),
+        reply_language=PROMPT_NAMES[language],
     )
     try:
         message = (await deps.llm.generate_json(prompt, FollowUpText, purpose="follow_up")).message.strip()
@@ -210,7 +223,7 @@ async def _write_touch(deps: FollowUpDeps, claim: Claim, history: list[Message],
         message = ""
         logger.warning("Follow-up {} touch {}: {}", claim.follow_up_id, claim.touch_number, exc.reason)
     if not message:  # blocked, cut off or empty: the code's own touch goes out instead of none
-        return SAFE_TOUCHES.get(claim.touch_number, SAFE_TOUCHES[1])
+        return in_language(SAFE_TOUCHES.get(claim.touch_number, SAFE_TOUCHES[1]), language)
     client_texts = [m.voice_transcription or m.message_text or "" for m in history if not m.is_from_bot]
     verdict = check_reply(message, deps.knowledge.full_text(), [deps.prompt.text], client_texts)
     if not verdict.ok:
@@ -221,4 +234,4 @@ async def _write_touch(deps: FollowUpDeps, claim: Claim, history: list[Message],
             verdict.reason,
             message[:300],
         )
-    return verdict.text_or_fallback(message)
+    return verdict.text_or_fallback(message, language)

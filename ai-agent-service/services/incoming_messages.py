@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Contact, Message
 from models.message import OPERATOR
+from services.language import detect_language
 
 VOICE_PREFIX = "[ТРАНСКРИБАЦИЯ] "
 
@@ -51,6 +52,14 @@ def _upsert_contact() -> Insert:
             "full_name": func.coalesce(fresh.full_name, Contact.full_name),
             "business_name": func.coalesce(fresh.business_name, Contact.business_name),
             "last_message_at": func.greatest(Contact.last_message_at, fresh.last_message_at),
+            # The newest message that says which language wins, whatever order messages are stored in.
+            "language": case(
+                (
+                    fresh.last_message_at >= func.coalesce(Contact.last_message_at, fresh.last_message_at),
+                    func.coalesce(fresh.language, Contact.language),
+                ),
+                else_=func.coalesce(Contact.language, fresh.language),
+            ),
             "updated_at": func.now(),
         },
     ).returning(Contact.id, Contact.is_client)
@@ -75,6 +84,7 @@ async def store_incoming(
         "full_name": info.FullName,
         "business_name": info.BusinessName,
         "last_message_at": incoming.timestamp,
+        "language": detect_language(incoming.message_text.removeprefix(VOICE_PREFIX)),
     }
     contact_id, is_client = (await session.execute(_UPSERT_CONTACT, contact_values)).one()
     text = incoming.message_text

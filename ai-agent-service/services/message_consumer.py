@@ -61,6 +61,7 @@ from services.decision_log import record_dead_letter
 from services.follow_up_chain import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
 from services.incoming_messages import IncomingMessage, store_incoming, store_operator_message
+from services.language import language_of
 from services.notifications import NotificationOutbox, manager_for, notify, paused_text
 from services.opt_out import stop_request_language
 from services.outbox import BotMessageOutbox
@@ -286,9 +287,12 @@ async def _commit_turn(
         why = turn.why or f"the bot is paused in this chat ({contact.pause_reason})"
         await _keep_silent(session, seen, message, PAUSED, why, now)
         return None, Outcome.PAUSED
-    opt_out = turn.opt_out or (turn.answer is not None and turn.answer.opt_out and "ru")
-    if opt_out or (turn.verdict is not None and turn.verdict.opt_out):
-        reply = await store_opt_out(session, contact, message, seen.sales.pending, opt_out or "ru", now)
+    model_read_a_stop = (turn.answer is not None and turn.answer.opt_out) or (
+        turn.verdict is not None and turn.verdict.opt_out
+    )
+    if turn.opt_out or model_read_a_stop:
+        language = turn.opt_out or language_of(contact)
+        reply = await store_opt_out(session, contact, message, seen.sales.pending, language, now)
         return reply, Outcome.OPTED_OUT
     if turn.answer is None and turn.holding_reason is None:
         kind = NOT_A_CLIENT if contact.is_client is False else UNCLASSIFIED
@@ -395,6 +399,7 @@ async def _draft(seen: Conversation, deps: AgentDeps, now: datetime) -> Turn:
             now=now,
             hours=deps.hours,
             phone_number=seen.contact.phone_number,
+            language=language_of(seen.contact),
         )
     except GeminiUnusableAnswer as exc:
         return Turn(verdict=verdict, holding_reason=f"sales agent gave no usable answer: {exc.reason}")

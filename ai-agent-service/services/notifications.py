@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Contact, Message, Notification, ScheduledCall
 from service_kit.managers import Manager
 from service_kit.publisher import Outgoing
-from services.call_calendar import when_text
+from services.language import KK, RU, in_language, when_text
 from utils.timezone_helper import WorkingHours
 
 LAST_CLIENT_MESSAGES = 3  # what a manager reads when Gemini wrote no summary
@@ -112,14 +112,24 @@ def paused_text(contact: Contact, reason: str) -> str:
     return f"⏸ Бот остановился в чате: {why}.\nКлиент: {who(contact)}\nОтветьте клиенту сами; {back}."
 
 
-def answer_promise(hours: WorkingHours, now: datetime) -> str:
+# When a manager answers, as the client is promised it (and the manager told, in Russian).
+PROMISES = {
+    "within_the_hour": {RU: "в течение часа", KK: "бір сағат ішінде"},
+    "from_morning": {RU: "{day} с {time}", KK: "{day} жұмыс уақыты басталғанда ({time})"},
+    "today": {RU: "сегодня", KK: "бүгін"},
+    "tomorrow": {RU: "завтра", KK: "ертең"},
+}
+
+
+def answer_promise(hours: WorkingHours, now: datetime, language: str = RU) -> str:
     """When a manager answers: within the hour in working hours, else from the next working morning."""
     if hours.is_working_time(now):
-        return "в течение часа"
+        return in_language(PROMISES["within_the_hour"], language)
     start = hours.local(hours.next_working_start(now))
     days = (start.date() - hours.local(now).date()).days
-    day = "сегодня" if days == 0 else "завтра" if days == 1 else f"{start:%d.%m}"
-    return f"{day} с {start:%H:%M}"
+    names = {0: PROMISES["today"], 1: PROMISES["tomorrow"]}
+    day = in_language(names[days], language) if days in names else f"{start:%d.%m}"
+    return in_language(PROMISES["from_morning"], language).format(day=day, time=f"{start:%H:%M}")
 
 
 @dataclass(frozen=True)

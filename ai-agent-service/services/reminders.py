@@ -23,7 +23,8 @@ from service_kit.clock import Clock
 from service_kit.managers import Manager
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
-from services.call_calendar import SCHEDULED, CallPolicy, when_text
+from services.call_calendar import SCHEDULED, CallPolicy
+from services.language import KK, RU, in_language, language_of, when_text
 from services.notifications import NotificationOutbox, manager_for, notify, who
 from services.outbox import BotMessageOutbox, bot_message
 from utils.timezone_helper import WorkingHours, is_working_day
@@ -43,10 +44,17 @@ class CalendarDeps:
     clock: Clock
 
 
-def client_reminder_text(call: ScheduledCall, hours: WorkingHours) -> str:
-    manager = f"с нашим менеджером {call.manager_name}" if call.manager_name else "с нашим менеджером"
-    when = when_text(call.scheduled_at, hours)
-    return f"Напоминаем: {when} (время Астаны) у вас созвон {manager} 📞 До связи!"
+CLIENT_REMINDER = {
+    RU: "Напоминаем: {when} (время Астаны) у вас созвон {manager} 📞 До связи!",
+    KK: "Еске саламыз: {when} (Астана уақытымен) {manager} сізге қоңырау шалады 📞 Байланыста болайық!",
+}
+WITH_MANAGER = {RU: "с нашим менеджером", KK: "менеджеріміз"}
+
+
+def client_reminder_text(call: ScheduledCall, hours: WorkingHours, language: str = RU) -> str:
+    manager = " ".join(filter(None, (in_language(WITH_MANAGER, language), call.manager_name)))
+    when = when_text(call.scheduled_at, hours, language)
+    return in_language(CLIENT_REMINDER, language).format(when=when, manager=manager)
 
 
 def manager_reminder_text(
@@ -77,7 +85,7 @@ async def send_due_reminders(deps: CalendarDeps) -> int:
         calls = due.all()
         for call, contact in calls:
             if call.client_reminded_at is None:
-                text = client_reminder_text(call, deps.hours)
+                text = client_reminder_text(call, deps.hours, language_of(contact))
                 message = bot_message(
                     contact, text, now, sent_by="reminder", outgoing_id=f"reminder-{call.id}"
                 )

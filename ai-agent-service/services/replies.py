@@ -30,6 +30,7 @@ from services.crm_events import (
     record_crm_event,
 )
 from services.follow_up_chain import stop_open_chain
+from services.language import KK, RU, in_language, language_of
 from services.notifications import (
     answer_promise,
     call_booked_text,
@@ -46,11 +47,18 @@ from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
 
-HOLDING_REPLY = "Спасибо! Уточню детали и вернусь к вам в ближайшее время 😊"
-MANAGER_ANSWERS = "Хороший вопрос! Уточню у менеджера — он напишет вам {promise} 😊"
-MANAGER_CONFIRMS_PRICE = (
-    "Точную стоимость для вашего случая подтвердит наш менеджер — он напишет вам {promise} 😊"
-)
+HOLDING_REPLY = {
+    RU: "Спасибо! Уточню детали и вернусь к вам в ближайшее время 😊",
+    KK: "Рахмет! Мәліметтерді нақтылап, жақын арада сізге қайта жазамын 😊",
+}
+MANAGER_ANSWERS = {
+    RU: "Хороший вопрос! Уточню у менеджера — он напишет вам {promise} 😊",
+    KK: "Жақсы сұрақ! Менеджерден нақтылаймын — ол сізге {promise} жазады 😊",
+}
+MANAGER_CONFIRMS_PRICE = {
+    RU: "Точную стоимость для вашего случая подтвердит наш менеджер — он напишет вам {promise} 😊",
+    KK: "Сіздің жағдайыңызға нақты бағаны менеджеріміз растайды — ол сізге {promise} жазады 😊",
+}
 
 
 @dataclass
@@ -92,14 +100,15 @@ async def store_reply(
         policy=rules.policy,
         source_message_id=trigger.message_id or "",
     )
-    text, problem = _checked_text(answer, call, context, rules, now)
+    language = language_of(contact)
+    text, problem = _checked_text(answer, call, context, rules, now, language)
     kind = REPLIED if problem is None else GUARDED
     manager = manager_for(contact, rules.policy.managers)
     asks_a_manager = answer.knowledge_gap or (problem or "").startswith("amount ")
     if manager is not None and call.reply is None and asks_a_manager:
         # A person answers what the knowledge base does not: the client is told when.
         template = MANAGER_ANSWERS if problem is None else MANAGER_CONFIRMS_PRICE
-        text = template.format(promise=answer_promise(rules.hours, now))
+        text = in_language(template, language).format(promise=answer_promise(rules.hours, now, language))
         problem, kind = problem or "the knowledge base has no answer: a manager will", HANDED_OVER
     if problem is not None:
         rules.metrics.replies_replaced.inc()
@@ -131,7 +140,8 @@ async def store_holding_reply(
     now: datetime,
 ) -> StoredReply:
     """The code's holding reply when Gemini gave no usable answer; recorded with why."""
-    reply = await _store_code_reply(session, contact, trigger, pending, HOLDING_REPLY, now)
+    text = in_language(HOLDING_REPLY, language_of(contact))
+    reply = await _store_code_reply(session, contact, trigger, pending, text, now)
     _decide(session, contact, trigger, reply, HOLDING, reason, now)
     logger.warning("Holding reply to {}: {}", contact.phone_number, reason)
     return StoredReply(reply)
@@ -151,7 +161,7 @@ async def store_opt_out(
         record_crm_event(session, CONTACT_OPTED_OUT, contact, opted_out_data(now, language), occurred_at=now)
     contact.opted_out_at = now
     await stop_open_chain(session, contact.id, None, now, reason=OPTED_OUT)
-    text = CONFIRMATION.get(language, CONFIRMATION["ru"])
+    text = in_language(CONFIRMATION, language)
     reply = await _store_code_reply(session, contact, trigger, pending, text, now)
     _decide(session, contact, trigger, reply, OPTED_OUT, "the client asked to stop", now)
     logger.info("Contact {} opted out", contact.phone_number)
@@ -179,7 +189,12 @@ async def cover_pending(session: AsyncSession, pending: Sequence[Message], now: 
 
 
 def _checked_text(
-    answer: SalesAnswer, call: CallDecision, context: SalesContext, rules: ReplyRules, now: datetime
+    answer: SalesAnswer,
+    call: CallDecision,
+    context: SalesContext,
+    rules: ReplyRules,
+    now: datetime,
+    language: str,
 ) -> tuple[str, str | None]:
     """The text to send and, when it is not the model's own, why the model's text was not sent."""
     if call.reply is not None:
@@ -190,7 +205,7 @@ def _checked_text(
     ]
     verdict = check_reply(answer.reply, rules.knowledge.full_text(), [rules.prompt.text], client_texts)
     if not verdict.ok:
-        return verdict.text_or_fallback(answer.reply), verdict.reason
+        return verdict.text_or_fallback(answer.reply, language), verdict.reason
     problem = call.check_model_text(answer.reply, rules.hours, now)
     if problem is not None:
         return call.safe_reply, problem

@@ -13,34 +13,43 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-DISCOUNT_FALLBACK = (
-    "Скидки и специальные условия обсуждает наш менеджер — он подберёт для вас лучший вариант. "
-    "Хотите, я запишу вас на короткий созвон с ним? 📞"
-)
-PRICE_FALLBACK = (
-    "Точную стоимость для вашего случая подтвердит наш менеджер 😊 "
-    "Хотите, я запишу вас на короткий созвон с ним?"
-)
-NEUTRAL_FALLBACK = (
-    "Я консультант «СкладПро» и с радостью помогу с вопросами о складском учёте 😊 "
-    "Хотите, я запишу вас на короткий созвон с менеджером — он всё подробно расскажет?"
-)
+from services.language import KK, RU, in_language
 
-_PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)[\s-]*(?:%|процент)", re.I)
+# The safe texts, in the client's language; none names the business or what it sells.
+DISCOUNT_FALLBACK = {
+    RU: "Скидки и специальные условия обсуждает наш менеджер — он подберёт для вас лучший вариант. "
+    "Хотите, я запишу вас на короткий созвон с ним? 📞",
+    KK: "Жеңілдіктер мен арнайы шарттарды менеджеріміз талқылайды — ол сізге ең тиімді нұсқаны "
+    "таңдап береді. Онымен қысқа қоңырауға жазып қояйын ба? 📞",
+}
+PRICE_FALLBACK = {
+    RU: "Точную стоимость для вашего случая подтвердит наш менеджер 😊 "
+    "Хотите, я запишу вас на короткий созвон с ним?",
+    KK: "Сіздің жағдайыңызға нақты бағаны менеджеріміз растайды 😊 Онымен қысқа қоңырауға жазып қояйын ба?",
+}
+NEUTRAL_FALLBACK = {
+    RU: "С радостью отвечу на ваши вопросы 😊 "
+    "Хотите, я запишу вас на короткий созвон с менеджером — он всё подробно расскажет?",
+    KK: "Сұрақтарыңызға қуана жауап беремін 😊 Менеджермен қысқа қоңырауға жазып қояйын ба — ол бәрін толық "
+    "айтып береді?",
+}
+
+_PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)[\s-]*(?:%|процент|пайыз)", re.I)
 _NUMBER = r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?"
-_MULTIPLIER = r"тыс(?:\.|яч[аиу]?(?![а-яё]))?|млн\.?|миллион(?:а|ов)?"
-_CURRENCY = r"₸|тенге|тг(?![а-яё])|kzt|руб(?:\.|л[а-яё]*)?|р\.|\$|usd|долл[а-яё]*|€|евро"
+_MULTIPLIER = r"тыс(?:\.|яч[аиу]?(?![а-яё]))?|мың|млн\.?|миллион(?:а|ов)?"
+_CURRENCY = r"₸|тенге|теңге|тг(?![а-яё])|kzt|руб(?:\.|л[а-яё]*)?|р\.|\$|usd|долл[а-яё]*|€|евро"
 # An amount is a number with a currency (before or after it) or a "тыс."/"млн" multiplier.
 _MONEY = re.compile(
     rf"(?:({_CURRENCY})\s*)?(?<![\d.,])({_NUMBER})(?:\s*({_MULTIPLIER}))?(?:\s*({_CURRENCY}))?", re.I
 )
 # Every number in a client's text, with its multiplier: a sum the client named may be repeated back.
 _ANY_NUMBER = re.compile(rf"(?<![\d.,])({_NUMBER})(?:\s*({_MULTIPLIER}))?", re.I)
-_DISCOUNT_WORD = re.compile(r"скидк|дисконт|промокод|акци[яиюей]|распродаж", re.I)
+_DISCOUNT_WORD = re.compile(r"скидк|дисконт|промокод|акци[яиюей]|распродаж|жеңілдік|женилдик", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 _PASSAGE_END = re.compile(r"\n\s*\n")
 # A quoted example phrase in a prompt ("Расскажите, с какой задачей...") is something the bot may say.
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|„[^“”]*[“”]")
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-•*])\s*")
 _HEADER = re.compile(r"^[^a-zа-яё]*?([A-ZА-ЯЁ][A-ZА-ЯЁ\-]+(?:\s+[A-ZА-ЯЁ][A-ZА-ЯЁ\-]*)+)\s*:")
 # A run of the prompt's words this long, found word for word in a reply, means the prompt is being quoted.
@@ -52,10 +61,10 @@ _MIN_FINGERPRINT_LETTERS = 20
 class GuardResult:
     ok: bool
     reason: str | None = None
-    fallback: str | None = None
+    fallback: dict[str, str] | None = None  # the safe text by language
 
-    def text_or_fallback(self, text: str) -> str:
-        return text if self.ok else (self.fallback or NEUTRAL_FALLBACK)
+    def text_or_fallback(self, text: str, language: str = RU) -> str:
+        return text if self.ok else in_language(self.fallback or NEUTRAL_FALLBACK, language)
 
 
 def check_reply(
@@ -99,11 +108,13 @@ def prompt_fingerprints(prompt: str) -> tuple[str, ...]:
     """The prompt's own instruction wording, quoted example phrases left out, as lower-cased word runs."""
     fingerprints = []
     for line in prompt.splitlines():
-        if "{" in line:  # placeholders and the JSON answer example
+        if line.lstrip().startswith(("{", "}")):  # the JSON answer example
             continue
         # Titles are matched case-sensitively by prompt_headers; lower-cased they are ordinary words.
         body = _HEADER.sub("", _NUMBERING.sub("", line), count=1)
-        for fragment in _QUOTED.split(body):
+        # A placeholder's value (the business's name, the conversation) is not the prompt's own wording.
+        fragments = (part for piece in _PLACEHOLDER.split(body) for part in _QUOTED.split(piece))
+        for fragment in fragments:
             if any(char.isdigit() for char in fragment):
                 continue  # working hours and the like are facts the bot may state in the same words
             words = _words(fragment)
@@ -174,10 +185,10 @@ def _numbers_in(text: str) -> set[str]:
 
 
 def _value(number: str, multiplier: str | None) -> str:
-    """49 000 / 49000 / "49 тыс." → "49000"; "1,5 млн" → "1500000"."""
+    """49 000 / 49000 / "49 тыс." / "49 мың" → "49000"; "1,5 млн" → "1500000"."""
     value = Decimal(_number(number))
     lowered = (multiplier or "").casefold()
-    if lowered.startswith("тыс"):
+    if lowered.startswith(("тыс", "мың")):
         value *= 1000
     elif lowered.startswith(("млн", "миллион")):
         value *= 1_000_000

@@ -28,15 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import create_app
 from config.database import create_engine
+from config.prompts import load_prompts
 from config.queue import load_queues
 from config.settings import Settings
 from service_kit import runtime as kit_runtime
 from service_kit.consumer import Consumer, Delivery
 from service_kit.publisher import Publisher
 from service_kit.queues import declare_topology
-from services.ai_moderator import MODERATOR_PLACEHOLDERS
-from services.ai_sales_agent import SALES_PLACEHOLDERS, KnowledgeSearch
-from services.follow_up_scheduler import FOLLOW_UP_PLACEHOLDERS, FollowUpDeps
+from services.ai_sales_agent import KnowledgeSearch
+from services.follow_up_scheduler import FollowUpDeps
 from services.gemini_client import GeminiClient, GeminiRetries
 from services.incoming_messages import IncomingMessage
 from services.knowledge_base import KnowledgeBase
@@ -46,7 +46,6 @@ from services.outbox import BotMessageOutbox
 from tests.gemini_stub import GeminiStub, touch_text
 from tests.queue_reader import BrokerUnderTest, QueueReader
 from utils.metrics import AgentMetrics
-from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import ASTANA, WorkingHours
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -58,6 +57,8 @@ GEMINI_URL = "https://gemini.test"
 ADMIN_KEY = "test-admin-key-1234"
 GEMINI_KEY = "test-gemini-key-5678"
 MAX_ATTEMPTS = 5  # deliveries before a failing message is dead-lettered; small so tests reach the DLQ
+# Not the sample knowledge base's company: nothing may take the business's name from anywhere but the setting.
+BUSINESS_NAME = "ТОО «Береке Логистик»"
 # Wednesday 2026-11-25 15:00 in Astana.
 WEDNESDAY_3PM = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 TABLES = ("llm_usage", "scheduled_calls", "follow_ups", "messages", "contacts", "console_sign_in_failures")
@@ -91,6 +92,7 @@ def settings(database_url: str) -> Settings:
         GEMINI_API_KEY=GEMINI_KEY,
         GEMINI_BASE_URL=GEMINI_URL,
         ADMIN_API_KEY=ADMIN_KEY,
+        BUSINESS_NAME=BUSINESS_NAME,
         QUEUE_INCOMING_MESSAGES=f"incoming_messages_{RUN_ID}",
         QUEUE_OUTGOING_MESSAGES=f"outgoing_messages_{RUN_ID}",
         QUEUE_VOICE_TRANSCRIPTION=f"voice_transcription_{RUN_ID}",
@@ -230,15 +232,15 @@ def make_agent(
     prompts_dir: Path | None = None,
     clock: Callable[[], datetime] = fixed_clock(),
 ) -> AgentDeps:
-    folder = prompts_dir or settings.PROMPTS_PATH
+    prompts = load_prompts(prompts_dir or settings.PROMPTS_PATH, settings.BUSINESS_NAME)
     return AgentDeps(
         sessions=sessions,
         publisher=broker.publisher,
         outbox=BotMessageOutbox(broker.queues["outgoing_messages"].name),
         llm=llm,
         knowledge=knowledge,
-        moderator_prompt=PromptTemplate(folder / "moderator_prompt.txt", MODERATOR_PLACEHOLDERS),
-        sales_prompt=PromptTemplate(folder / "sales_agent_prompt.txt", SALES_PLACEHOLDERS),
+        moderator_prompt=prompts.moderator,
+        sales_prompt=prompts.sales_agent,
         max_context_messages=settings.MAX_CONTEXT_MESSAGES,
         hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
         clock=clock,
@@ -285,7 +287,7 @@ def make_follow_ups(settings, db, broker, llm, knowledge) -> FollowUpDeps:
         publisher=broker.publisher,
         outbox=BotMessageOutbox(broker.queues["outgoing_messages"].name),
         llm=llm,
-        prompt=PromptTemplate(settings.PROMPTS_PATH / "follow_up_prompt.txt", FOLLOW_UP_PLACEHOLDERS),
+        prompt=load_prompts(settings.PROMPTS_PATH, settings.BUSINESS_NAME).follow_up,
         intervals=tuple(settings.FOLLOW_UP_INTERVALS),
         hours=WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE),
         max_context_messages=settings.MAX_CONTEXT_MESSAGES,

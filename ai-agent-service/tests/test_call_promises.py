@@ -16,7 +16,7 @@ from tests.conftest import handle, incoming
 from utils.timezone_helper import ASTANA, WorkingHours
 
 HOURS = WorkingHours(10, 18, "Asia/Almaty")
-QUESTION = ASK_TIME.format(start=10, end=18)
+QUESTION = ASK_TIME["ru"].format(start=10, end=18)
 TODAY = date(2026, 11, 25)  # the tests' fixed clock: Wednesday 15:00 in Astana
 
 
@@ -63,6 +63,11 @@ def test_what_is_not_a_time_is_not_guessed(written):
         ("Наши менеджеры работают с 10:00 до 18:00 по времени Астаны 📞", False, [], []),
         ("Старт — 15 000 ₸ в месяц. Подскажите, для какой задачи?", False, [], []),
         ("Доставка документов до 14:00 каждый день", False, [], []),
+        ("Сізді қоңырауға жазып қойдым: 11.12.2026, сағат 11:30 👍", True, [(11, 30)], [date(2026, 12, 11)]),
+        ("Ертең сағат 11-де менеджеріміз хабарласады", False, [(11, 0)], [date(2026, 11, 26)]),
+        ("Қоңырауды 3 желтоқсанда 10:00-де өткізейік бе?", False, [(10, 0)], [date(2026, 12, 3)]),
+        ("Менеджерлеріміз 10:00-ден 18:00-ге дейін жұмыс істейді", False, [], []),
+        ("Сізді бүгін 20:00-де күтеміз", True, [(20, 0)], [TODAY]),
     ],
 )
 def test_what_a_reply_says_about_a_call(text, claims, times, dates):

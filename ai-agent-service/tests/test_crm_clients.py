@@ -30,6 +30,7 @@ REQUIRED = {
     "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/",
     "GEMINI_API_KEY": "key",
     "ADMIN_API_KEY": "admin-key-long-enough-for-the-real-gemini",
+    "BUSINESS_NAME": "ТОО «Ақ Жол Логистика»",
 }
 
 

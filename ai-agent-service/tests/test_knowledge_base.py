@@ -120,6 +120,8 @@ def test_price_question_finds_the_pricing_chunk_first():
         ("а с каспи работаете?", "faq.pdf", "Есть ли интеграция с Kaspi.kz?"),
         ("Где хранятся наши данные?", "faq.pdf", "дата-центре в г. Алматы"),
         ("есть скидка при оплате за год?", "pricing.pdf", "скидка 10%"),
+        ("Сәлеметсіз бе! Старт тарифінің бағасы қанша?", "pricing.pdf", START_PRICE),  # Kazakh
+        ("Жылдық төлемге жеңілдік бар ма?", "pricing.pdf", "скидка 10%"),
     ],
 )
 def test_questions_find_the_section_that_answers_them(question, source, expected):

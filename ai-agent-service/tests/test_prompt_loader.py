@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
+from config.prompts import load_prompts
 from utils.prompt_loader import PromptError, PromptTemplate
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 MODERATOR = {"contact_name", "full_name", "business_name", "conversation_history"}
-SALES = {"knowledge_base", "conversation_history", "new_message", "current_datetime"}
+SALES = {"knowledge_base", "conversation_history", "new_message", "current_datetime", "reply_language"}
 FOLLOW_UP = {
     "touch_number",
     "conversation_history",
@@ -18,6 +19,7 @@ FOLLOW_UP = {
     "follow_up_reason",
     "hours_since_last_message",
     "current_datetime",
+    "reply_language",
 }
 
 
@@ -63,11 +65,53 @@ def test_shipped_prompts_have_the_markers_the_code_and_fake_gemini_rely_on():
     for field in ('"reply"', '"stance"', '"agreed_to_call"', '"proposed_call_time"', '"confirmed_call_time"'):
         assert field in sales
     assert "[НАЗВАНИЕ КОМПАНИИ]" not in sales + moderator
-    assert "СкладПро" in sales
+    assert "Пиши на {reply_language} языке" in sales
 
     follow_up = PromptTemplate(PROMPTS / "follow_up_prompt.txt", FOLLOW_UP).text
     assert "КАСАНИЕ #{touch_number}" in follow_up
+    assert "Пиши на {reply_language} языке" in follow_up
     assert '"message"' in follow_up
+
+
+def test_every_prompt_speaks_for_the_configured_business_and_the_contacts_company_stays_the_contacts():
+    prompts = load_prompts(PROMPTS, "ТОО «Ақ Жол Логистика»")
+
+    moderator = prompts.moderator.render(
+        contact_name="Асель", full_name="Асель Нурланова", business_name="ЖШС Алтын", conversation_history=""
+    )
+    sales = prompts.sales_agent.render(
+        knowledge_base="",
+        conversation_history="",
+        new_message="Сәлеметсіз бе!",
+        current_datetime="2026-12-08 11:00",
+        reply_language="казахском",
+    )
+    follow_up = prompts.follow_up.render(
+        touch_number=1,
+        conversation_history="",
+        last_bot_message="",
+        last_client_message="",
+        follow_up_reason="",
+        hours_since_last_message=24,
+        current_datetime="2026-12-09 11:00",
+        reply_language="казахском",
+    )
+
+    assert moderator.startswith("Ты - AI модератор WhatsApp чатов для компании ТОО «Ақ Жол Логистика».")
+    assert "Название компании: ЖШС Алтын" in moderator
+    for text in (sales, follow_up):
+        assert text.startswith("Ты - AI ассистент по продажам компании ТОО «Ақ Жол Логистика».")
+        assert "Пиши на казахском языке" in text
+    for text in (moderator, sales, follow_up):
+        assert "СкладПро" not in text and "{our_business_name}" not in text
+
+
+def test_a_prompt_without_the_business_name_is_refused_at_start(tmp_path):
+    for name in ("moderator_prompt.txt", "sales_agent_prompt.txt", "follow_up_prompt.txt"):
+        text = (PROMPTS / name).read_text(encoding="utf-8").replace("{our_business_name}", "«СкладПро»")
+        write(tmp_path / name, text)
+    with pytest.raises(PromptError, match=r"\{our_business_name\}"):
+        load_prompts(tmp_path, "ТОО «Ақ Жол Логистика»")
 
 
 def test_render_fills_placeholders_and_keeps_json_braces():
@@ -77,6 +121,7 @@ def test_render_fills_placeholders_and_keeps_json_braces():
         conversation_history="[2026-03-16 10:00] Клиент: Здравствуйте",
         new_message="Сколько стоит тариф Старт?",
         current_datetime="2026-03-16 10:01",
+        reply_language="русском",
     )
     assert "БАЗА ЗНАНИЙ О ПРОДУКТАХ:\n[pricing.pdf, стр. 1]\nТариф Старт — 15 000 ₸ в месяц" in text
     assert "НОВОЕ СООБЩЕНИЕ КЛИЕНТА:\nСколько стоит тариф Старт?" in text
@@ -92,6 +137,7 @@ def test_render_fills_placeholders_and_keeps_json_braces():
         follow_up_reason="неопределенный ответ",
         hours_since_last_message=72,
         current_datetime="2026-03-19 10:00",
+        reply_language="русском",
     )
     assert "Это КАСАНИЕ #2 из 5" in follow_up
 

@@ -24,6 +24,7 @@ VALID_ENV = {
     "DATABASE_URL": "postgres://u:p@127.0.0.1:1/x",
     "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:1/",
     "ADMIN_API_KEY": ADMIN_KEY,
+    "BUSINESS_NAME": "ТОО «Ақ Жол Логистика»",
 }
 
 
@@ -50,6 +51,16 @@ def test_a_missing_required_variable_is_named_and_exits_2():
 
     assert result.returncode == 2
     assert result.stderr.strip() == "Configuration error: GEMINI_API_KEY is required"
+
+
+def test_the_business_name_is_required_a_bot_never_speaks_for_a_company_it_guessed():
+    result = start({**VALID_ENV, "BUSINESS_NAME": "  "})
+
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("Configuration error: BUSINESS_NAME is malformed")
+    assert start({k: v for k, v in VALID_ENV.items() if k != "BUSINESS_NAME"}).stderr.strip() == (
+        "Configuration error: BUSINESS_NAME is required"
+    )
 
 
 def test_a_malformed_value_is_named_and_exits_2():

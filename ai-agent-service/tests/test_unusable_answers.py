@@ -42,7 +42,7 @@ async def test_a_sales_answer_that_stays_unusable_gets_the_holding_reply(
 
     assert outcome is Outcome.REPLIED
     [sent] = await queues.outgoing()
-    assert sent["message_text"] == HOLDING_REPLY
+    assert sent["message_text"] == HOLDING_REPLY["ru"]
     assert len(gemini.prompts_of("sales")) == DRAFT_ATTEMPTS
     [decision] = await decisions(db)
     assert decision.kind == "holding" and decision.reason == f"sales agent gave no usable answer: {why}"

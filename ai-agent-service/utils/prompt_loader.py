@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from loguru import logger
@@ -13,14 +14,18 @@ class PromptError(Exception):
 
 
 class PromptTemplate:
-    """A prompt with `{name}` placeholders.
+    """A prompt with `{name}` placeholders: `constants` are filled in the same way in every render (the
+    business's name), the other placeholders by each render's values; the file must have them all.
 
     Substitution is literal (no str.format): prompts contain JSON examples with braces of their own.
     """
 
-    def __init__(self, path: Path, placeholders: set[str]) -> None:
+    def __init__(
+        self, path: Path, placeholders: set[str], constants: Mapping[str, str] | None = None
+    ) -> None:
         self.path = Path(path)
-        self.placeholders = frozenset(placeholders)
+        self.constants = dict(constants or {})
+        self.placeholders = frozenset(placeholders) | self.constants.keys()
         self._text, self._stamp = self._load()
 
     @property
@@ -29,6 +34,7 @@ class PromptTemplate:
         return self._text
 
     def render(self, **values: object) -> str:
+        values = {**self.constants, **values}
         missing = self.placeholders - values.keys()
         if missing:
             raise PromptError(f"{self.path.name}: no value given for {_braced(missing)}")

@@ -17,7 +17,7 @@ ASTANA = ZoneInfo("Asia/Almaty")
 SLOT_MINUTES = 30
 
 _KZ_HOLIDAYS = holidays.country_holidays("KZ")
-_WEEKDAYS_RU = ("понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье")
+WEEKDAYS_RU = ("понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье")
 # A search longer than this means the arguments leave no free slot at all (e.g. start_hour >= end_hour).
 _MAX_SEARCH_DAYS = 366
 
@@ -81,7 +81,7 @@ def format_local(dt: datetime, tz: ZoneInfo = ASTANA) -> str:
 def format_slot_ru(dt: datetime, tz: ZoneInfo = ASTANA) -> str:
     """ "16.03.2026 в 10:30 (понедельник)" — the form the bot writes a call slot in."""
     local = to_local(dt, tz)
-    return f"{local:%d.%m.%Y в %H:%M} ({_WEEKDAYS_RU[local.weekday()]})"
+    return f"{local:%d.%m.%Y в %H:%M} ({WEEKDAYS_RU[local.weekday()]})"
 
 
 def is_working_day(d: date) -> bool:

@@ -141,6 +141,7 @@ def test_each_service_starts_with_what_compose_gives_it_against_the_real_apis(co
         "WAPPI_TOKEN": "wappi-token",
         "WAPPI_PROFILE_ID": "profile-1",
         "GEMINI_API_KEY": "AIza-key",
+        "BUSINESS_NAME": "ТОО «Ақ Жол Логистика»",
     }
 
     env = compose_env(compose, name, owners_env)

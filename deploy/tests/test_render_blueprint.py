@@ -21,7 +21,12 @@ GENERATED = "q3J0bm9ZcmFuZG9tMjU2Yml0c2Jhc2U2NGVuY29kZWQ="
 DATABASE_PROPERTIES = {"connectionString": "postgresql://app_user:Pw9xYz@dpg-d1a2b3c4d5e6f7-a/{database}"}
 SERVICE_PROPERTIES = {"host": "rabbitmq-d1a2", "port": "5672", "hostport": "rabbitmq-d1a2:5672"}
 # What the owner types when Render asks (sync: false); every other asked-for value is left empty.
-OWNER_ENTERS = {"WAPPI_TOKEN": "wappi-token", "WAPPI_PROFILE_ID": "profile-1", "GEMINI_API_KEY": "AIza-key"}
+OWNER_ENTERS = {
+    "WAPPI_TOKEN": "wappi-token",
+    "WAPPI_PROFILE_ID": "profile-1",
+    "GEMINI_API_KEY": "AIza-key",
+    "BUSINESS_NAME": "ТОО «Ақ Жол Логистика»",
+}
 
 
 @pytest.fixture(scope="module")

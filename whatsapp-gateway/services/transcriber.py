@@ -5,8 +5,12 @@ from google import genai
 from google.genai import errors, types
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+# Clients speak Russian or Kazakh (often mixing both): the transcript keeps each word in the language it was
+# said in; the agent tells the conversation's language from it.
 PROMPT = (
-    "Транскрибируй это голосовое сообщение клиента дословно, на языке оригинала (обычно русский). "
+    "Транскрибируй это голосовое сообщение клиента дословно, на том языке, на котором он говорит: "
+    "на русском или на казахском (казахский — кириллицей, с буквами ә, ғ, қ, ң, ө, ұ, ү, һ, і). "
+    "Ничего не переводи: если клиент смешивает языки, пиши каждое слово так, как оно сказано. "
     "Верни только текст сообщения, без комментариев и пояснений. "
     "Если речи нет или её невозможно разобрать, верни пустой ответ."
 )

@@ -40,6 +40,20 @@ async def test_a_voice_note_arrives_on_incoming_as_its_transcript(
 
 
 @pytest.mark.usefixtures("clean")
+async def test_a_kazakh_voice_note_arrives_in_kazakh_as_spoken(settings, sessions, broker, queues, sandbox):
+    spoken = "Сәлеметсіз бе, Алматыдан Астанаға жеткізу қанша тұрады?"
+    async with running_gateway(settings):
+        await wait_first_poll(sessions)
+        await inject(sandbox, phone=CUSTOMER, type="ptt", transcript=spoken)
+        [body] = await collect(broker, queues.incoming, expect=1, wait_s=10, settle=0.5)
+    assert body["message_text"] == f"[ТРАНСКРИБАЦИЯ] {spoken}"
+    # What Gemini was asked: the language spoken, Kazakh included, and no translation.
+    asked = (await sandbox.get("/sandbox/gemini/prompts", params={"job": "transcription"})).json()
+    asked = asked["prompts"][-1]["prompt"]
+    assert "на казахском" in asked and "Ничего не переводи" in asked
+
+
+@pytest.mark.usefixtures("clean")
 async def test_undecodable_audio_still_arrives_saying_it_could_not_be_transcribed(
     settings, sessions, broker, queues, sandbox
 ):
