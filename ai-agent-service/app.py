@@ -281,6 +281,7 @@ def main() -> None:
         create_app(settings),
         host="0.0.0.0",
         port=settings.PORT,
+        loop="uvloop",  # less CPU per message than the stock event loop
         forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
         log_level=settings.LOG_LEVEL.lower(),
     )

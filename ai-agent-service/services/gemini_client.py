@@ -4,6 +4,7 @@ errors, and the tokens of every call recorded (llm_usage + Prometheus). Nothing 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import TypeVar
 
 import httpx
 from google import genai
-from google.genai import errors, types
+from google.genai import _transformers, errors, types
 from loguru import logger
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import insert
@@ -124,7 +125,7 @@ class GeminiClient:
         )
 
     async def generate_json(self, prompt: str, schema: type[SchemaT], purpose: str) -> SchemaT:
-        config = types.GenerateContentConfig(response_mime_type="application/json", response_schema=schema)
+        config = _json_config(schema)
         started = time.monotonic()
         try:
             response = await self._call_with_retries(prompt, config, purpose)
@@ -242,6 +243,14 @@ class _PooledTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for pool in self._pools:
             await pool.aclose()
+
+
+@functools.cache
+def _json_config(schema: type[BaseModel]) -> types.GenerateContentConfig:
+    """The request config asking for JSON of `schema`, built once per schema: handed a pydantic class, the SDK
+    would derive Gemini's schema from it again on every call (a fifth of the agent's CPU under load)."""
+    gemini_schema = _transformers.t_schema(None, schema)
+    return types.GenerateContentConfig(response_mime_type="application/json", response_schema=gemini_schema)
 
 
 def _parsed(response: types.GenerateContentResponse, schema: type[SchemaT], purpose: str) -> SchemaT:
