@@ -19,7 +19,9 @@ from bench.common import customer_message, inject_all, new_system, wait_for_sent
 RESULTS = ROOT / "bench" / "results"
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 # py-spy writes each frame's totals into its title: "name (file:line) (1,234 samples, 5.67%)".
-FRAME = re.compile(r"<title>(?P<name>.+?) \((?P<where>[^()]*)\) \((?P<samples>[\d,]+) samples?, [\d.]+%\)</title>")
+FRAME = re.compile(
+    r"<title>(?P<name>.+?) \((?P<where>[^()]*)\) \((?P<samples>[\d,]+) samples?, [\d.]+%\)</title>"
+)
 # Frames that only say the process is running its loop: every sample has them, they explain nothing.
 PLUMBING = ("<module>", "run (asyncio", "run_forever", "_run_once", "_run (asyncio", "run_until_complete")
 
@@ -57,9 +59,7 @@ async def profile(label: str, leads: int, seconds: int, delay_s: float) -> dict[
         burst = [customer_message("77077", i) for i in range(leads)]
         injecting = asyncio.create_task(inject_all(system.sandbox_url, burst))
         await asyncio.sleep(delay_s)  # the burst is under way: the pipeline is busy when sampling starts
-        samplers = {
-            name: record(service.process.pid, seconds, outputs[name]) for name, service in system.services.items()
-        }
+        samplers = {n: record(s.process.pid, seconds, outputs[n]) for n, s in system.services.items()}
         for name, sampler in samplers.items():
             _, errors = await asyncio.to_thread(sampler.communicate)
             if sampler.returncode != 0:
@@ -73,15 +73,17 @@ async def profile(label: str, leads: int, seconds: int, delay_s: float) -> dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--label", default="before", help="names the flame graphs: flame-<service>-<label>.svg")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--label", default="before", help="flame-<service>-<label>.svg")
     parser.add_argument("--leads", type=int, default=400, help="new customers injected at once")
     parser.add_argument("--seconds", type=int, default=25, help="how long each service is sampled")
     parser.add_argument("--delay", type=float, default=2.0, help="seconds into the burst before sampling")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     outputs = asyncio.run(profile(args.label, args.leads, args.seconds, args.delay))
-    for name, svg in outputs.items():
+    for svg in outputs.values():
         print(f"\n{svg.relative_to(ROOT)}: share of samples, callees included")
         for frame, share in top_frames(svg):
             print(f"{share:6.1f}%  {frame}")
