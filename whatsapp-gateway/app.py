@@ -26,6 +26,7 @@ from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from service_kit.startup import wait_before_serving
+from services.intake_limit import IntakeLimit
 from services.leader_lease import LeaderLease
 from services.outbox import MessageLogOutbox
 from services.poll_pace import PollPace
@@ -87,6 +88,7 @@ def _start_loops(rt: Runtime, outbox: MessageLogOutbox) -> None:
     interval = rt.settings.POLLING_INTERVAL
     webhook_mode = rt.settings.WAPPI_WEBHOOK_SECRET is not None
     pace = PollPace(rt.sessions, rt.clock, rt.settings.WAPPI_WEBHOOK_POLL_INTERVAL) if webhook_mode else None
+    intake = IntakeLimit(rt.connection, rt.queues["incoming_messages"], rt.settings.MAX_INCOMING_BACKLOG)
     rt.liveness.start_loop(
         "poller",
         run_poller(
@@ -95,6 +97,7 @@ def _start_loops(rt: Runtime, outbox: MessageLogOutbox) -> None:
             interval=interval,
             heartbeat=partial(rt.liveness.beat, "poller"),
             pace=pace,
+            intake=intake,
         ),
         stall_after=_stall_after(interval),
     )

@@ -20,6 +20,8 @@ class Settings(ServiceSettings):
     WAPPI_BASE_URL: str = "https://wappi.pro"
 
     POLLING_INTERVAL: float = Field(default=5, gt=0)
+    # Backpressure: while more messages than this wait unread by the agent, the poller leaves new ones at Wappi.
+    MAX_INCOMING_BACKLOG: int = Field(default=300, ge=1)
     PORT: int = Field(default=8001, ge=1, le=65535)
 
     # With the 5 s retry delay, about 2.5+ minutes of retrying before a message is parked in its DLQ.

@@ -31,6 +31,7 @@ from service_kit.outbox import relay
 from service_kit.publisher import Publisher
 from services.chat_rules import chat_skip_reason
 from services.ingest import sort_message, store_messages
+from services.intake_limit import IntakeLimit
 from services.leader_lease import LeaderLease
 from services.message_mapping import FUTURE_LIMIT, Forward, message_time
 from services.outbox import MessageLogOutbox
@@ -250,9 +251,11 @@ async def run_poller(
     interval: float,
     heartbeat: Callable[[bool], None] = lambda leading: None,
     pace: PollPace | None = None,
+    intake: IntakeLimit | None = None,
 ) -> None:
     """Poll forever while this replica holds the leader lease; other replicas wait for it.
-    The leader wakes every `interval` and runs a cycle unless `pace` (webhook mode) says it is not due.
+    The leader wakes every `interval` and runs a cycle unless `pace` (webhook mode) says it is not due or
+    `intake` says the agent has too much waiting already.
     `heartbeat(True)` follows every wake of the leader (its cycle completed, failed or not due);
     `heartbeat(False)` says this replica is not polling, so it cannot be stalled."""
     failing = False
@@ -267,7 +270,8 @@ async def run_poller(
             last_cycle = None
             while True:
                 await lease.check()
-                if pace is None or await pace.cycle_due(last_cycle):
+                due = pace is None or await pace.cycle_due(last_cycle)
+                if due and (intake is None or not await intake.hold_back()):
                     last_cycle = deps.clock()
                     failing = await _cycle(deps, failing)
                 heartbeat(True)

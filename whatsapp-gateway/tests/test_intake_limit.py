@@ -1,0 +1,56 @@
+"""Backpressure: while more than MAX_INCOMING_BACKLOG messages wait for the agent on incoming_messages, the
+poller leaves Wappi alone; the client's message waits there, unread, and is forwarded once the agent has
+caught up."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from models.message_log import MessageLog
+from tests.conftest import collect, inject, running_gateway, wait_first_poll
+
+
+async def chat_listings(sandbox: httpx.AsyncClient) -> int:
+    return (await sandbox.get("/sandbox/stats")).json()["calls"].get("chats/get", 0)
+
+
+async def take_one(broker, queue: str) -> dict:
+    """What the agent does with a delivery: takes it and acks it."""
+    channel = await broker.channel()
+    try:
+        message = await (await channel.get_queue(queue, ensure=False)).get(no_ack=False)
+        await message.ack()
+        return json.loads(message.body)
+    finally:
+        await channel.close()
+
+
+async def logged_ids(sessions) -> set[str]:
+    async with sessions() as session:
+        return set(await session.scalars(select(MessageLog.message_id)))
+
+
+@pytest.mark.usefixtures("clean")
+async def test_a_backlog_over_the_limit_leaves_new_messages_at_wappi_until_the_agent_catches_up(
+    settings, sessions, sandbox, publish, broker, queues
+):
+    limited = settings.model_copy(update={"MAX_INCOMING_BACKLOG": 2})
+    async with running_gateway(limited):
+        await wait_first_poll(sessions)
+        for n in range(3):  # what earlier polls forwarded, not yet taken by the agent
+            await publish(queues.incoming, {"waiting": n}, message_id=f"waiting-{n}")
+        await asyncio.sleep(0.5)  # a cycle that had started before the backlog grew ends
+        listed = await chat_listings(sandbox)
+        message = await inject(sandbox, phone="77015550101", text="Сколько стоит тариф Старт?")
+
+        await asyncio.sleep(1.0)  # five wakes of the poller
+        assert await chat_listings(sandbox) == listed  # Wappi was not even asked
+        assert message["id"] not in await logged_ids(sessions)
+
+        assert (await take_one(broker, queues.incoming)) == {"waiting": 0}  # 2 wait now: not over the limit
+        forwarded = await collect(broker, queues.incoming, expect=3, wait_s=10)
+        assert [body.get("waiting") for body in forwarded[:2]] == [1, 2]
+        assert [body["message_id"] for body in forwarded[2:]] == [message["id"]]
