@@ -20,7 +20,7 @@ class Settings(ServiceSettings):
     WAPPI_BASE_URL: str = "https://wappi.pro"
 
     POLLING_INTERVAL: float = Field(default=5, gt=0)
-    # Backpressure: while more messages than this wait unread by the agent, the poller leaves new ones at Wappi.
+    # Backpressure: while more than this wait unread by the agent, the poller leaves new messages at Wappi.
     MAX_INCOMING_BACKLOG: int = Field(default=300, ge=1)
     PORT: int = Field(default=8001, ge=1, le=65535)
 
