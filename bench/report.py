@@ -14,6 +14,12 @@ TARGET_LLM_REPLIES_PER_S = 100
 TARGET_IDLE_POLL_CALLS = 1
 TARGET_KB_GROWTH = 1.2
 TARGET_RSS_MB = 150
+# Issue 16: CPU per reply (gateway + agent) against the one-process baseline's at the lowest and highest
+# level; capacity against the baseline's; above capacity, every level holds this share of the best replies/s.
+TARGET_CPU_RATIO_LOW = 1.5
+TARGET_CPU_RATIO_HIGH = 2.0
+TARGET_CAPACITY_SHARE = 0.8
+TARGET_HOLD_SHARE = 0.9
 TARGET_WEBHOOK_MS = 100  # p50, Wappi has the message -> the reply is sent, beside the fake Gemini's own time
 COLUMNS = ("scenario", "figure", "value", "baseline", "ratio", "target", "met?")
 
@@ -93,6 +99,7 @@ def pipeline_rows(levels: dict[float, dict], baselines: dict[float, dict], secon
         )
         cpu, base_cpu = got["cpu_ms_per_reply"], base.get("cpu_ms_per_reply", {})
         own, base_own = cpu["whatsapp-gateway"] + cpu["ai-agent-service"], base_cpu.get("baseline", math.nan)
+        limit = {min(levels): TARGET_CPU_RATIO_LOW, max(levels): TARGET_CPU_RATIO_HIGH}.get(rate)
         rows.append(
             row(
                 name,
@@ -100,6 +107,8 @@ def pipeline_rows(levels: dict[float, dict], baselines: dict[float, dict], secon
                 f"{cpu['whatsapp-gateway']:g} + {cpu['ai-agent-service']:g} ({cpu['sandbox']:g})",
                 f"{base_own:g} ({base_cpu['sandbox']:g})" if base_cpu else "",
                 share(own, base_own),
+                f"≤{limit:g}× baseline" if limit else "",
+                own / base_own <= limit if limit and base_cpu else None,
             )
         )
         tx, base_tx = got["db_transactions_per_reply"], base.get("db_transactions_per_reply", math.nan)
@@ -129,6 +138,37 @@ def pipeline_rows(levels: dict[float, dict], baselines: dict[float, dict], secon
                 share(best, base_best),
                 f"≥{TARGET_REPLIES_PER_S}, ≥{TARGET_BASELINE_SHARE}× baseline",
                 met,
+            )
+        )
+        rows.extend(capacity_rows(levels, best, base_best))
+    return rows
+
+
+def capacity_rows(levels: dict[float, dict], best: float, base_best: float) -> list[dict]:
+    """Capacity beside the baseline's, and whether throughput holds when more is offered than that."""
+    rows = [
+        row(
+            "1 pipeline capacity",
+            "best replies/s sustained ÷ the baseline's best",
+            best,
+            base_best,
+            share(best, base_best),
+            f"≥{TARGET_CAPACITY_SHARE}× baseline",
+            best / base_best >= TARGET_CAPACITY_SHARE if base_best else False,
+        )
+    ]
+    above = {rate: got["replies_per_s"] for rate, got in levels.items() if "error" not in got and rate > best}
+    if above:
+        worst_rate = min(above, key=above.get)
+        rows.append(
+            row(
+                "1 pipeline, no collapse",
+                f"worst replies/s offered above capacity (@{worst_rate:g}) ÷ the best",
+                above[worst_rate],
+                best,
+                share(above[worst_rate], best),
+                f"≥{TARGET_HOLD_SHARE}× best",
+                above[worst_rate] >= TARGET_HOLD_SHARE * best,
             )
         )
     return rows

@@ -84,13 +84,20 @@ async def attempt(name: str, scenario) -> dict[str, Any]:
     return result
 
 
-async def run(config: dict[str, Any]) -> dict[str, Any]:
+async def run_pipelines(config: dict[str, Any]) -> dict[str, Any]:
+    """Scenario 1 at every offered level, each beside the baseline at the same level."""
     results: dict[str, Any] = {"pipeline": {}, "baseline": {}}
-    results["polling"] = await attempt("polling", run_polling(config["chats"], config["idle_cycles"]))
     for rate in config["rates"]:
         seconds, drain = config["seconds"], config["drain_s"]
         results["pipeline"][rate] = await attempt(f"pipeline @{rate}/s", run_pipeline(rate, seconds, drain))
         results["baseline"][rate] = await attempt(f"baseline @{rate}/s", run_baseline(rate, seconds, drain))
+    return results
+
+
+async def run(config: dict[str, Any]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    results["polling"] = await attempt("polling", run_polling(config["chats"], config["idle_cycles"]))
+    results |= await run_pipelines(config)
     results["llm"] = await attempt(
         "LLM-bound",
         run_llm_bound(config["conversations"], config["llm_latency_ms"], config["llm_limit_s"]),
@@ -140,15 +147,22 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a small run that checks the bench works")
-    parser.add_argument("--only", choices=("webhooks",), help="run this scenario alone")
+    parser.add_argument("--only", choices=("webhooks", "pipeline"), help="run this scenario alone")
+    parser.add_argument("--rates", help="the pipeline's offered levels, msg/s, comma-separated (e.g. 10,200)")
     args = parser.parse_args()
     config = QUICK if args.quick else FULL
+    if args.rates:
+        config = config | {"rates": tuple(float(r) for r in args.rates.split(","))}
     started, load_before = time.monotonic(), loadavg()
     stamp = datetime.now(UTC)
     if args.only == "webhooks":
         results = {"webhooks": asyncio.run(attempt("webhooks", run_webhooks_of(config)))}
         rows = webhook_rows(results["webhooks"], config["webhook_seconds"])
         lines = [f"Load average before {load_before}, after {loadavg()}.", WEBHOOK_NOTE]
+    elif args.only == "pipeline":
+        results = asyncio.run(run_pipelines(config))
+        rows = pipeline_rows(results["pipeline"], results["baseline"], config["seconds"])
+        lines = [f"Load average before {load_before}, after {loadavg()}."]
     else:
         results = asyncio.run(run(config))
         rows = table_rows(results, config)
