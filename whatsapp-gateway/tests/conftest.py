@@ -219,8 +219,8 @@ async def clean(sessions, broker, topology: Queues, sandbox: httpx.AsyncClient) 
 def production_logging(tmp_path: Path):
     """Sets logging up as app.py does, files under tmp_path/logs (returned); undone after the test."""
 
-    def setup(secrets: list[str]) -> Path:
-        setup_logging("DEBUG", secrets, log_dir=tmp_path / "logs")
+    def setup(secrets: list[str], level: str = "DEBUG") -> Path:
+        setup_logging(level, secrets, log_dir=tmp_path / "logs")
         return tmp_path / "logs"
 
     yield setup
