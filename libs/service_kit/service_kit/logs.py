@@ -1,6 +1,6 @@
-"""The spec's loguru setup (stdout + daily files kept 30 days, both at LOG_LEVEL), with secrets masked in every
-record, tracebacks included, phone numbers masked at INFO and above (personal data: only DEBUG may carry them),
-and the standard library's loggers (uvicorn, httpx, aio-pika) routed through it."""
+"""The spec's loguru setup (stdout + daily files kept 30 days, both at LOG_LEVEL), with secrets masked in
+every record, tracebacks included, phone numbers masked at INFO and above (personal data: only DEBUG may
+carry them), and the standard library's loggers (uvicorn, httpx, aio-pika) routed through it."""
 
 from __future__ import annotations
 
