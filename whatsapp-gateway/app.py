@@ -129,6 +129,8 @@ async def _start_consumers(rt: Runtime, outbox: MessageLogOutbox) -> None:
         outbox=outbox,
         metrics=rt.metrics,
         clock=rt.clock,
+        max_voice_seconds=rt.settings.MAX_VOICE_SECONDS,
+        max_voice_bytes=rt.settings.MAX_VOICE_BYTES,
     )
     workers = {
         "sender": (

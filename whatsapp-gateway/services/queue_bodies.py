@@ -41,5 +41,6 @@ class VoiceTask(BaseModel):
     phone_number: str
     voice_url: str | None  # Wappi's file_link; None: download by message id
     timestamp: str  # ISO 8601 with the business offset, passed on as written
+    length_seconds: float | None = None  # the duration Wappi reported; None: told from the audio
     sender_name: str | None = None
     contact_info: ContactInfo | None = None

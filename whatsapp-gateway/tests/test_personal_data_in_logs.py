@@ -4,7 +4,7 @@ nor the bot's reply are written, on the way in (poller) and on the way out (send
 import pytest
 from loguru import logger
 
-from tests.conftest import collect, inject, running_gateway, sent_by_bot, wait_first_poll
+from tests.conftest import collect, inject, running_gateway, sent_by_bot, settled_row, wait_first_poll
 
 pytestmark = pytest.mark.usefixtures("clean")
 CUSTOMER = "77015550123"
@@ -23,6 +23,7 @@ async def test_info_logs_mask_the_number_and_carry_no_message_text(
         body = {"phone_number": CUSTOMER, "message_text": REPLY, "reply_to_message_id": incoming["id"]}
         await publish(queues.outgoing, {**body, "outgoing_id": "out-logs", "sent_by": "reply"})
         assert await sent_by_bot(sandbox, 1)
+        assert (await settled_row(sessions, "out-logs")).queue_status == "sent"
     await logger.complete()
 
     files = list(log_dir.glob("app_*.log"))
