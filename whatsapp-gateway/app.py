@@ -23,6 +23,7 @@ from service_kit.consumer import start_consumer
 from service_kit.dead_letters import dead_letters_router
 from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
+from service_kit.retention import RETENTION_INTERVAL_S, run_retention
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from service_kit.startup import wait_before_serving
@@ -31,6 +32,7 @@ from services.outbox import MessageLogOutbox
 from services.poll_pace import PollPace
 from services.polling_service import PollerDeps, run_poller
 from services.queue_bodies import OutgoingMessage, VoiceTask
+from services.retention import purge_older_than
 from services.sender_service import SenderDeps, handle_outgoing
 from services.transcriber import Transcriber
 from services.voice_service import VoiceDeps, handle_voice
@@ -105,6 +107,16 @@ def _start_loops(rt: Runtime, outbox: MessageLogOutbox) -> None:
             run_webhook_worker(pushes, rt.pushes_arrived, heartbeat=partial(rt.liveness.beat, "webhooks")),
             stall_after=_stall_after(SWEEP_INTERVAL_S),
         )
+    rt.liveness.start_loop(
+        "retention",
+        run_retention(
+            partial(purge_older_than, rt.sessions),
+            clock=rt.clock,
+            days=rt.settings.RETENTION_DAYS,
+            heartbeat=partial(rt.liveness.beat, "retention"),
+        ),
+        stall_after=_stall_after(RETENTION_INTERVAL_S),
+    )
     rt.liveness.start_loop(
         "outbox",
         run_repair_loop(rt.sessions, rt.publisher, outbox, heartbeat=partial(rt.liveness.beat, "outbox")),

@@ -3,7 +3,8 @@
 A voice note is never dropped: audio that cannot be downloaded or heard is forwarded with a text
 saying so. One longer than MAX_VOICE_SECONDS or larger than MAX_VOICE_BYTES is not transcribed (nor read
 whole into memory): it goes on marked voice_too_long, and the agent asks the client to write instead.
-The result goes out through the outbox (the message_logs row of the voice note), whose direction says whose note it was: one an operator recorded on the business phone arrives as the operator's."""
+The result goes out through the outbox (the message_logs row of the voice note), whose direction says
+whose note it was: one an operator recorded on the business phone arrives as the operator's."""
 
 from dataclasses import dataclass
 from typing import Any

@@ -101,7 +101,9 @@ async def test_a_voice_note_longer_than_the_limit_is_not_transcribed_and_asks_th
     long_note = without_amqp(found[CUSTOMER])
     assert CONTRACTS["incoming_messages"].errors(long_note) == []
     assert long_note["voice_too_long"] is True and long_note["is_voice"] is True
-    assert long_note["message_text"] == "[ТРАНСКРИБАЦИЯ] (голосовое сообщение слишком длинное, не расшифровано)"
+    assert (
+        long_note["message_text"] == "[ТРАНСКРИБАЦИЯ] (голосовое сообщение слишком длинное, не расшифровано)"
+    )
     assert found["77017654321"]["message_text"] == "[ТРАНСКРИБАЦИЯ] коротко"
     assert "voice_too_long" not in found["77017654321"]
     # Only the short note was downloaded and heard.

@@ -246,7 +246,9 @@ async def test_downloads_run_one_at_a_time(wappi):
         return httpx.Response(200, content=b"OggS")
 
     respx.get(url__startswith="https://storage.test/").mock(side_effect=slow)
-    await asyncio.gather(*(wappi.download_voice(f"M{i}", f"https://storage.test/{i}.ogg", max_bytes=LIMIT) for i in range(4)))
+    await asyncio.gather(
+        *(wappi.download_voice(f"M{i}", f"https://storage.test/{i}.ogg", max_bytes=LIMIT) for i in range(4))
+    )
     assert peak == 1
 
 

@@ -91,6 +91,8 @@ class ServiceSettings(DatabaseSettings):
     # The proxies whose X-Forwarded-For is believed (addresses or networks): the client is the right-most
     # address in it that is not one of them, so a client cannot choose its own address.
     FORWARDED_ALLOW_IPS: str = "127.0.0.1,::1"
+    # Messages, transcripts and payloads older than this are deleted once a day (service_kit/retention.py).
+    RETENTION_DAYS: int = Field(default=365, ge=1, le=36500)
 
     @model_validator(mode="before")
     @classmethod
