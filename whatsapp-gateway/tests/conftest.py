@@ -120,6 +120,7 @@ def settings(database_url: str, sandbox_url: str) -> Settings:
         QUEUE_INCOMING_MESSAGES=f"incoming_messages_{RUN_ID}",
         QUEUE_OUTGOING_MESSAGES=f"outgoing_messages_{RUN_ID}",
         QUEUE_VOICE_TRANSCRIPTION=f"voice_transcription_{RUN_ID}",
+        QUEUE_CONTACT_ERASURES=f"contact_erasures_{RUN_ID}",
         POLLING_INTERVAL=0.2,
         # Production counts and shapes, shorter waits: a retried message comes back in half a second.
         RETRY_DELAY_SECONDS=0.5,

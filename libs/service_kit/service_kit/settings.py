@@ -72,6 +72,7 @@ class ServiceSettings(DatabaseSettings):
     QUEUE_INCOMING_MESSAGES: str = Field(default="incoming_messages", min_length=1)
     QUEUE_OUTGOING_MESSAGES: str = Field(default="outgoing_messages", min_length=1)
     QUEUE_VOICE_TRANSCRIPTION: str = Field(default="voice_transcription", min_length=1)
+    QUEUE_CONTACT_ERASURES: str = Field(default="contact_erasures", min_length=1)
     # A message whose handling fails transiently comes back after RETRY_DELAY_SECONDS through its queue's
     # .retry queue, at most MAX_DELIVERY_ATTEMPTS times, then it is parked in the DLQ.
     RETRY_DELAY_SECONDS: float = Field(default=MAX_RETRY_DELAY_S, gt=0, le=MAX_RETRY_DELAY_S)
@@ -189,6 +190,7 @@ class ServiceSettings(DatabaseSettings):
             "incoming_messages": self.QUEUE_INCOMING_MESSAGES,
             "outgoing_messages": self.QUEUE_OUTGOING_MESSAGES,
             "voice_transcription": self.QUEUE_VOICE_TRANSCRIPTION,
+            "contact_erasures": self.QUEUE_CONTACT_ERASURES,
         }
 
     def secret_values(self) -> list[str]:
