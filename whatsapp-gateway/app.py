@@ -27,11 +27,12 @@ from service_kit.retention import RETENTION_INTERVAL_S, run_retention
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from service_kit.startup import wait_before_serving
+from services.forget import handle_erasure
 from services.leader_lease import LeaderLease
 from services.outbox import MessageLogOutbox
 from services.poll_pace import PollPace
 from services.polling_service import PollerDeps, run_poller
-from services.queue_bodies import OutgoingMessage, VoiceTask
+from services.queue_bodies import ContactErasure, OutgoingMessage, VoiceTask
 from services.retention import purge_older_than
 from services.sender_service import SenderDeps, handle_outgoing
 from services.transcriber import Transcriber
@@ -42,6 +43,7 @@ from utils.metrics import GatewayMetrics
 
 SENDER_PREFETCH = 32
 VOICE_PREFETCH = 4  # downloads are serialised per profile anyway; this bounds parallel Gemini calls
+ERASURES_PREFETCH = 4  # rare, and each a few short deletes
 # A loop that has not completed a round for this many intervals (at least a minute) is stalled.
 STALL_ROUNDS = 10
 STALL_FLOOR_S = 60.0
@@ -152,6 +154,12 @@ async def _start_consumers(rt: Runtime, outbox: MessageLogOutbox) -> None:
             SENDER_PREFETCH,
         ),
         "voice": ("voice_transcription", VoiceTask, partial(handle_voice, deps=voice), VOICE_PREFETCH),
+        "erasures": (
+            "contact_erasures",
+            ContactErasure,
+            partial(handle_erasure, sessions=rt.sessions),
+            ERASURES_PREFETCH,
+        ),
     }
     for name, (contract, model, handler, prefetch) in workers.items():
         rt.consumers[name] = await start_consumer(

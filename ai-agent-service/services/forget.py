@@ -6,7 +6,6 @@ that writes again is a new contact. The log names the person only by a hash of t
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime
 
@@ -16,16 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.database import lock_contact
 from models import Contact, CrmEvent, Message, Notification
+from service_kit.logs import phone_hash
 from service_kit.publisher import Outgoing, Publisher
 
 
 class ErasureNotSent(Exception):
     """The broker did not confirm the gateway's erasure message: nothing was erased."""
-
-
-def phone_hash(phone: str) -> str:
-    """What the logs say instead of the number: enough to match two lines, not to recover the number."""
-    return hashlib.sha256(phone.encode("utf-8")).hexdigest()[:12]
 
 
 async def forget_contact(

@@ -10,7 +10,7 @@ from loguru import logger
 from sqlalchemy import func, select, text
 
 from models import Contact, Decision, Message, Notification, ScheduledCall
-from services.forget import phone_hash
+from service_kit.logs import phone_hash
 from tests.conftest import ADMIN_KEY, WEDNESDAY_3PM, incoming
 
 PHONE = "77016660401"
