@@ -26,6 +26,7 @@ from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
 from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
+from service_kit.retention import RETENTION_INTERVAL_S, run_retention
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from service_kit.startup import wait_before_serving
@@ -41,6 +42,7 @@ from services.message_consumer import AgentDeps, consume_incoming
 from services.notifications import NotificationOutbox
 from services.outbox import BotMessageOutbox
 from services.reminders import CalendarDeps, run_calendar
+from services.retention import purge_older_than
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptError
 from utils.timezone_helper import WorkingHours
@@ -212,6 +214,16 @@ def _start_workers(rt: Runtime) -> None:
             ),
             stall_after=_stall_after(interval),
         )
+    rt.workers["retention"] = rt.liveness.start_loop(
+        "retention",
+        run_retention(
+            partial(purge_older_than, rt.sessions),
+            clock=rt.clock,
+            days=rt.settings.RETENTION_DAYS,
+            heartbeat=partial(rt.liveness.beat, "retention"),
+        ),
+        stall_after=_stall_after(RETENTION_INTERVAL_S),
+    )
     if rt.crm is not None:
         rt.workers["crm"] = rt.liveness.start_loop(
             "crm",

@@ -127,6 +127,7 @@ class System:
             "QUEUE_INCOMING_MESSAGES": f"incoming_messages_e2e_{self.suffix}",
             "QUEUE_OUTGOING_MESSAGES": f"outgoing_messages_e2e_{self.suffix}",
             "QUEUE_VOICE_TRANSCRIPTION": f"voice_transcription_e2e_{self.suffix}",
+            "QUEUE_CONTACT_ERASURES": f"contact_erasures_e2e_{self.suffix}",
         }
 
     def start(self, extra_env: dict[str, dict[str, str]] | None = None) -> None:

@@ -23,15 +23,18 @@ from service_kit.consumer import start_consumer
 from service_kit.dead_letters import dead_letters_router
 from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
+from service_kit.retention import RETENTION_INTERVAL_S, run_retention
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from service_kit.startup import wait_before_serving
+from services.forget import handle_erasure
 from services.intake_limit import IntakeLimit
 from services.leader_lease import LeaderLease
 from services.outbox import MessageLogOutbox
 from services.poll_pace import PollPace
 from services.polling_service import PollerDeps, run_poller
-from services.queue_bodies import OutgoingMessage, VoiceTask
+from services.queue_bodies import ContactErasure, OutgoingMessage, VoiceTask
+from services.retention import purge_older_than
 from services.sender_service import SenderDeps, handle_outgoing
 from services.transcriber import Transcriber
 from services.voice_service import VoiceDeps, handle_voice
@@ -41,6 +44,7 @@ from utils.metrics import GatewayMetrics
 
 SENDER_PREFETCH = 32
 VOICE_PREFETCH = 4  # downloads are serialised per profile anyway; this bounds parallel Gemini calls
+ERASURES_PREFETCH = 4  # rare, and each a few short deletes
 # A loop that has not completed a round for this many intervals (at least a minute) is stalled.
 STALL_ROUNDS = 10
 STALL_FLOOR_S = 60.0
@@ -109,6 +113,16 @@ def _start_loops(rt: Runtime, outbox: MessageLogOutbox) -> None:
             stall_after=_stall_after(SWEEP_INTERVAL_S),
         )
     rt.liveness.start_loop(
+        "retention",
+        run_retention(
+            partial(purge_older_than, rt.sessions),
+            clock=rt.clock,
+            days=rt.settings.RETENTION_DAYS,
+            heartbeat=partial(rt.liveness.beat, "retention"),
+        ),
+        stall_after=_stall_after(RETENTION_INTERVAL_S),
+    )
+    rt.liveness.start_loop(
         "outbox",
         run_repair_loop(rt.sessions, rt.publisher, outbox, heartbeat=partial(rt.liveness.beat, "outbox")),
         stall_after=_stall_after(REPAIR_INTERVAL_S),
@@ -132,6 +146,8 @@ async def _start_consumers(rt: Runtime, outbox: MessageLogOutbox) -> None:
         outbox=outbox,
         metrics=rt.metrics,
         clock=rt.clock,
+        max_voice_seconds=rt.settings.MAX_VOICE_SECONDS,
+        max_voice_bytes=rt.settings.MAX_VOICE_BYTES,
     )
     workers = {
         "sender": (
@@ -141,6 +157,12 @@ async def _start_consumers(rt: Runtime, outbox: MessageLogOutbox) -> None:
             SENDER_PREFETCH,
         ),
         "voice": ("voice_transcription", VoiceTask, partial(handle_voice, deps=voice), VOICE_PREFETCH),
+        "erasures": (
+            "contact_erasures",
+            ContactErasure,
+            partial(handle_erasure, sessions=rt.sessions),
+            ERASURES_PREFETCH,
+        ),
     }
     for name, (contract, model, handler, prefetch) in workers.items():
         rt.consumers[name] = await start_consumer(

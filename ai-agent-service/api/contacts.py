@@ -11,12 +11,13 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import AgentDep, ApiKey, FollowUpsDep, Page, PageDep, SessionDep
+from api.deps import AgentDep, ApiKey, FollowUpsDep, Page, PageDep, RuntimeDep, SessionDep
 from models import Contact, FollowUp, Message, ScheduledCall
 from services.ai_moderator import classify_contact
 from services.decision_log import decision_log
 from services.follow_up_chain import FollowUpBusy, FollowUpClosed, FollowUpDeferred, FollowUpNotFound
 from services.follow_up_scheduler import send_touch_now
+from services.forget import ErasureNotSent, forget_contact
 from services.gemini_client import GeminiError, GeminiUnavailable, GeminiUnusableAnswer
 
 router = APIRouter(dependencies=[ApiKey])
@@ -258,6 +259,27 @@ async def reclassify_contact(agent: AgentDep, phone: PhonePath) -> dict:
     except GeminiError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from exc
     return {"contact": contact, **verdict.model_dump()}
+
+
+class ForgottenOut(BaseModel):
+    erased: dict[str, int]  # rows deleted here, by table; the gateway erases its own on contact_erasures
+
+
+@router.post("/contacts/{phone}/forget", response_model=ForgottenOut)
+async def forget(runtime: RuntimeDep, phone: PhonePath) -> dict:
+    """Erases the person in the agent and tells the gateway to erase them too; also for unknown numbers."""
+    agent = runtime.agent
+    erasures = runtime.queues["contact_erasures"].name
+    try:
+        erased = await forget_contact(
+            agent.sessions, agent.publisher, erasures, phone.lstrip("+"), agent.clock()
+        )
+    except ErasureNotSent as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="The broker did not take the erasure; nothing was erased",
+        ) from exc
+    return {"erased": erased}
 
 
 async def contact_or_404(session: AsyncSession, phone: str) -> Contact:

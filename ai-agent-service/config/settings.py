@@ -42,6 +42,9 @@ class Settings(ServiceSettings):
     OPERATOR_PAUSE_HOURS: float = Field(default=12, gt=0, le=24 * 30)
     MAX_BOT_MESSAGES_PER_CHAT_PER_DAY: int = Field(default=10, ge=1, le=1000)
     LOOP_REPLY_SECONDS: float = Field(default=10, gt=0, le=600)
+    # Gemini calls one contact's messages may make in a clock hour; beyond it the model is not asked (one
+    # flooding contact neither runs up the bill nor holds up the others), a manager is told and answers.
+    MAX_LLM_CALLS_PER_CONTACT_PER_HOUR: int = Field(default=30, ge=1, le=10_000)
 
     # The managers (MANAGERS, shared with the gateway) are reminded of a call, and its client too, this long
     # before it; each gets a digest of the day at DIGEST_TIME (HH:MM in TIMEZONE) on working days.
@@ -115,6 +118,7 @@ class Settings(ServiceSettings):
             operator_pause=timedelta(hours=self.OPERATOR_PAUSE_HOURS),
             messages_per_day=self.MAX_BOT_MESSAGES_PER_CHAT_PER_DAY,
             loop_reply_seconds=self.LOOP_REPLY_SECONDS,
+            llm_calls_per_hour=self.MAX_LLM_CALLS_PER_CONTACT_PER_HOUR,
         )
 
     @model_validator(mode="after")

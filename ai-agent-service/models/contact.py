@@ -52,6 +52,10 @@ class Contact(Base):
     # The conversation's language, "ru" or "kk", from the client's latest message that clearly says which
     # (services/language.py); NULL until one does, and the code writes Russian meanwhile.
     language: Mapped[str | None] = mapped_column(String(2))
+    # Gemini calls this contact's messages made in the clock hour starting at llm_calls_hour
+    # (services/llm_budget.py): over MAX_LLM_CALLS_PER_CONTACT_PER_HOUR, the model is not asked.
+    llm_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    llm_calls_hour: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

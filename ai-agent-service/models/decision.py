@@ -21,6 +21,8 @@ PAUSED = "paused"  # the bot is paused in the chat (a person took over, or an op
 OPTED_OUT = "opted_out"  # the client asked to stop; the code's confirmation went out
 SEND_BUDGET = "send_budget"  # the day's bot messages in this chat are spent; nothing was sent
 LOOP_SUSPECTED = "loop_suspected"  # the other side looks like a bot answering a bot; nothing was sent
+LLM_BUDGET = "llm_budget"  # the contact used its Gemini calls of the hour; at most one code text went out
+VOICE_TOO_LONG = "voice_too_long"  # a voice note over the gateway's limits; the code asked for text instead
 DEAD_LETTERED = "dead_lettered"  # handling failed for good: parked in incoming_messages.dlq with the reason
 
 

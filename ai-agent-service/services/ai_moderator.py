@@ -99,10 +99,6 @@ def store_verdict(contact: Contact, verdict: ModeratorVerdict, metrics: AgentMet
         record_crm_event(session, CONTACT_CLASSIFIED, contact, data)
     result = {True: "client", False: "non_client", None: "unknown"}[verdict.isClient]
     metrics.classifications.labels(result).inc()
-    logger.info(
-        "Contact {} classified: {} ({:.2f}) — {}",
-        contact.phone_number,
-        result,
-        verdict.confidence,
-        verdict.reasoning,
-    )
+    logger.info("Contact {} classified: {} ({:.2f})", contact.phone_number, result, verdict.confidence)
+    # The model's reasoning quotes the client's words: only DEBUG may carry them.
+    logger.debug("Contact {} classification reasoning: {}", contact.phone_number, verdict.reasoning)

@@ -32,6 +32,7 @@ class ChatLimits:
     operator_pause: timedelta  # OPERATOR_PAUSE_HOURS
     messages_per_day: int  # MAX_BOT_MESSAGES_PER_CHAT_PER_DAY
     loop_reply_seconds: float  # LOOP_REPLY_SECONDS
+    llm_calls_per_hour: int = 30  # MAX_LLM_CALLS_PER_CONTACT_PER_HOUR
 
 
 def is_paused(contact: Contact, now: datetime) -> bool:

@@ -40,6 +40,7 @@ class IncomingMessage(BaseModel):
     contact_info: ContactInfo | None = None
     message_type: str | None = None
     sender: Literal["client", "operator"] = "client"  # operator: typed on the business phone
+    voice_too_long: bool = False  # a voice note over the gateway's limits: not transcribed
 
 
 def _upsert_contact() -> Insert:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.database import autocommit_session, lock_contact
 from models import Contact, Decision, Message
-from models.decision import NOT_A_CLIENT, PAUSED, UNCLASSIFIED
+from models.decision import LLM_BUDGET, NOT_A_CLIENT, PAUSED, UNCLASSIFIED
 from service_kit.clock import Clock
 from service_kit.consumer import Consumer, Delivery, start_consumer
 from service_kit.errors import TransientError, is_transient
@@ -56,12 +56,14 @@ from services.chat_control import (
     pause,
 )
 from services.client_stance import turn_stance
+from services.code_replies import store_ask_to_write, store_budget_notice
 from services.conversation_text import recent_messages
 from services.decision_log import record_dead_letter
 from services.follow_up_chain import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
 from services.incoming_messages import IncomingMessage, store_incoming, store_operator_message
 from services.language import language_of
+from services.llm_budget import spend_llm_calls
 from services.notifications import NotificationOutbox, manager_for, notify, paused_text
 from services.opt_out import stop_request_language
 from services.outbox import BotMessageOutbox
@@ -199,7 +201,7 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
     # redraft answers them all in one reply (their own turns then find them COVERED).
     async with deps.contact_locks.of(incoming.phone_number):
         for _ in range(MAX_DRAFTS):
-            outcome = await _draft_and_commit(contact_id, message_pk, deps)
+            outcome = await _draft_and_commit(contact_id, message_pk, deps, incoming.voice_too_long)
             if outcome is not None:
                 return outcome
             logger.info(
@@ -221,7 +223,9 @@ async def _take_over(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
     return Outcome.OPERATOR
 
 
-async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -> Outcome | None:
+async def _draft_and_commit(
+    contact_id: int, message_pk: int, deps: AgentDeps, voice_too_long: bool = False
+) -> Outcome | None:
     """One draft of the turn; None when the conversation changed before it could be committed."""
     now = deps.clock()
     async with autocommit_session(deps.sessions) as session:
@@ -236,8 +240,10 @@ async def _draft_and_commit(contact_id: int, message_pk: int, deps: AgentDeps) -
         turn = Turn(silent=PAUSED, why=f"the bot is paused in this chat ({seen.contact.pause_reason})")
     elif (language := _stop_request(seen)) is not None:
         turn = Turn(opt_out=language)  # the code's own confirmation: no Gemini call for it
+    elif voice_too_long:
+        turn = Turn(ask_to_write=True)  # nothing to hear: the code asks for text, no Gemini call
     else:
-        turn = await _draft(seen, deps, now)
+        turn = await _draft_within_budget(seen, deps, now)
 
     async with deps.sessions.begin() as session:
         # One contact at a time across replicas and the API, until this short transaction ends.
@@ -294,7 +300,9 @@ async def _commit_turn(
         language = turn.opt_out or language_of(contact)
         reply = await store_opt_out(session, contact, message, seen.sales.pending, language, now)
         return reply, Outcome.OPTED_OUT
-    if turn.answer is None and turn.holding_reason is None:
+    if turn.silent == LLM_BUDGET:
+        return await _over_budget(session, seen, turn, message, deps, now), Outcome.SILENCED
+    if turn.answer is None and turn.holding_reason is None and not turn.ask_to_write:
         kind = NOT_A_CLIENT if contact.is_client is False else UNCLASSIFIED
         session.add(
             Decision(contact_id=contact.id, message_id=message.id, kind=kind, reason=turn.why, created_at=now)
@@ -308,13 +316,30 @@ async def _commit_turn(
     if loop is not None:
         pause(contact, LOOP_SUSPECTED, None, now)
         return await _step_back(session, seen, message, LOOP_SUSPECTED, loop, deps, now), Outcome.SILENCED
-    if turn.answer is not None:
+    if turn.ask_to_write:
+        reply = await store_ask_to_write(session, contact, message, seen.sales.pending, now)
+    elif turn.answer is not None:
         reply = await store_reply(session, contact, message, seen.sales, turn.answer, deps.reply_rules, now)
     else:
         reply = await store_holding_reply(
             session, contact, message, seen.sales.pending, turn.holding_reason or "", now
         )
     return reply, Outcome.REPLIED
+
+
+async def _over_budget(
+    session: AsyncSession, seen: Conversation, turn: Turn, message: Message, deps: AgentDeps, now: datetime
+) -> StoredReply:
+    """Over the hour's Gemini budget: told once (and a manager with them), silent after that."""
+    why = turn.why or ""
+    if turn.budget_notice:
+        managers = deps.calls.managers
+        pending = seen.sales.pending
+        return await store_budget_notice(
+            session, seen.contact, message, pending, why, deps.hours, managers, now
+        )
+    await _keep_silent(session, seen, message, LLM_BUDGET, why, now)
+    return StoredReply(None)
 
 
 async def _step_back(
@@ -371,6 +396,21 @@ class Turn:
     opt_out: str | None = None  # the client asked to stop (the language of the request)
     silent: str | None = None  # a decision kind: why the bot keeps quiet
     why: str | None = None  # why nothing is sent (not a client, not classified yet, paused)
+    ask_to_write: bool = False  # a voice note too long to transcribe: the code asks for text
+    budget_notice: bool = False  # the first turn over the hour's Gemini budget: the client is told once
+
+
+async def _draft_within_budget(seen: Conversation, deps: AgentDeps, now: datetime) -> Turn:
+    """The draft, when the contact's hour of Gemini calls has room for it (the moderator's call counts)."""
+    calls = 2 if seen.contact.is_client is None else 1
+    limit = deps.limits.llm_calls_per_hour
+    budget = await spend_llm_calls(deps.sessions, seen.contact.id, calls, limit, now)
+    if budget.allowed:
+        return await _draft(seen, deps, now)
+    why = f"{limit} Gemini calls an hour per contact are spent"
+    # Someone not yet known as a client is not promised a manager: they are only no longer answered.
+    notice = budget.first_refusal and seen.contact.is_client is True
+    return Turn(silent=LLM_BUDGET, why=why, budget_notice=notice)
 
 
 async def _draft(seen: Conversation, deps: AgentDeps, now: datetime) -> Turn:

@@ -96,6 +96,7 @@ def settings(database_url: str) -> Settings:
         QUEUE_INCOMING_MESSAGES=f"incoming_messages_{RUN_ID}",
         QUEUE_OUTGOING_MESSAGES=f"outgoing_messages_{RUN_ID}",
         QUEUE_VOICE_TRANSCRIPTION=f"voice_transcription_{RUN_ID}",
+        QUEUE_CONTACT_ERASURES=f"contact_erasures_{RUN_ID}",
         KNOWLEDGE_BASE_PATH=SERVICE_DIR / "knowledge_base",
         PDF_CACHE_ENABLED=False,  # nothing written into the source tree
         PROMPTS_PATH=SERVICE_DIR / "prompts",

@@ -31,6 +31,7 @@ def errors(queue: str, body: object) -> list[str]:
         ("incoming_messages", "incoming_voice.json"),
         ("outgoing_messages", "outgoing.json"),
         ("voice_transcription", "voice_transcription.json"),
+        ("contact_erasures", "contact_erasure.json"),
     ],
 )
 def test_spec_example_bodies_validate(queue, name):
@@ -39,6 +40,10 @@ def test_spec_example_bodies_validate(queue, name):
 
 def test_optional_additions_are_accepted():
     incoming = example("incoming_text.json") | {"message_type": "image", "sender": "operator"}
+    too_long = example("incoming_voice.json") | {"voice_too_long": True}
+    voice = example("voice_transcription.json") | {"length_seconds": 412}
+    assert errors("incoming_messages", too_long) == []
+    assert errors("voice_transcription", voice) == []
     outgoing = example("outgoing.json") | {"outgoing_id": "reply-3EB0", "sent_by": "follow_up"}
     notification = example("outgoing.json") | {"sent_by": "notification", "kind": "notification"}
     assert errors("incoming_messages", incoming) == []

@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 from loguru import logger
 from sqlalchemy import func, select
@@ -14,6 +14,7 @@ from config.queue import SHORT_NAMES
 from models.message_log import INCOMING, OUTGOING, SENT, SKIPPED, MessageLog
 from service_kit.publisher import Outgoing
 from services.chat_rules import COUNTED_REASONS
+from services.forget import erase_phone
 from services.recipients import NOTIFICATION, notification_refusal, whitelist_refusal
 from services.send_rate import SendQueue, send_queue
 from utils.clock import local_day_bounds, to_local_iso
@@ -164,6 +165,18 @@ def _log_entry(row: MessageLog, runtime: Runtime) -> dict[str, Any]:
         "created_at": local(row.created_at),
         "processed_at": local(row.processed_at),
     }
+
+
+@router.post("/contacts/{phone}/forget")
+async def forget(
+    runtime: RuntimeDep,
+    phone: Annotated[
+        str, Path(pattern=r"^\+?[0-9]{5,20}$", description="Digits, optionally with a leading +")
+    ],
+) -> dict[str, Any]:
+    """Erases what the gateway keeps about the number (message logs, payloads, whitelist entry). The agent's
+    own forget does this too, over contact_erasures, and erases the conversation there."""
+    return {"erased": await erase_phone(runtime.sessions, phone.lstrip("+"))}
 
 
 @router.get("/metrics")

@@ -7,7 +7,8 @@ from service_kit.queues import Queues
 
 # The repository's contracts/: beside the service here, /app/contracts in the Docker image.
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
-CONSUMED = ("outgoing_messages", "voice_transcription")  # by the sender and by the voice worker
+# By the sender, the voice worker and the eraser (the agent's forget requests).
+CONSUMED = ("outgoing_messages", "voice_transcription", "contact_erasures")
 # How /stats and the queue_size gauge name the spec's queues.
 SHORT_NAMES = {
     "incoming_messages": "incoming",

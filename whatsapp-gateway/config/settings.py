@@ -34,6 +34,10 @@ class Settings(ServiceSettings):
     # beyond it waits its turn. WhatsApp bans numbers that send too many messages too fast.
     MAX_SENDS_PER_MINUTE: int = Field(default=30, ge=1)
 
+    # A voice note longer or larger than this is not transcribed: the client is asked to write instead.
+    MAX_VOICE_SECONDS: float = Field(default=300, gt=0)
+    MAX_VOICE_BYTES: int = Field(default=10 * 1024 * 1024, ge=1024)
+
     # Webhook mode: Wappi pushes each message to POST /webhooks/wappi/<secret>; unset, the route is off (404).
     WAPPI_WEBHOOK_SECRET: SecretStr | None = None
     # While pushes arrive, polling is only the safety net for a lost push: this slow. No push for this long,

@@ -101,6 +101,7 @@ def to_forward(
         body = {
             **common,
             "voice_url": message.file_link,
+            "length_seconds": message.length_seconds,
             "timestamp": timestamp,
             "sender_name": sender_name,
             "contact_info": info,

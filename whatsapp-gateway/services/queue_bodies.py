@@ -41,5 +41,16 @@ class VoiceTask(BaseModel):
     phone_number: str
     voice_url: str | None  # Wappi's file_link; None: download by message id
     timestamp: str  # ISO 8601 with the business offset, passed on as written
+    length_seconds: float | None = None  # the duration Wappi reported; None: told from the audio
     sender_name: str | None = None
     contact_info: ContactInfo | None = None
+
+
+class ContactErasure(BaseModel):
+    """contracts/contact_erasures.schema.json: a person the agent was told to forget."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    erasure_id: str
+    phone_number: str
+    requested_at: str

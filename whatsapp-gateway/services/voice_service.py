@@ -1,8 +1,10 @@
 """The voice worker: voice_transcription -> audio from Wappi -> Gemini transcript -> incoming_messages.
 
 A voice note is never dropped: audio that cannot be downloaded or heard is forwarded with a text
-saying so. The result goes out through the outbox (the message_logs row of the voice note), whose direction
-says whose note it was: one an operator recorded on the business phone arrives as the operator's."""
+saying so. One longer than MAX_VOICE_SECONDS or larger than MAX_VOICE_BYTES is not transcribed (nor read
+whole into memory): it goes on marked voice_too_long, and the agent asks the client to write instead.
+The result goes out through the outbox (the message_logs row of the voice note), whose direction says
+whose note it was: one an operator recorded on the business phone arrives as the operator's."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +23,16 @@ from services.message_mapping import BY_OPERATOR
 from services.outbox import MessageLogOutbox
 from services.queue_bodies import VoiceTask
 from services.transcriber import Transcriber, TranscriptionError
-from services.wappi_client import WappiClient, WappiError
+from services.voice_length import ogg_opus_seconds
+from services.wappi_client import VoiceTooLarge, WappiClient, WappiError
 from utils.metrics import GatewayMetrics
 
 PREFIX = "[ТРАНСКРИБАЦИЯ] "
 NOT_RECOGNISED = "(не удалось распознать голосовое сообщение)"
+TOO_LONG = "(голосовое сообщение слишком длинное, не расшифровано)"
+TOO_LONG_OUTCOMES = ("too_long", "too_large")
+DEFAULT_MAX_VOICE_SECONDS = 300
+DEFAULT_MAX_VOICE_BYTES = 10 * 1024 * 1024
 
 
 @dataclass
@@ -37,17 +44,36 @@ class VoiceDeps:
     outbox: MessageLogOutbox
     metrics: GatewayMetrics
     clock: Clock
+    max_voice_seconds: float = DEFAULT_MAX_VOICE_SECONDS
+    max_voice_bytes: int = DEFAULT_MAX_VOICE_BYTES
 
 
 async def transcript_of(deps: VoiceDeps, body: VoiceTask, *, last_attempt: bool) -> tuple[str, str]:
     """(text, outcome); transient failures propagate for a later attempt unless this is the last one."""
+    if body.length_seconds is not None and body.length_seconds > deps.max_voice_seconds:
+        logger.info(
+            "Voice {}: {:g} s, longer than {:g} s",
+            body.message_id,
+            body.length_seconds,
+            deps.max_voice_seconds,
+        )
+        return TOO_LONG, "too_long"
     try:
-        media = await deps.wappi.download_voice(body.message_id, body.voice_url)
+        media = await deps.wappi.download_voice(
+            body.message_id, body.voice_url, max_bytes=deps.max_voice_bytes
+        )
+    except VoiceTooLarge as exc:
+        logger.info("Voice {}: not downloaded, {}", body.message_id, exc)
+        return TOO_LONG, "too_large"
     except WappiError as exc:
         if exc.transient and not last_attempt:
             raise
         logger.warning("Voice {}: audio could not be downloaded: {}", body.message_id, exc)
         return NOT_RECOGNISED, "download_failed"
+    seconds = body.length_seconds if body.length_seconds is not None else ogg_opus_seconds(media.data)
+    if seconds is not None and seconds > deps.max_voice_seconds:
+        logger.info("Voice {}: {:g} s, longer than {:g} s", body.message_id, seconds, deps.max_voice_seconds)
+        return TOO_LONG, "too_long"
     try:
         text = await deps.transcriber.transcribe(media.data, media.mime_type)
     except TranscriptionError as exc:
@@ -60,7 +86,9 @@ async def transcript_of(deps: VoiceDeps, body: VoiceTask, *, last_attempt: bool)
     return text, "ok"
 
 
-def incoming_body(body: VoiceTask, text: str, *, by_operator: bool = False) -> dict[str, Any]:
+def incoming_body(
+    body: VoiceTask, text: str, *, by_operator: bool = False, too_long: bool = False
+) -> dict[str, Any]:
     """The spec's voice-result body for incoming_messages."""
     result = {
         "message_id": body.message_id,
@@ -76,6 +104,8 @@ def incoming_body(body: VoiceTask, text: str, *, by_operator: bool = False) -> d
     }
     if by_operator:
         result["sender"] = BY_OPERATOR
+    if too_long:
+        result["voice_too_long"] = True
     return result
 
 
@@ -95,7 +125,8 @@ async def handle_voice(body: VoiceTask, delivery: Delivery, *, deps: VoiceDeps) 
         return
 
     text, outcome = await transcript_of(deps, body, last_attempt=delivery.is_last_attempt)
-    result = incoming_body(body, text, by_operator=row is not None and row.direction == OPERATOR)
+    by_operator = row is not None and row.direction == OPERATOR
+    result = incoming_body(body, text, by_operator=by_operator, too_long=outcome in TOO_LONG_OUTCOMES)
     now = deps.clock()
     fields = {
         "message_text": PREFIX + text,

@@ -32,6 +32,8 @@ TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 # Wappi requests in flight at once; more wait on a semaphore, not in httpcore's pool, whose queue costs
 # CPU that grows with its length (every waiting request is checked each time a connection frees up).
 MAX_CONNECTIONS = 8
+# media/download answers the audio as base64 inside JSON: this much room for the rest of the answer.
+JSON_ENVELOPE_BYTES = 64 * 1024
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
 
@@ -52,6 +54,14 @@ class WappiError(Exception):
         self.detail = detail
         self.transient = transient
         self.maybe_done = maybe_done
+
+
+class VoiceTooLarge(Exception):
+    """The audio is bigger than the gateway takes in (MAX_VOICE_BYTES): it was not read whole."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the audio is larger than {limit} bytes")
+        self.limit = limit
 
 
 # The request never left: repeating it cannot do anything twice.
@@ -120,17 +130,20 @@ class WappiClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _call_once(self, endpoint: str, method: str, path: str, params: dict, json: Any) -> Any:
+    async def _call_once(
+        self, endpoint: str, method: str, path: str, params: dict, json: Any, max_bytes: int | None
+    ) -> Any:
         await self._slots.acquire()
         started = time.perf_counter()
         try:
-            response = await self._http.request(
+            request = self._http.build_request(
                 method,
                 path,
                 params={"profile_id": self._profile_id, **params},
                 json=json,
                 headers={"Authorization": self._token},
             )
+            response = await _send_capped(self._http, request, max_bytes)
         except httpx.TransportError as exc:
             # Only the exception's type: its text can carry the URL, and we add nothing a reader needs.
             what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
@@ -173,9 +186,11 @@ class WappiClient:
         json: Any = None,
         retry: bool = True,
         repeatable: bool = True,
+        max_bytes: int | None = None,
     ) -> Any:
         """One Wappi call with retries; a call that is not `repeatable` (a send) is not repeated when
-        it may have been carried out: the caller decides what to do about that."""
+        it may have been carried out: the caller decides what to do about that. An answer longer than
+        `max_bytes` is not read further (VoiceTooLarge)."""
 
         def worth_retrying(exc: BaseException) -> bool:
             return isinstance(exc, WappiError) and exc.transient and (repeatable or not exc.maybe_done)
@@ -189,7 +204,7 @@ class WappiClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._call_once(endpoint, method, path, params or {}, json)
+                    return await self._call_once(endpoint, method, path, params or {}, json, max_bytes)
         except WappiError as exc:
             self._metrics.wappi_errors.labels(endpoint, "transient" if exc.transient else "permanent").inc()
             raise
@@ -270,18 +285,23 @@ class WappiClient:
             "message/mark/read", "POST", "/api/sync/message/mark/read", json={"message_id": message_id}
         )
 
-    async def download_voice(self, message_id: str, file_link: str | None) -> MediaFile:
-        """The audio of a voice message: its file_link first, Wappi's media/download as the fallback."""
+    async def download_voice(self, message_id: str, file_link: str | None, *, max_bytes: int) -> MediaFile:
+        """The audio of a voice message: its file_link first, Wappi's media/download as the fallback.
+        Streamed: audio over `max_bytes` is never held whole in memory (VoiceTooLarge)."""
         async with self._download_lock:
             if file_link:
                 try:
-                    return await self._fetch_file_link(file_link)
+                    return await self._fetch_file_link(file_link, max_bytes)
                 except WappiError as exc:
                     logger.warning(
                         "file_link download of {} failed, trying media/download: {}", message_id, exc
                     )
             data = await self._call(
-                "media/download", "GET", "/api/sync/message/media/download", params={"message_id": message_id}
+                "media/download",
+                "GET",
+                "/api/sync/message/media/download",
+                params={"message_id": message_id},
+                max_bytes=_base64_length(max_bytes) + JSON_ENVELOPE_BYTES,
             )
             try:
                 audio = base64.b64decode(data.get("file_data") or "", validate=False)
@@ -289,14 +309,17 @@ class WappiClient:
                 raise WappiError("media/download", 200, "file_data is not base64", transient=False) from exc
             if not audio:
                 raise WappiError("media/download", 200, "no file_data in the answer", transient=False)
+            if len(audio) > max_bytes:
+                raise VoiceTooLarge(max_bytes)
             return MediaFile(data=audio, mime_type=data.get("mime_type"), file_name=data.get("file_name"))
 
-    async def _fetch_file_link(self, url: str) -> MediaFile:
+    async def _fetch_file_link(self, url: str, max_bytes: int) -> MediaFile:
         # A signed storage URL: fetched without our token, which must not leave for another host.
         async def once() -> MediaFile:
             started = time.perf_counter()
             try:
-                response = await self._http.get(url, timeout=httpx.Timeout(60.0, connect=5.0))
+                request = self._http.build_request("GET", url, timeout=httpx.Timeout(60.0, connect=5.0))
+                response = await _send_capped(self._http, request, max_bytes)
             except httpx.HTTPError as exc:
                 raise WappiError(
                     "files", None, f"download failed ({type(exc).__name__})", transient=True
@@ -326,3 +349,30 @@ class WappiClient:
             with attempt:
                 return await once()
         raise AssertionError("unreachable")
+
+
+def _base64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+async def _send_capped(
+    http: httpx.AsyncClient, request: httpx.Request, max_bytes: int | None
+) -> httpx.Response:
+    """The answer, read whole; with `max_bytes`, streamed and given up (VoiceTooLarge) once it is longer."""
+    if max_bytes is None:
+        return await http.send(request)
+    response = await http.send(request, stream=True)
+    try:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise VoiceTooLarge(max_bytes)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                raise VoiceTooLarge(max_bytes)
+    finally:
+        await response.aclose()
+    # Decoded already (gzip and the like): the copy must not claim an encoding or a length it no longer has.
+    headers = [(k, v) for k, v in response.headers.items() if k not in ("content-encoding", "content-length")]
+    return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)

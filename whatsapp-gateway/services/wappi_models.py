@@ -38,6 +38,7 @@ class WappiMessage(BaseModel):
     file_link: str | None = None
     file_name: str | None = None
     mimetype: str | None = None
+    length_seconds: float | None = None  # a voice note's duration, as Wappi reports it
 
     @model_validator(mode="before")
     @classmethod

@@ -120,6 +120,7 @@ def settings(database_url: str, sandbox_url: str) -> Settings:
         QUEUE_INCOMING_MESSAGES=f"incoming_messages_{RUN_ID}",
         QUEUE_OUTGOING_MESSAGES=f"outgoing_messages_{RUN_ID}",
         QUEUE_VOICE_TRANSCRIPTION=f"voice_transcription_{RUN_ID}",
+        QUEUE_CONTACT_ERASURES=f"contact_erasures_{RUN_ID}",
         POLLING_INTERVAL=0.2,
         # Production counts and shapes, shorter waits: a retried message comes back in half a second.
         RETRY_DELAY_SECONDS=0.5,
@@ -219,8 +220,8 @@ async def clean(sessions, broker, topology: Queues, sandbox: httpx.AsyncClient) 
 def production_logging(tmp_path: Path):
     """Sets logging up as app.py does, files under tmp_path/logs (returned); undone after the test."""
 
-    def setup(secrets: list[str]) -> Path:
-        setup_logging("DEBUG", secrets, log_dir=tmp_path / "logs")
+    def setup(secrets: list[str], level: str = "DEBUG") -> Path:
+        setup_logging(level, secrets, log_dir=tmp_path / "logs")
         return tmp_path / "logs"
 
     yield setup

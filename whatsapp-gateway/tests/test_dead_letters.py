@@ -68,7 +68,7 @@ async def test_an_unknown_queue_is_404_and_the_limit_is_bounded(gateway):
     for name in ("incoming_messages", "nope"):
         response = await client.post(f"/dead-letters/{name}/replay", headers=KEY)
         assert response.status_code == 404
-        assert "outgoing_messages, voice_transcription" in response.json()["detail"]
+        assert "outgoing_messages, voice_transcription, contact_erasures" in response.json()["detail"]
     for limit in (0, 1001):
         response = await client.post(f"/dead-letters/voice_transcription/replay?limit={limit}", headers=KEY)
         assert response.status_code == 422

@@ -9,7 +9,7 @@ from service_kit.clock import utc_now
 from tests.conftest import running_gateway, wait_first_poll
 
 pytestmark = pytest.mark.usefixtures("clean")
-WORKERS = {"poller": "ok", "outbox": "ok", "sender": "ok", "voice": "ok"}
+WORKERS = {"poller": "ok", "retention": "ok", "outbox": "ok", "sender": "ok", "voice": "ok", "erasures": "ok"}
 
 
 async def test_a_wappi_outage_is_reported_with_200_and_all_workers_ok(settings, sessions, sandbox):

@@ -53,6 +53,7 @@ def _environment(settings, port: int) -> dict[str, str]:
         "QUEUE_INCOMING_MESSAGES": settings.QUEUE_INCOMING_MESSAGES,
         "QUEUE_OUTGOING_MESSAGES": settings.QUEUE_OUTGOING_MESSAGES,
         "QUEUE_VOICE_TRANSCRIPTION": settings.QUEUE_VOICE_TRANSCRIPTION,
+        "QUEUE_CONTACT_ERASURES": settings.QUEUE_CONTACT_ERASURES,
         "POLLING_INTERVAL": "0.2",
         "RETRY_DELAY_SECONDS": "0.5",
         "WAPPI_RETRY_BACKOFF_SECONDS": "0.05",

@@ -87,6 +87,29 @@ async def test_a_redelivered_voice_note_is_not_transcribed_twice(
     assert again == []
 
 
+@pytest.mark.usefixtures("clean")
+async def test_a_voice_note_longer_than_the_limit_is_not_transcribed_and_asks_the_agent_to_ask_for_text(
+    settings, sessions, broker, queues, sandbox
+):
+    async with running_gateway(settings.model_copy(update={"MAX_VOICE_SECONDS": 120})):
+        await wait_first_poll(sessions)
+        files_before = (await sandbox.get("/sandbox/stats")).json()["calls"].get("files", 0)
+        await inject(sandbox, phone=CUSTOMER, type="ptt", transcript="длинный рассказ", length_seconds=121)
+        await inject(sandbox, phone="77017654321", type="ptt", transcript="коротко", length_seconds=120)
+        found = {b["phone_number"]: b for b in await collect(broker, queues.incoming, expect=2, wait_s=10)}
+        stats = (await sandbox.get("/sandbox/stats")).json()
+    long_note = without_amqp(found[CUSTOMER])
+    assert CONTRACTS["incoming_messages"].errors(long_note) == []
+    assert long_note["voice_too_long"] is True and long_note["is_voice"] is True
+    assert (
+        long_note["message_text"] == "[ТРАНСКРИБАЦИЯ] (голосовое сообщение слишком длинное, не расшифровано)"
+    )
+    assert found["77017654321"]["message_text"] == "[ТРАНСКРИБАЦИЯ] коротко"
+    assert "voice_too_long" not in found["77017654321"]
+    # Only the short note was downloaded and heard.
+    assert stats["calls"].get("files", 0) - files_before == 1 and stats["gemini"]["calls"] == 1
+
+
 GEMINI = "https://gemini.test"
 URL = f"{GEMINI}/v1/models/gemini-2.5-pro:generateContent"
 

@@ -10,11 +10,13 @@ import respx
 from loguru import logger
 
 from service_kit.logs import redact
-from services.wappi_client import WappiClient, WappiError
+from services.voice_length import ogg_opus_seconds
+from services.wappi_client import VoiceTooLarge, WappiClient, WappiError
 from utils.metrics import GatewayMetrics
 
 BASE = "https://wappi.test"
 TOKEN = "secret-wappi-token-123"
+LIMIT = 10 * 1024 * 1024
 
 
 @pytest.fixture
@@ -166,7 +168,7 @@ async def test_voice_is_downloaded_from_file_link_without_our_token(wappi):
     route = respx.get("https://storage.test/a.ogg").respond(
         200, content=b"OggS-audio", headers={"content-type": "audio/ogg"}
     )
-    media = await wappi.download_voice("M1", "https://storage.test/a.ogg")
+    media = await wappi.download_voice("M1", "https://storage.test/a.ogg", max_bytes=LIMIT)
     assert media.data == b"OggS-audio" and media.mime_type == "audio/ogg"
     assert "Authorization" not in route.calls.last.request.headers
 
@@ -182,9 +184,53 @@ async def test_voice_download_falls_back_to_media_download(wappi):
             "file_data": base64.b64encode(b"OggS-fallback").decode(),
         }
     )
-    media = await wappi.download_voice("M1", "https://storage.test/expired.ogg")
+    media = await wappi.download_voice("M1", "https://storage.test/expired.ogg", max_bytes=LIMIT)
     assert media.data == b"OggS-fallback"
     assert fallback.calls.last.request.url.params["message_id"] == "M1"
+
+
+@respx.mock
+async def test_audio_over_the_size_limit_is_given_up_while_streaming(wappi):
+    chunks_sent = 0
+
+    async def endless_audio():
+        nonlocal chunks_sent
+        for _ in range(1000):  # 64 MB if it were all read; no length announced
+            chunks_sent += 1
+            yield b"\0" * 65536
+
+    respx.get("https://storage.test/long.ogg").respond(200, stream=endless_audio())
+    with pytest.raises(VoiceTooLarge):
+        await wappi.download_voice("M1", "https://storage.test/long.ogg", max_bytes=1024 * 1024)
+    assert chunks_sent <= 20  # stopped just past the first megabyte
+
+
+@respx.mock
+async def test_audio_announced_larger_than_the_limit_is_not_read(wappi):
+    respx.get("https://storage.test/big.ogg").respond(
+        200, content=b"OggS" * 100, headers={"content-length": str(50 * 1024 * 1024)}
+    )
+    with pytest.raises(VoiceTooLarge):
+        await wappi.download_voice("M1", "https://storage.test/big.ogg", max_bytes=1024 * 1024)
+
+
+@respx.mock
+async def test_the_media_download_fallback_keeps_the_size_limit_too(wappi):
+    respx.get("https://storage.test/expired.ogg").respond(403, text="expired")
+    audio = base64.b64encode(b"\0" * 300_000).decode()
+    respx.get(f"{BASE}/api/sync/message/media/download").respond(json={"status": "done", "file_data": audio})
+    with pytest.raises(VoiceTooLarge):
+        await wappi.download_voice("M1", "https://storage.test/expired.ogg", max_bytes=100_000)
+    media = await wappi.download_voice("M1", "https://storage.test/expired.ogg", max_bytes=300_000)
+    assert len(media.data) == 300_000
+
+
+def test_an_ogg_opus_note_says_its_length_in_its_last_page():
+    head = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x13OpusHead\x01\x01\x38\x01\x80\x3e\x00\x00"
+    last_page = b"OggS\x00\x04" + (48_000 * 361).to_bytes(8, "little") + b"\x00" * 12
+    assert ogg_opus_seconds(head + b"audio" + last_page) == 361
+    assert ogg_opus_seconds(head + b"audio") is None  # a granule of 0 says nothing
+    assert ogg_opus_seconds(b"ID3 an mp3") is None
 
 
 @respx.mock
@@ -200,7 +246,9 @@ async def test_downloads_run_one_at_a_time(wappi):
         return httpx.Response(200, content=b"OggS")
 
     respx.get(url__startswith="https://storage.test/").mock(side_effect=slow)
-    await asyncio.gather(*(wappi.download_voice(f"M{i}", f"https://storage.test/{i}.ogg") for i in range(4)))
+    await asyncio.gather(
+        *(wappi.download_voice(f"M{i}", f"https://storage.test/{i}.ogg", max_bytes=LIMIT) for i in range(4))
+    )
     assert peak == 1
 
 

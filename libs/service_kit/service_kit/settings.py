@@ -72,6 +72,7 @@ class ServiceSettings(DatabaseSettings):
     QUEUE_INCOMING_MESSAGES: str = Field(default="incoming_messages", min_length=1)
     QUEUE_OUTGOING_MESSAGES: str = Field(default="outgoing_messages", min_length=1)
     QUEUE_VOICE_TRANSCRIPTION: str = Field(default="voice_transcription", min_length=1)
+    QUEUE_CONTACT_ERASURES: str = Field(default="contact_erasures", min_length=1)
     # A message whose handling fails transiently comes back after RETRY_DELAY_SECONDS through its queue's
     # .retry queue, at most MAX_DELIVERY_ATTEMPTS times, then it is parked in the DLQ.
     RETRY_DELAY_SECONDS: float = Field(default=MAX_RETRY_DELAY_S, gt=0, le=MAX_RETRY_DELAY_S)
@@ -91,6 +92,8 @@ class ServiceSettings(DatabaseSettings):
     # The proxies whose X-Forwarded-For is believed (addresses or networks): the client is the right-most
     # address in it that is not one of them, so a client cannot choose its own address.
     FORWARDED_ALLOW_IPS: str = "127.0.0.1,::1"
+    # Messages, transcripts and payloads older than this are deleted once a day (service_kit/retention.py).
+    RETENTION_DAYS: int = Field(default=365, ge=1, le=36500)
 
     @model_validator(mode="before")
     @classmethod
@@ -187,6 +190,7 @@ class ServiceSettings(DatabaseSettings):
             "incoming_messages": self.QUEUE_INCOMING_MESSAGES,
             "outgoing_messages": self.QUEUE_OUTGOING_MESSAGES,
             "voice_transcription": self.QUEUE_VOICE_TRANSCRIPTION,
+            "contact_erasures": self.QUEUE_CONTACT_ERASURES,
         }
 
     def secret_values(self) -> list[str]:

@@ -23,7 +23,8 @@ RUN_ID = uuid.uuid4().hex[:8]
 @pytest.fixture(scope="session")
 def queues() -> Queues:
     names = {
-        c: f"{c}_kit_{RUN_ID}" for c in ("incoming_messages", "outgoing_messages", "voice_transcription")
+        c: f"{c}_kit_{RUN_ID}"
+        for c in ("incoming_messages", "outgoing_messages", "voice_transcription", "contact_erasures")
     }
     return Queues.load(CONTRACTS, names)
 

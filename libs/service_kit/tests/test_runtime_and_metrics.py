@@ -18,6 +18,7 @@ async def test_the_runtime_declares_every_queue_and_closes_what_it_opened(sessio
         "QUEUE_INCOMING_MESSAGES": f"in_rt_{RUN_ID}",
         "QUEUE_OUTGOING_MESSAGES": f"out_rt_{RUN_ID}",
         "QUEUE_VOICE_TRANSCRIPTION": f"voice_rt_{RUN_ID}",
+        "QUEUE_CONTACT_ERASURES": f"erasures_rt_{RUN_ID}",
     }
     settings = ServiceSettings(
         _env_file=None,

@@ -125,6 +125,36 @@ def test_secrets_are_masked_in_messages_and_tracebacks(tmp_path, capsys):
         assert "GET https://x/?key=*** failed" in text
 
 
+def test_phone_numbers_are_masked_at_info_and_the_files_follow_the_log_level(tmp_path, capsys):
+    setup_logging("INFO", [], log_dir=tmp_path)
+    try:
+        logger.debug("debug line for 77011234567")
+        logger.info("Reply to 77011234567 (chat +77011234567@c.us), message 3EB012345678901234AB")
+        logger.warning("Manager 7701765432112 and a 9-digit 770123456 left alone")
+    finally:
+        logger.remove()
+    out = capsys.readouterr().out
+    written = "".join(path.read_text() for path in tmp_path.iterdir())
+
+    for text in (out, written):
+        assert "debug line" not in text  # the file, too, is written at LOG_LEVEL
+        assert "Reply to 7701***4567 (chat +7701***4567@c.us), message 3EB012345678901234AB" in text
+        assert "Manager 7701***2112 and a 9-digit 770123456 left alone" in text
+        assert "77011234567" not in text
+
+
+def test_debug_lines_keep_the_number_for_a_developer(tmp_path, capsys):
+    setup_logging("DEBUG", [], log_dir=tmp_path)
+    try:
+        logger.debug("debug line for 77011234567")
+        logger.info("info line for 77011234567")
+    finally:
+        logger.remove()
+    written = "".join(path.read_text() for path in tmp_path.iterdir())
+
+    assert "debug line for 77011234567" in written and "info line for 7701***4567" in written
+
+
 def test_the_offset_clock_runs_the_given_seconds_ahead_and_is_the_plain_clock_at_zero():
     ahead = offset_clock(3 * 86400)()
     assert offset_clock(0) is utc_now
