@@ -56,7 +56,7 @@ async def test_gemini_and_admin_keys_never_appear_in_the_log_files(
 
     files = list(tmp_path.glob("*.log"))
     logged = "".join(path.read_text(encoding="utf-8") for path in files) + capsys.readouterr().out
-    assert len(files) == 1
+    assert files  # more than one when the daily rotation falls inside the test
     for seen in ("started", "Refused GET /contacts", "dead-lettering", "retrying", "key *** dropped"):
         assert seen in logged, seen
     assert GEMINI_KEY not in logged
