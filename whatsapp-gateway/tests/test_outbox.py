@@ -72,8 +72,12 @@ async def test_the_running_gateway_repairs_pending_rows_by_itself(settings, sess
 
     await _pending_row(sessions)
     async with sessions() as session, session.begin():
-        row = await session.scalar(select(MessageLog).where(MessageLog.message_id == "CRASH0001"))
-        row.created_at = utc_now() - timedelta(minutes=1)
+        # created_at is the database's time, and the repair compares it with the database's now.
+        await session.execute(
+            update(MessageLog)
+            .where(MessageLog.message_id == "CRASH0001")
+            .values(created_at=func.now() - timedelta(minutes=1))
+        )
     async with running_gateway(settings):
         found = await collect(broker, queues.incoming, expect=1, wait_s=8, settle=0.5)
     assert [b["message_id"] for b in found] == ["CRASH0001"]
