@@ -60,7 +60,8 @@ async def start_runtime(
     prompts = load_prompts(settings.PROMPTS_PATH, settings.BUSINESS_NAME)
     # Indexing reads every PDF that is not cached yet: off the event loop.
     base = await asyncio.to_thread(
-        KnowledgeBase, settings.KNOWLEDGE_BASE_PATH, cache_enabled=settings.PDF_CACHE_ENABLED
+        partial(KnowledgeBase, cache_enabled=settings.PDF_CACHE_ENABLED, clock=clock),
+        settings.KNOWLEDGE_BASE_PATH,
     )
     knowledge = KnowledgeSearch(base)
     base = await ServiceRuntime.open(settings, clock, create_engine(settings.DATABASE_URL), CONTRACTS_DIR)

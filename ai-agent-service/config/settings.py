@@ -62,6 +62,8 @@ class Settings(ServiceSettings):
     CONSOLE_SESSION_HOURS: float = Field(default=12, gt=0, le=24 * 30)
     CONSOLE_MAX_FAILED_SIGN_INS: int = Field(default=5, ge=1, le=100)
     CONSOLE_LOCKOUT_MINUTES: float = Field(default=15, gt=0, le=24 * 60)
+    # The largest PDF the console takes for the knowledge base.
+    CONSOLE_MAX_PDF_MB: float = Field(default=20, gt=0, le=500)
 
     # The CRM hand-off, each optional: events POSTed as signed JSON to CRM_WEBHOOK_URL, and clients and booked
     # calls written into Bitrix24 through its inbound webhook (its URL carries the webhook's secret).

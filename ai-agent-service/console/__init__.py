@@ -5,7 +5,7 @@ and its entry to console.pages.NAV."""
 
 from fastapi import APIRouter
 
-from console import actions, calls, conversation, conversations, pages, sign_in
+from console import actions, calls, conversation, conversations, knowledge, pages, sign_in
 from console.pages import EXCEPTION_HANDLERS
 
 ROUTERS = (
@@ -15,6 +15,7 @@ ROUTERS = (
     conversation.router,
     actions.router,
     calls.router,
+    knowledge.router,
 )
 router = APIRouter(include_in_schema=False)
 for part in ROUTERS:

@@ -28,7 +28,11 @@ STATIC_FILES = {path.name: path for path in STATIC_DIR.iterdir() if path.is_file
 templates = Jinja2Templates(directory=HERE / "templates")
 
 # The navigation: (path, label). A page joins the console by adding itself here.
-NAV = (("/console/conversations", "Разговоры"), ("/console/calls", "Созвоны"))
+NAV = (
+    ("/console/conversations", "Разговоры"),
+    ("/console/calls", "Созвоны"),
+    ("/console/knowledge", "База знаний"),
+)
 # How often live parts (the conversation list, a conversation) ask for news, in seconds.
 LIVE_EVERY_S = 3
 # Pages show personal data: never cached, never framed, scripts only from the console itself.
