@@ -5,7 +5,7 @@ and its entry to console.pages.NAV."""
 
 from fastapi import APIRouter
 
-from console import actions, calls, conversation, conversations, knowledge, pages, sign_in
+from console import actions, calls, conversation, conversations, knowledge, pages, prompts, sign_in
 from console.pages import EXCEPTION_HANDLERS
 
 ROUTERS = (
@@ -16,6 +16,7 @@ ROUTERS = (
     actions.router,
     calls.router,
     knowledge.router,
+    prompts.router,
 )
 router = APIRouter(include_in_schema=False)
 for part in ROUTERS:

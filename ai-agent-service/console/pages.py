@@ -32,6 +32,7 @@ NAV = (
     ("/console/conversations", "Разговоры"),
     ("/console/calls", "Созвоны"),
     ("/console/knowledge", "База знаний"),
+    ("/console/prompts", "Промпты"),
 )
 # How often live parts (the conversation list, a conversation) ask for news, in seconds.
 LIVE_EVERY_S = 3
