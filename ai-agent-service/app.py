@@ -40,7 +40,7 @@ from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps, consume_incoming
 from services.notifications import NotificationOutbox
 from services.outbox import BotMessageOutbox
-from services.prompt_versions import PROMPT_REFRESH_S, apply_live_versions, run_prompt_refresh
+from services.prompt_versions import PROMPT_REFRESH_S, refresh_live_versions, run_prompt_refresh
 from services.reminders import CalendarDeps, run_calendar
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptError
@@ -67,7 +67,7 @@ async def start_runtime(
     knowledge = KnowledgeSearch(base)
     base = await ServiceRuntime.open(settings, clock, create_engine(settings.DATABASE_URL), CONTRACTS_DIR)
     sessions, publisher, queues = base.sessions, base.publisher, base.queues
-    await apply_live_versions(sessions, prompts)  # the prompts as last edited in the console
+    await refresh_live_versions(sessions, prompts)  # the prompts as last edited in the console
     # Every session records the CRM events of what it commits for the configured CRMs (none: nothing).
     sessions.configure(info=crm_session_info(settings.crm_targets()))
     outbox = BotMessageOutbox(queues["outgoing_messages"].name)
@@ -79,6 +79,7 @@ async def start_runtime(
         sessions=sessions,
         metrics=metrics,
         retries=gemini_retries,
+        clock=clock,
     )
     hours = WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE)
     agent = AgentDeps(

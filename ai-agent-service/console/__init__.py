@@ -5,7 +5,17 @@ and its entry to console.pages.NAV."""
 
 from fastapi import APIRouter
 
-from console import actions, calls, conversation, conversations, knowledge, pages, prompts, sign_in
+from console import (
+    actions,
+    calls,
+    conversation,
+    conversations,
+    health,
+    knowledge,
+    pages,
+    prompts,
+    sign_in,
+)
 from console.pages import EXCEPTION_HANDLERS
 
 ROUTERS = (
@@ -17,6 +27,7 @@ ROUTERS = (
     calls.router,
     knowledge.router,
     prompts.router,
+    health.router,
 )
 router = APIRouter(include_in_schema=False)
 for part in ROUTERS:

@@ -33,6 +33,7 @@ NAV = (
     ("/console/calls", "Созвоны"),
     ("/console/knowledge", "База знаний"),
     ("/console/prompts", "Промпты"),
+    ("/console/health", "Состояние"),
 )
 # How often live parts (the conversation list, a conversation) ask for news, in seconds.
 LIVE_EVERY_S = 3

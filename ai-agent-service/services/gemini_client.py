@@ -26,7 +26,7 @@ from tenacity import (
 )
 
 from models import LlmUsage
-from service_kit.clock import utc_now
+from service_kit.clock import Clock, utc_now
 from utils.metrics import AgentMetrics
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -105,8 +105,10 @@ class GeminiClient:
         sessions: async_sessionmaker[AsyncSession],
         metrics: AgentMetrics,
         retries: GeminiRetries = GeminiRetries(),
+        clock: Clock = utc_now,
     ):
         self.model = model
+        self._clock = clock  # usage rows are stamped by the service's clock: "today" is the service's day
         self.status = GeminiStatus()
         self._sessions = sessions
         self._metrics = metrics
@@ -203,6 +205,7 @@ class GeminiClient:
                 "model": self.model,
                 "prompt_tokens": prompt_tokens,
                 "output_tokens": output_tokens,
+                "created_at": self._clock(),
             }
         )
         # Group commit: every call returns only once its row is stored, but the calls that finish while

@@ -77,9 +77,14 @@ async def run_prompt_refresh(
     heartbeat: Callable[[], None] = lambda: None,
 ) -> None:
     while True:
-        try:
-            await apply_live_versions(sessions, prompts)
-        except Exception as exc:  # the database away for a moment: the prompts stay as they are
-            logger.warning("Prompt versions could not be read: {}", exc)
+        await refresh_live_versions(sessions, prompts)
         heartbeat()
         await asyncio.sleep(interval)
+
+
+async def refresh_live_versions(sessions: async_sessionmaker[AsyncSession], prompts: Prompts) -> None:
+    """apply_live_versions, unless the database is away: then the prompts stay as they are for now."""
+    try:
+        await apply_live_versions(sessions, prompts)
+    except Exception as exc:
+        logger.warning("Prompt versions could not be read: {}", exc)

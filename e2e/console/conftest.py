@@ -24,6 +24,8 @@ def system(tmp_path_factory):
             "CONSOLE_PASSWORD": PASSWORD,
             "RATE_LIMIT_PER_MINUTE": "6000",
             "KNOWLEDGE_BASE_PATH": str(knowledge),
+            "GATEWAY_URL": "{gateway}",
+            "SANDBOX_URL": "{sandbox}",
         }
     }
     with running_system(TUESDAY_11, env) as system:
