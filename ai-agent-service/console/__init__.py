@@ -15,6 +15,7 @@ from console import (
     pages,
     prompts,
     sign_in,
+    try_it,
 )
 from console.pages import EXCEPTION_HANDLERS
 
@@ -28,6 +29,7 @@ ROUTERS = (
     knowledge.router,
     prompts.router,
     health.router,
+    try_it.router,
 )
 router = APIRouter(include_in_schema=False)
 for part in ROUTERS:

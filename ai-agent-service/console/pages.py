@@ -35,6 +35,8 @@ NAV = (
     ("/console/prompts", "Промпты"),
     ("/console/health", "Состояние"),
 )
+# Only on a sandbox install (SANDBOX_URL): the page that plays a customer (console/try_it.py).
+SANDBOX_NAV = (("/console/try", "Как клиент"),)
 # How often live parts (the conversation list, a conversation) ask for news, in seconds.
 LIVE_EVERY_S = 3
 # Pages show personal data: never cached, never framed, scripts only from the console itself.
@@ -98,7 +100,7 @@ def render(
     """The page with what every template may use: the navigation, the session's CSRF token and `times`."""
     session = getattr(request.state, "console_session", None)
     base = {
-        "nav": NAV,
+        "nav": NAV + (SANDBOX_NAV if runtime.settings.SANDBOX_URL else ()),
         "path": request.url.path,
         "csrf_token": session.csrf if session else "",
         "signed_in": session is not None and session.signed_in,

@@ -35,7 +35,9 @@ def system(tmp_path_factory):
 @pytest.fixture(scope="package")
 async def chromium() -> Browser:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # A fake microphone, allowed without asking: "try it as a customer" records voice notes.
+        args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         yield browser
         await browser.close()
 
