@@ -1,6 +1,9 @@
-// "Try it as a customer": records a voice note with the browser's microphone (MediaRecorder) and sends it
-// with the form, as the customer's WhatsApp voice message.
+// "Try it as a customer": keeps the chat scrolled to its newest message, and records a voice note with the
+// browser's microphone (MediaRecorder) and sends it with the form, as the customer's WhatsApp voice message.
 (function () {
+  const chat = document.getElementById("chat");
+  // The newest messages in view, as on a phone.
+  if (chat) chat.addEventListener("htmx:afterSwap", function () { chat.scrollTop = chat.scrollHeight; });
   const form = document.getElementById("voice-form");
   if (!form) return;
   const record = document.getElementById("record");
