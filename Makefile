@@ -51,9 +51,11 @@ db: install infra
 run: db
 	PG_URL=$(PG_URL) scripts/run_local.sh
 
-# A scripted morning of customers on the sandbox, with its own databases and queues.
+# A scripted morning of customers on the sandbox, with its own databases and queues; KEEP=1 leaves it
+# running with the operator console (its address and password printed) until Ctrl-C.
+KEEP ?= 0
 demo: install infra
-	cd e2e && $(BIN)/python demo.py
+	cd e2e && KEEP=$(KEEP) $(BIN)/python demo.py
 
 test: install infra
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml

@@ -41,6 +41,7 @@ from services.knowledge_base import KnowledgeBase
 from services.message_consumer import AgentDeps, consume_incoming
 from services.notifications import NotificationOutbox
 from services.outbox import BotMessageOutbox
+from services.prompt_versions import PROMPT_REFRESH_S, refresh_live_versions, run_prompt_refresh
 from services.reminders import CalendarDeps, run_calendar
 from services.retention import purge_older_than
 from utils.metrics import AgentMetrics
@@ -62,11 +63,13 @@ async def start_runtime(
     prompts = load_prompts(settings.PROMPTS_PATH, settings.BUSINESS_NAME)
     # Indexing reads every PDF that is not cached yet: off the event loop.
     base = await asyncio.to_thread(
-        KnowledgeBase, settings.KNOWLEDGE_BASE_PATH, cache_enabled=settings.PDF_CACHE_ENABLED
+        partial(KnowledgeBase, cache_enabled=settings.PDF_CACHE_ENABLED, clock=clock),
+        settings.KNOWLEDGE_BASE_PATH,
     )
     knowledge = KnowledgeSearch(base)
     base = await ServiceRuntime.open(settings, clock, create_engine(settings.DATABASE_URL), CONTRACTS_DIR)
     sessions, publisher, queues = base.sessions, base.publisher, base.queues
+    await refresh_live_versions(sessions, prompts)  # the prompts as last edited in the console
     # Every session records the CRM events of what it commits for the configured CRMs (none: nothing).
     sessions.configure(info=crm_session_info(settings.crm_targets()))
     outbox = BotMessageOutbox(queues["outgoing_messages"].name)
@@ -78,6 +81,7 @@ async def start_runtime(
         sessions=sessions,
         metrics=metrics,
         retries=gemini_retries,
+        clock=clock,
     )
     hours = WorkingHours(settings.WORKING_HOURS_START, settings.WORKING_HOURS_END, settings.TIMEZONE)
     agent = AgentDeps(
@@ -196,6 +200,11 @@ def _start_workers(rt: Runtime) -> None:
             heartbeat=partial(rt.liveness.beat, "notifications"),
         ),
         stall_after=_stall_after(REPAIR_INTERVAL_S),
+    )
+    rt.workers["prompts"] = rt.liveness.start_loop(
+        "prompts",
+        run_prompt_refresh(rt.sessions, rt.prompts, heartbeat=partial(rt.liveness.beat, "prompts")),
+        stall_after=_stall_after(PROMPT_REFRESH_S),
     )
     calendar_interval = rt.settings.CALENDAR_CHECK_INTERVAL_SECONDS
     rt.workers["calendar"] = rt.liveness.start_loop(

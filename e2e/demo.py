@@ -1,9 +1,13 @@
 """`make demo`: a scripted morning of several customers against the sandbox, then what each of them saw
 in WhatsApp and what the agent made of it. Starts its own copy of the system (fresh databases, own
 queues), so it runs beside `make run` without touching its data. The morning is Tuesday 8 December 2026,
-from 10:00 in Astana, whatever the machine's clock says."""
+from 10:00 in Astana, whatever the machine's clock says. KEEP=1 leaves it running afterwards, printing the
+operator console's address and password, until Ctrl-C."""
 
 import asyncio
+import os
+import secrets
+import signal
 import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -31,6 +35,10 @@ SETTINGS = {
     "whatsapp-gateway": {"MANAGERS": ",".join(f"{n}:{p}" for p, n in MANAGERS.items())},
     "ai-agent-service": {
         "MANAGERS": ",".join(f"{n}:{p}" for p, n in MANAGERS.items()),
+        # The console (KEEP=1 leaves it running): its health page reads the gateway, "try it as a customer"
+        # writes to the sandbox.
+        "GATEWAY_URL": "{gateway}",
+        "SANDBOX_URL": "{sandbox}",
         # The scripted customers answer within a second or two, as an auto-responder would: the loop
         # breaker's threshold is set below their pace.
         "LOOP_REPLY_SECONDS": "1.5",
@@ -285,16 +293,36 @@ async def print_managers_phones(system: System, customer: Sandbox) -> None:
         say(f"  лид {lead['ID']}: {lead['TITLE']}, {lead['PHONE'][0]['VALUE']}{planned}")
 
 
+async def keep_running(system: System, password: str) -> None:
+    """KEEP=1: the system stays up with the morning's conversations for the console, until Ctrl-C."""
+    console = f"{system.agent.url}/console"
+    say("\n════════ Консоль оператора ════════")
+    say(f"  {console}   пароль: {password}")
+    say(f"  попробовать как клиент: {console}/try")
+    say("  Система работает, пока не нажмёте Ctrl-C.")
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    await stopped.wait()
+
+
 async def main() -> None:
     system = System(moment=MORNING)
+    keep = os.environ.get("KEEP", "") not in ("", "0")
+    password = secrets.token_urlsafe(9)
+    settings = {name: dict(values) for name, values in SETTINGS.items()}
+    settings["ai-agent-service"]["CONSOLE_PASSWORD"] = password
     say("Запускаю sandbox, whatsapp-gateway и ai-agent-service (утро вторника, 8 декабря 2026)…")
-    system.start(SETTINGS)
+    system.start(settings)
     customer = Sandbox(system.sandbox_url)
     try:
         await play_morning(system, customer)
         await print_chats(customer)
         await print_agent_view(system)
         await print_managers_phones(system, customer)
+        if keep:
+            await keep_running(system, password)
     finally:
         await customer.http.aclose()
         await asyncio.to_thread(system.stop)

@@ -132,7 +132,7 @@ class System:
 
     def start(self, extra_env: dict[str, dict[str, str]] | None = None) -> None:
         """Starts the sandbox, then both services with `extra_env` per service ("{sandbox}" in a value is
-        the sandbox's URL)."""
+        the sandbox's URL, "{gateway}" the gateway's)."""
         self.log_dir.mkdir(exist_ok=True)
         if self.moment is not None:
             self.clock_offset = (self.moment - datetime.now(UTC)).total_seconds()
@@ -174,12 +174,13 @@ class System:
         }
         for name in SERVICES:
             database = f"{name.split('-')[0]}_e2e_{self.suffix}"
-            extra = {
-                k: v.replace("{sandbox}", self.sandbox_url)
-                for k, v in (extra_env or {}).get(name, {}).items()
-            }
+            port = free_port()
+            addresses = {"{sandbox}": self.sandbox_url, "{gateway}": f"http://127.0.0.1:{port}"}
+            if "whatsapp-gateway" in self.services:
+                addresses["{gateway}"] = self.gateway.url
+            extra = {k: _filled(v, addresses) for k, v in (extra_env or {}).get(name, {}).items()}
             env = common | own[name] | extra
-            service = Service(name, free_port(), database, env, self.log_dir / f"{name}_{self.suffix}.log")
+            service = Service(name, port, database, env, self.log_dir / f"{name}_{self.suffix}.log")
             service.env |= {"PORT": str(service.port), "DATABASE_URL": service.database_url}
             create_database(database)
             subprocess.run(
@@ -210,6 +211,12 @@ class System:
         for service in self.services.values():
             drop_database(service.database)
         asyncio.run(delete_queues(list(self.queues.values())))
+
+
+def _filled(value: str, addresses: dict[str, str]) -> str:
+    for placeholder, address in addresses.items():
+        value = value.replace(placeholder, address)
+    return value
 
 
 def psql(sql: str) -> None:

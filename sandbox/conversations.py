@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any, Literal
 
+from fastapi import HTTPException, status
 from pydantic import BaseModel, field_validator, model_validator
 
 from sandbox.messages import (
@@ -56,6 +59,9 @@ class InjectRequest(BaseModel):
     from_me: bool = False
     caption: str | None = None
     transcript: str | None = None
+    # A voice note recorded elsewhere (the console's "try it as a customer"), base64; the fake Gemini cannot
+    # hear it, so it carries `transcript` too, as what was said.
+    audio_base64: str | None = None
     corrupt_audio: bool = False
     length_seconds: int = 4
     time: int | None = None
@@ -157,11 +163,20 @@ def _contact_name(req: InjectRequest, chat: Chat) -> str | None:
     return chat.contact_name
 
 
+def _recorded(audio_base64: str | None) -> bytes | None:
+    if audio_base64 is None:
+        return None
+    try:
+        return base64.b64decode(audio_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "audio_base64 is not base64") from exc
+
+
 def _body_of(state: SandboxState, req: InjectRequest, chat: Chat, message: dict[str, Any]) -> None:
     """Fill the type-specific part of an injected message (media bytes, reaction target)."""
     if req.type == "ptt":
         transcript = req.transcript if req.transcript is not None else (req.text or DEFAULT_TRANSCRIPT)
-        data = voice_bytes(transcript, req.corrupt_audio)
+        data = voice_bytes(transcript, req.corrupt_audio, recorded=_recorded(req.audio_base64))
     elif req.type in ("image", "document"):
         data = media_bytes(req.type, req.text)
         message["caption"] = req.caption if req.caption is not None else (req.text or None)

@@ -45,12 +45,13 @@ def fake_lid(phone: str) -> str:
     return f"{digest % 10**15:015d}@lid"
 
 
-def voice_bytes(transcript: str, corrupt: bool) -> bytes:
-    """OGG-looking bytes whose transcript the fake Gemini can read back; corrupt ones carry no marker."""
+def voice_bytes(transcript: str, corrupt: bool, recorded: bytes | None = None) -> bytes:
+    """OGG-looking bytes (or a real recording) whose transcript the fake Gemini can read back; corrupt ones
+    carry no marker."""
     if corrupt:
         return b"\x00\x13" + os.urandom(256)
     header = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x13OpusHead\x01\x01\x38\x01\x80\x3e\x00\x00"
-    return header + TRANSCRIPT_MARKER + transcript.encode("utf-8")
+    return (recorded or header) + TRANSCRIPT_MARKER + transcript.encode("utf-8")
 
 
 def media_bytes(message_type: str, text: str) -> bytes:

@@ -34,13 +34,14 @@ if [ "$SANDBOX" = "1" ]; then
   sandbox_env=(WAPPI_BASE_URL="$sandbox_url" WAPPI_TOKEN=sandbox-token WAPPI_PROFILE_ID=sandbox-profile
     GEMINI_BASE_URL="$sandbox_url" GEMINI_API_KEY=sandbox-key)
   # The sample knowledge base describes this company; with the real APIs ai-agent-service/.env names yours.
-  agent_env=(BUSINESS_NAME="${BUSINESS_NAME:-ТОО «СкладПро»}")
+  # SANDBOX_URL gives the console its "try it as a customer" page.
+  agent_env=(BUSINESS_NAME="${BUSINESS_NAME:-ТОО «СкладПро»}" SANDBOX_URL="$sandbox_url")
 fi
 
 (cd whatsapp-gateway && exec env "${sandbox_env[@]}" DATABASE_URL="${GATEWAY_DATABASE_URL:-$PG/whatsapp_gateway}" \
   PORT="$GATEWAY_PORT" "$PY" app.py) &
 pids+=($!)
-(cd ai-agent-service && exec env "${sandbox_env[@]}" "${agent_env[@]}" \
+(cd ai-agent-service && exec env "${sandbox_env[@]}" "${agent_env[@]}" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
   DATABASE_URL="${AGENT_DATABASE_URL:-$PG/ai_agent}" PORT="$AGENT_PORT" "$PY" app.py) &
 pids+=($!)
 
@@ -51,5 +52,9 @@ for port in "$GATEWAY_PORT" "$AGENT_PORT"; do
   done
 done
 echo "run: sandbox :$SANDBOX_PORT  whatsapp-gateway :$GATEWAY_PORT  ai-agent-service :$AGENT_PORT  (Ctrl-C stops all)"
+echo "run: console http://127.0.0.1:$AGENT_PORT/console (password: CONSOLE_PASSWORD, else ADMIN_API_KEY)"
+if [ "$SANDBOX" = "1" ]; then
+  echo "run: try it as a customer http://127.0.0.1:$AGENT_PORT/console/try"
+fi
 # Any one process dying takes the others down, so a broken start is not mistaken for a running system.
 wait -n "${pids[@]}"

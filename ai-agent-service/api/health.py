@@ -25,14 +25,20 @@ HEALTH_CHECK_TIMEOUT_SECONDS = 3.0
 
 @router.get("/health")
 async def health(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+    report = await health_report(runtime)
+    if report["status"] != "ok":
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return report
+
+
+async def health_report(runtime: Runtime) -> dict[str, Any]:
+    """What /health says (the console's health page shows it too)."""
     database_ok = await _database_is_up(runtime.engine)
     broker_ok = not runtime.connection.is_closed and runtime.publisher.is_open
     workers = runtime.liveness.report()
     gemini = runtime.llm.status
     # Only what a restart could fix makes the service unhealthy; a Gemini outage is reported, not fatal.
     healthy = database_ok and broker_ok and runtime.liveness.all_alive()
-    if not healthy:
-        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return {
         "status": "ok" if healthy else "unhealthy",
         "service": runtime.settings.PROJECT_NAME,
@@ -106,7 +112,7 @@ async def stats(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
             "today": {"prompt": int(tokens[0]), "output": int(tokens[1])},
             "total": {"prompt": int(tokens[2]), "output": int(tokens[3])},
         },
-        "queues": await _queue_sizes(runtime),
+        "queues": await queue_sizes_of(runtime),
         # Events waiting for a CRM (CRM_WEBHOOK_URL, Bitrix24), those a CRM refused for good, the oldest wait.
         "crm": await crm_backlog(session),
         "gemini": {"status": runtime.llm.status.state, "detail": runtime.llm.status.detail},
@@ -116,7 +122,7 @@ async def stats(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
 @router.get("/metrics", dependencies=[ApiKey])
 async def metrics(session: SessionDep, runtime: RuntimeDep) -> Response:
     runtime.metrics.follow_ups_active.set(await _active_follow_ups(session))
-    for queue, size in (await _queue_sizes(runtime)).items():
+    for queue, size in (await queue_sizes_of(runtime)).items():
         runtime.metrics.queue_size.labels(queue).set(size)
     return Response(runtime.metrics.exposition(), media_type=runtime.metrics.content_type)
 
@@ -134,7 +140,7 @@ async def _active_follow_ups(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).where(FollowUp.is_completed.is_(False))) or 0
 
 
-async def _queue_sizes(runtime: Runtime) -> dict[str, int]:
+async def queue_sizes_of(runtime: Runtime) -> dict[str, int]:
     try:
         return await queue_sizes(runtime.connection, runtime.queues.by_contract.values())
     except Exception as exc:

@@ -65,6 +65,16 @@ class Settings(ServiceSettings):
     CONSOLE_SESSION_HOURS: float = Field(default=12, gt=0, le=24 * 30)
     CONSOLE_MAX_FAILED_SIGN_INS: int = Field(default=5, ge=1, le=100)
     CONSOLE_LOCKOUT_MINUTES: float = Field(default=15, gt=0, le=24 * 60)
+    # The largest PDF the console takes for the knowledge base.
+    CONSOLE_MAX_PDF_MB: float = Field(default=20, gt=0, le=500)
+    # whatsapp-gateway's address, for the console's health page (its /health); unset: not shown.
+    GATEWAY_URL: str | None = None
+    # The sandbox (fake Wappi and Gemini) this install runs on, if it does: the console's "try it as a
+    # customer" page writes to it as a client would. Unset (production): no such page.
+    SANDBOX_URL: str | None = None
+    # Gemini's price in US dollars per million tokens (prompt, output), for today's cost on the health page.
+    GEMINI_PROMPT_USD_PER_MILLION: float = Field(default=1.25, ge=0)
+    GEMINI_OUTPUT_USD_PER_MILLION: float = Field(default=10.0, ge=0)
 
     # The CRM hand-off, each optional: events POSTed as signed JSON to CRM_WEBHOOK_URL, and clients and booked
     # calls written into Bitrix24 through its inbound webhook (its URL carries the webhook's secret).
@@ -85,7 +95,15 @@ class Settings(ServiceSettings):
     def call_policy(self) -> CallPolicy:
         return CallPolicy(managers=self.MANAGERS, reminder=timedelta(minutes=self.CALL_REMINDER_MINUTES))
 
-    @field_validator("CRM_WEBHOOK_URL", "BITRIX24_WEBHOOK_URL", mode="before")
+    @field_validator("GATEWAY_URL", mode="before")
+    @classmethod
+    def _gateway_address(cls, value: object) -> object:
+        # Render hands a service's address out as host:port, without a scheme.
+        if isinstance(value, str) and value.strip() and "://" not in value:
+            value = "http://" + value.strip()
+        return cls._optional_http_url(value)
+
+    @field_validator("CRM_WEBHOOK_URL", "BITRIX24_WEBHOOK_URL", "SANDBOX_URL", mode="before")
     @classmethod
     def _optional_http_url(cls, value: object) -> object:
         if isinstance(value, SecretStr):

@@ -5,10 +5,32 @@ and its entry to console.pages.NAV."""
 
 from fastapi import APIRouter
 
-from console import actions, conversation, conversations, pages, sign_in
+from console import (
+    actions,
+    calls,
+    conversation,
+    conversations,
+    health,
+    knowledge,
+    pages,
+    prompts,
+    sign_in,
+    try_it,
+)
 from console.pages import EXCEPTION_HANDLERS
 
-ROUTERS = (pages.router, sign_in.router, conversations.router, conversation.router, actions.router)
+ROUTERS = (
+    pages.router,
+    sign_in.router,
+    conversations.router,
+    conversation.router,
+    actions.router,
+    calls.router,
+    knowledge.router,
+    prompts.router,
+    health.router,
+    try_it.router,
+)
 router = APIRouter(include_in_schema=False)
 for part in ROUTERS:
     router.include_router(part)

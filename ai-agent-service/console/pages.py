@@ -28,7 +28,15 @@ STATIC_FILES = {path.name: path for path in STATIC_DIR.iterdir() if path.is_file
 templates = Jinja2Templates(directory=HERE / "templates")
 
 # The navigation: (path, label). A page joins the console by adding itself here.
-NAV = (("/console/conversations", "Разговоры"),)
+NAV = (
+    ("/console/conversations", "Разговоры"),
+    ("/console/calls", "Созвоны"),
+    ("/console/knowledge", "База знаний"),
+    ("/console/prompts", "Промпты"),
+    ("/console/health", "Состояние"),
+)
+# Only on a sandbox install (SANDBOX_URL): the page that plays a customer (console/try_it.py).
+SANDBOX_NAV = (("/console/try", "Как клиент"),)
 # How often live parts (the conversation list, a conversation) ask for news, in seconds.
 LIVE_EVERY_S = 3
 # Pages show personal data: never cached, never framed, scripts only from the console itself.
@@ -92,7 +100,7 @@ def render(
     """The page with what every template may use: the navigation, the session's CSRF token and `times`."""
     session = getattr(request.state, "console_session", None)
     base = {
-        "nav": NAV,
+        "nav": NAV + (SANDBOX_NAV if runtime.settings.SANDBOX_URL else ()),
         "path": request.url.path,
         "csrf_token": session.csrf if session else "",
         "signed_in": session is not None and session.signed_in,

@@ -7,6 +7,7 @@ from models.follow_up import FollowUp
 from models.llm_usage import LlmUsage
 from models.message import Message
 from models.notification import Notification
+from models.prompt_version import PromptVersion
 from models.scheduled_call import ScheduledCall
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "LlmUsage",
     "Message",
     "Notification",
+    "PromptVersion",
     "ScheduledCall",
 ]

@@ -27,7 +27,7 @@ from tenacity import (
 )
 
 from models import LlmUsage
-from service_kit.clock import utc_now
+from service_kit.clock import Clock, utc_now
 from utils.metrics import AgentMetrics
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -106,8 +106,10 @@ class GeminiClient:
         sessions: async_sessionmaker[AsyncSession],
         metrics: AgentMetrics,
         retries: GeminiRetries = GeminiRetries(),
+        clock: Clock = utc_now,
     ):
         self.model = model
+        self._clock = clock  # usage rows are stamped by the service's clock: "today" is the service's day
         self.status = GeminiStatus()
         self._sessions = sessions
         self._metrics = metrics
@@ -204,6 +206,7 @@ class GeminiClient:
                 "model": self.model,
                 "prompt_tokens": prompt_tokens,
                 "output_tokens": output_tokens,
+                "created_at": self._clock(),
             }
         )
         # Group commit: every call returns only once its row is stored, but the calls that finish while

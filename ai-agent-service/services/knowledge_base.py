@@ -13,7 +13,10 @@ import json
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from loguru import logger
@@ -27,14 +30,34 @@ CACHE_VERSION = 1  # bump when read_pdf_pages changes what it extracts
 _Pages = list[tuple[int, list[tuple[bool, str]]]]
 
 
+@dataclass(frozen=True)
+class KnowledgeFile:
+    """One PDF as the index holds it (the console's knowledge-base page lists them)."""
+
+    name: str
+    size: int  # bytes
+    pages: int  # pages read; 0 when it could not be read as a PDF
+    chunks: int
+    indexed_at: datetime
+
+
 class KnowledgeBase:
-    def __init__(self, path: Path, chunk_chars: int = 800, *, cache_enabled: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        chunk_chars: int = 800,
+        *,
+        cache_enabled: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.path = Path(path)
         self.chunk_chars = chunk_chars
+        self.clock = clock  # when a file was indexed, as the service tells time
         self.cache = _PageCache(self.path / CACHE_DIR) if cache_enabled else None
         self._lock = threading.Lock()
         self._stamps: dict[str, tuple[int, int]] | None = None
         self._chunks_by_file: dict[str, tuple[tuple[int, int], list[IndexedChunk]]] = {}
+        self._files: dict[str, KnowledgeFile] = {}
         self._index = Bm25Index([])
         self._checked_at = 0.0
         self.refresh()
@@ -48,6 +71,11 @@ class KnowledgeBase:
         """Everything indexed, in file-name and page order; the same tuple until the base is re-indexed."""
         return self._index.chunks
 
+    @property
+    def files(self) -> list[KnowledgeFile]:
+        """The PDFs indexed, by name."""
+        return [self._files[name] for name in sorted(self._files)]
+
     def search(self, query: str, limit: int = 4) -> list[Chunk]:
         """Up to `limit` chunks sharing terms with `query`, best first; [] when no term matches."""
         if time.monotonic() - self._checked_at >= REFRESH_INTERVAL_S and self._lock.acquire(blocking=False):
@@ -58,22 +86,28 @@ class KnowledgeBase:
                 self._lock.release()
         return self._index.search(query, limit)
 
-    def refresh(self) -> bool:
-        """Re-index if a PDF was added, changed or removed; True when it did."""
+    def refresh(self, read: dict[str, _Pages] | None = None) -> bool:
+        """Re-index if a PDF was added, changed or removed; True when it did. `read`: pages of files already
+        read (an upload checked them), which are not read again."""
         with self._lock:
-            return self._refresh_locked()
+            return self._refresh_locked(read or {})
 
-    def _refresh_locked(self) -> bool:
+    def _refresh_locked(self, read: dict[str, _Pages] | None = None) -> bool:
         self._checked_at = time.monotonic()
         stamps = self._scan()
         if stamps == self._stamps:
             return False
         # Unchanged files keep their chunks: adding one PDF does not re-read a large base.
         unchanged = {name: self._chunks_by_file[name][1] for name in stamps if self._is_cached(name, stamps)}
-        chunks = unchanged | self._read_files([name for name in stamps if name not in unchanged])
+        fresh, pages = self._read_files([name for name in stamps if name not in unchanged], read or {})
+        chunks = unchanged | fresh
         current = {name: (stamp, chunks[name]) for name, stamp in stamps.items()}
         index = Bm25Index([entry for name in sorted(current) for entry in current[name][1]])
-        self._chunks_by_file, self._stamps, self._index = current, stamps, index
+        now = self.clock()
+        files = {name: self._files[name] for name in unchanged if name in self._files}
+        for name, page_count in pages.items():
+            files[name] = KnowledgeFile(name, stamps[name][1], page_count, len(chunks[name]), now)
+        self._chunks_by_file, self._stamps, self._index, self._files = current, stamps, index, files
         logger.info(
             "Knowledge base {}: {} PDF file(s), {} chunks indexed", self.path, len(stamps), len(index.chunks)
         )
@@ -102,12 +136,20 @@ class KnowledgeBase:
         cached = self._chunks_by_file.get(name)
         return cached is not None and cached[0] == stamps[name]
 
-    def _read_files(self, names: list[str]) -> dict[str, list[IndexedChunk]]:
-        cached = {name: self.cache.get(self.path / name) for name in names} if self.cache else {}
+    def _read_files(
+        self, names: list[str], read: dict[str, _Pages]
+    ) -> tuple[dict[str, list[IndexedChunk]], dict[str, int]]:
+        """The chunks of each file, and how many pages each had."""
+        cached: dict[str, _Pages | None] = {name: read[name] for name in names if name in read}
+        if self.cache:
+            for name, pages in cached.items():
+                self.cache.put(self.path / name, pages)
+            cached |= {name: self.cache.get(self.path / name) for name in names if name not in cached}
         to_read = [name for name in names if cached.get(name) is None]
         found = {name: self._chunks_of(name, pages) for name, pages in cached.items() if pages is not None}
+        page_counts = {name: len(pages) for name, pages in cached.items() if pages is not None}
         if not to_read:
-            return found
+            return found, page_counts
         # A fresh (spawned) child for this batch only: pdfminer (~25 MB) never stays in the service's memory,
         # and nothing of the parent's threads (a fork would copy their held locks) reaches it.
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -117,7 +159,8 @@ class KnowledgeBase:
                 if pages is not None and self.cache:
                     self.cache.put(self.path / name, pages)
                 found[name] = self._chunks_of(name, pages or [])
-        return found
+                page_counts[name] = len(pages or [])
+        return found, page_counts
 
     def _pages_of(self, name: str, pages_read: Future[_Pages]) -> _Pages | None:
         try:

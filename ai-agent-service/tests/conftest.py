@@ -61,7 +61,15 @@ MAX_ATTEMPTS = 5  # deliveries before a failing message is dead-lettered; small 
 BUSINESS_NAME = "ТОО «Береке Логистик»"
 # Wednesday 2026-11-25 15:00 in Astana.
 WEDNESDAY_3PM = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-TABLES = ("llm_usage", "scheduled_calls", "follow_ups", "messages", "contacts", "console_sign_in_failures")
+TABLES = (
+    "llm_usage",
+    "scheduled_calls",
+    "follow_ups",
+    "messages",
+    "contacts",
+    "console_sign_in_failures",
+    "prompt_versions",
+)
 
 
 def fixed_clock(moment: datetime = WEDNESDAY_3PM) -> Callable[[], datetime]:

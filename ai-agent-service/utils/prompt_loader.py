@@ -27,11 +27,32 @@ class PromptTemplate:
         self.constants = dict(constants or {})
         self.placeholders = frozenset(placeholders) | self.constants.keys()
         self._text, self._stamp = self._load()
+        self._edited: str | None = None  # a version saved in the console, which takes the file's place
 
     @property
     def text(self) -> str:
+        if self._edited is not None:
+            return self._edited
         self._reload_if_changed()
         return self._text
+
+    @property
+    def file_text(self) -> str:
+        """The file's text, edited in the console or not."""
+        self._reload_if_changed()
+        return self._text
+
+    def missing_from(self, text: str) -> set[str]:
+        """The placeholders `text` lacks to take this prompt's place."""
+        return {name for name in self.placeholders if "{" + name + "}" not in text}
+
+    def use_edited(self, text: str | None) -> None:
+        """From now on renders `text` instead of the file (None: the file again); PromptError if it lacks a
+        placeholder."""
+        missing = self.missing_from(text) if text is not None else set()
+        if missing:
+            raise PromptError(f"{self.path.name}: the edited version lacks {_braced(missing)}")
+        self._edited = text
 
     def render(self, **values: object) -> str:
         values = {**self.constants, **values}
@@ -52,7 +73,7 @@ class PromptTemplate:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise PromptError(f"Prompt file {self.path} cannot be read: {exc}") from exc
-        missing = {name for name in self.placeholders if "{" + name + "}" not in text}
+        missing = self.missing_from(text)
         if missing:
             raise PromptError(f"Prompt file {self.path} lacks the placeholder {_braced(missing)}")
         return text, (stat.st_mtime_ns, stat.st_size)

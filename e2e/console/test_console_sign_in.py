@@ -68,17 +68,39 @@ async def test_without_a_session_pages_and_actions_go_to_sign_in(system, custome
         home = await anonymous.get("/console")
         pages = [
             await anonymous.get(path)
-            for path in ("/console/conversations", f"/console/conversations/{phone}")
+            for path in (
+                "/console/conversations",
+                f"/console/conversations/{phone}",
+                "/console/calls",
+                "/console/knowledge",
+                "/console/prompts/sales_agent",
+                "/console/health",
+                "/console/try",
+            )
         ]
         fragments = [
             await anonymous.get(path, headers={"HX-Request": "true"})
-            for path in ("/console/conversations/rows", f"/console/conversations/{phone}/live")
+            for path in (
+                "/console/conversations/rows",
+                f"/console/conversations/{phone}/live",
+                f"/console/try/chat?phone={phone}",
+            )
         ]
         actions = [
             await anonymous.post(f"/console/conversations/{phone}/{action}", data={"csrf_token": "x"})
             for action in ("take-over", "hand-back", "reply", "classify", "calls", "follow-ups/stop")
         ]
         actions.append(await anonymous.post("/console/calls/1/cancel"))
+        for path in (
+            "/console/knowledge",
+            "/console/knowledge/faq.pdf/replace",
+            "/console/prompts/sales_agent",
+            "/console/prompts/sales_agent/restore-file",
+            "/console/health/dead-letters/incoming_messages/replay",
+            "/console/try/messages",
+            "/console/try/voice",
+        ):
+            actions.append(await anonymous.post(path, data={"csrf_token": "x"}))
 
     assert calls.status_code == 200  # the API keeps its key, nothing else
     assert home.headers["location"] == "/console/conversations"

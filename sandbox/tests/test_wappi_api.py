@@ -208,3 +208,21 @@ async def test_contact_and_business_names_reach_the_message(client):
     )
     assert message["contact_name"] == "Иван Стройком"
     assert message["business_name"] == "ТОО Стройком"
+
+
+async def test_a_recorded_voice_note_keeps_its_audio_and_carries_what_was_said(client):
+    recorded = b"\x1aE\xdf\xa3webm-opus-recording"
+    created = await inject(
+        client,
+        phone="77015550000",
+        type="ptt",
+        audio_base64=base64.b64encode(recorded).decode(),
+        transcript="Хочу узнать цену",
+    )
+    audio = (await client.get(created["file_link"])).content
+    refused = await client.post(
+        "/sandbox/messages", json={"phone": "77015550000", "type": "ptt", "audio_base64": "не base64"}
+    )
+
+    assert audio == recorded + "SANDBOX-TRANSCRIPT:Хочу узнать цену".encode()
+    assert refused.status_code == 422

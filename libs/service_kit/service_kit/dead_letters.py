@@ -4,6 +4,7 @@ budget (POST /dead-letters/{queue}/replay on the service that consumes the queue
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import aio_pika
@@ -49,6 +50,41 @@ async def replay_dead_letters(
         await channel.close()
     logger.info("{}: replayed {} dead letters, {} left", queue.name, moved, left)
     return moved, left
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A parked message as an operator reads it."""
+
+    message_id: str | None
+    reason: str  # the consumer's reason, else the broker's (expired, maxlen, rejected)
+    body: bytes
+
+
+async def peek_dead_letters(
+    connection: AbstractRobustConnection, queue: Queue, limit: int
+) -> list[DeadLetter]:
+    """Up to `limit` messages of Q.dlq, oldest first, left where they are: taken unacked and given back when
+    the channel closes."""
+    channel = await connection.channel()
+    try:
+        dlq = await channel.get_queue(queue.dlq, ensure=True)
+        found = []
+        while len(found) < limit:
+            message = await dlq.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            found.append(DeadLetter(message.message_id, _reason(message.headers or {}), message.body))
+    finally:
+        await channel.close()
+    return found
+
+
+def _reason(headers: Mapping[str, Any]) -> str:
+    reason = headers.get("x-dlq-reason") or headers.get("x-first-death-reason")
+    if isinstance(reason, bytes):
+        reason = reason.decode("utf-8", "replace")
+    return str(reason) if reason else "unknown"
 
 
 class ReplayOut(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from service_kit.api import api_key_dependency
 from service_kit.consumer import Delivery, start_consumer
-from service_kit.dead_letters import dead_letters_router, replay_dead_letters
+from service_kit.dead_letters import dead_letters_router, peek_dead_letters, replay_dead_letters
 from service_kit.errors import PermanentError, TransientError
 from service_kit.publisher import Outgoing
 from tests.conftest import take_all
@@ -119,7 +119,7 @@ async def test_junk_is_dead_lettered_with_the_reason_and_never_reaches_the_handl
     assert reason in parked[0].headers["x-dlq-reason"] and parked[0].body == raw
 
 
-async def test_a_permanent_failure_is_dead_lettered_at_once_and_replay_gives_a_fresh_budget(
+async def test_a_permanent_failure_is_dead_lettered_at_once_readable_and_replay_gives_a_fresh_budget(
     connection, empty_queues, publisher
 ):
     refuse = True
@@ -137,6 +137,10 @@ async def test_a_permanent_failure_is_dead_lettered_at_once_and_replay_gives_a_f
     await asyncio.sleep(0.3)
     refuse = False
 
+    [parked] = await peek_dead_letters(connection, queue, limit=10)
+    assert (parked.message_id, parked.reason) == ("m-3", "PermanentError: recipient is whitelisted")
+    assert json.loads(parked.body) == OUTGOING
+    assert len(await peek_dead_letters(connection, queue, limit=10)) == 1  # reading leaves it parked
     assert await replay_dead_letters(connection, queue, limit=10) == (1, 0)
     await wait_until(lambda: len(attempts) == 2)
     await consumer.stop()
