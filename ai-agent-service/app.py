@@ -8,7 +8,6 @@ import sys
 from datetime import timedelta
 from functools import partial
 
-import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,12 +23,11 @@ from config.settings import Settings
 from console.auth import ConsoleAuth, console_signing_key
 from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
-from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
 from service_kit.retention import RETENTION_INTERVAL_S, run_retention
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
-from service_kit.startup import wait_before_serving
+from service_kit.startup import serve
 from services.ai_sales_agent import KnowledgeSearch
 from services.bitrix24_client import Bitrix24Client
 from services.crm_delivery import POLL_INTERVAL_S, CrmDeps, run_crm_delivery
@@ -296,16 +294,7 @@ def main() -> None:
     except PromptError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    setup_logging(settings.LOG_LEVEL, settings.secret_values())
-    wait_before_serving(settings)
-    uvicorn.run(
-        create_app(settings),
-        host="0.0.0.0",
-        port=settings.PORT,
-        loop="uvloop",  # less CPU per message than the stock event loop
-        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
-        log_level=settings.LOG_LEVEL.lower(),
-    )
+    serve(create_app, settings, port=settings.PORT, log_level=settings.LOG_LEVEL.lower())
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ in webhook mode (WAPPI_WEBHOOK_SECRET set) also the webhook worker, which takes 
 import sys
 from functools import partial
 
-import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
@@ -21,12 +20,11 @@ from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
 from service_kit.consumer import start_consumer
 from service_kit.dead_letters import dead_letters_router
-from service_kit.logs import setup_logging
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
 from service_kit.retention import RETENTION_INTERVAL_S, run_retention
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
-from service_kit.startup import wait_before_serving
+from service_kit.startup import serve
 from services.forget import handle_erasure
 from services.intake_limit import IntakeLimit
 from services.leader_lease import LeaderLease
@@ -218,16 +216,7 @@ def main() -> None:
         for line in exc.lines:
             print(line, file=sys.stderr)
         sys.exit(2)
-    setup_logging(settings.LOG_LEVEL, settings.secret_values())
-    wait_before_serving(settings)
-    uvicorn.run(
-        create_app(settings),
-        host="0.0.0.0",
-        port=settings.PORT,
-        loop="uvloop",  # less CPU per message than the stock event loop
-        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
-        log_config=None,
-    )
+    serve(create_app, settings, port=settings.PORT, log_config=None)
 
 
 if __name__ == "__main__":
