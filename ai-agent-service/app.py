@@ -24,7 +24,7 @@ from console.auth import ConsoleAuth, console_signing_key
 from service_kit.app import runtime_lifespan, service_app
 from service_kit.clock import Clock, offset_clock
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
-from service_kit.retention import RETENTION_INTERVAL_S, run_retention
+from service_kit.retention import RETENTION_INTERVAL_S, start_retention
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from service_kit.startup import serve
@@ -221,14 +221,11 @@ def _start_workers(rt: Runtime) -> None:
             ),
             stall_after=_stall_after(interval),
         )
-    rt.workers["retention"] = rt.liveness.start_loop(
-        "retention",
-        run_retention(
-            partial(purge_older_than, rt.sessions),
-            clock=rt.clock,
-            days=rt.settings.RETENTION_DAYS,
-            heartbeat=partial(rt.liveness.beat, "retention"),
-        ),
+    rt.workers["retention"] = start_retention(
+        rt.liveness,
+        partial(purge_older_than, rt.sessions),
+        clock=rt.clock,
+        days=rt.settings.RETENTION_DAYS,
         stall_after=_stall_after(RETENTION_INTERVAL_S),
     )
     if rt.crm is not None:

@@ -21,7 +21,7 @@ from service_kit.clock import Clock, offset_clock
 from service_kit.consumer import start_consumer
 from service_kit.dead_letters import dead_letters_router
 from service_kit.outbox import REPAIR_INTERVAL_S, run_repair_loop
-from service_kit.retention import RETENTION_INTERVAL_S, run_retention
+from service_kit.retention import RETENTION_INTERVAL_S, start_retention
 from service_kit.runtime import ServiceRuntime
 from service_kit.settings import ConfigurationError, load_settings
 from service_kit.startup import serve
@@ -110,14 +110,11 @@ def _start_loops(rt: Runtime, outbox: MessageLogOutbox) -> None:
             run_webhook_worker(pushes, rt.pushes_arrived, heartbeat=partial(rt.liveness.beat, "webhooks")),
             stall_after=_stall_after(SWEEP_INTERVAL_S),
         )
-    rt.liveness.start_loop(
-        "retention",
-        run_retention(
-            partial(purge_older_than, rt.sessions),
-            clock=rt.clock,
-            days=rt.settings.RETENTION_DAYS,
-            heartbeat=partial(rt.liveness.beat, "retention"),
-        ),
+    start_retention(
+        rt.liveness,
+        partial(purge_older_than, rt.sessions),
+        clock=rt.clock,
+        days=rt.settings.RETENTION_DAYS,
         stall_after=_stall_after(RETENTION_INTERVAL_S),
     )
     rt.liveness.start_loop(

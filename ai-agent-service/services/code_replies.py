@@ -11,12 +11,12 @@ from datetime import datetime
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Contact, Decision, Message
+from models import Contact, Message
 from models.decision import LLM_BUDGET, VOICE_TOO_LONG
 from service_kit.managers import Manager
 from services.language import KK, RU, in_language, language_of
 from services.notifications import answer_promise, manager_for, notify, who
-from services.replies import StoredReply, add_reply, cover_pending
+from services.replies import StoredReply, record_decision, store_code_reply
 from utils.timezone_helper import WorkingHours
 
 ASK_TO_WRITE = {
@@ -35,8 +35,8 @@ async def store_ask_to_write(
     session: AsyncSession, contact: Contact, trigger: Message, pending: Sequence[Message], now: datetime
 ) -> StoredReply:
     text = in_language(ASK_TO_WRITE, language_of(contact))
-    reply = await _store(session, contact, trigger, pending, text, now)
-    _decide(
+    reply = await store_code_reply(session, contact, trigger, pending, text, now)
+    record_decision(
         session, contact, trigger, reply, VOICE_TOO_LONG, "the voice note is over the gateway's limits", now
     )
     logger.info("Asked {} to write instead of a long voice note", contact.phone_number)
@@ -56,8 +56,8 @@ async def store_budget_notice(
     """The first turn over the hour's budget: the client hears a manager answers, the manager hears why."""
     language = language_of(contact)
     text = in_language(MANAGER_TAKES_OVER, language).format(promise=answer_promise(hours, now, language))
-    reply = await _store(session, contact, trigger, pending, text, now)
-    _decide(session, contact, trigger, reply, LLM_BUDGET, why, now)
+    reply = await store_code_reply(session, contact, trigger, pending, text, now)
+    record_decision(session, contact, trigger, reply, LLM_BUDGET, why, now)
     stored = StoredReply(reply)
     manager = manager_for(contact, managers)
     if manager is not None:
@@ -70,38 +70,3 @@ async def store_budget_notice(
         stored.notifications += [notification] if notification else []
     logger.warning("Contact {} is over its Gemini budget: {}", contact.phone_number, why)
     return stored
-
-
-async def _store(
-    session: AsyncSession,
-    contact: Contact,
-    trigger: Message,
-    pending: Sequence[Message],
-    text: str,
-    now: datetime,
-) -> Message:
-    reply = add_reply(session, contact, trigger, text, now)
-    await cover_pending(session, pending, now)
-    await session.flush()
-    return reply
-
-
-def _decide(
-    session: AsyncSession,
-    contact: Contact,
-    trigger: Message,
-    reply: Message,
-    kind: str,
-    why: str,
-    now: datetime,
-) -> None:
-    session.add(
-        Decision(
-            contact_id=contact.id,
-            message_id=trigger.id,
-            reply_id=reply.id,
-            kind=kind,
-            reason=why,
-            created_at=now,
-        )
-    )

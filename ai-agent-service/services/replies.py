@@ -118,7 +118,7 @@ async def store_reply(
     trigger.stance = answer.stance
     await session.flush()
     model_text = answer.reply if problem is not None else None
-    _decide(session, contact, trigger, reply, kind, problem or call.note, now, model_text)
+    record_decision(session, contact, trigger, reply, kind, problem or call.note, now, model_text)
     stored = StoredReply(reply)
     await _tell_managers(session, stored, contact, call, context, rules, now, kind == HANDED_OVER)
     rules.metrics.replies.inc()
@@ -141,8 +141,8 @@ async def store_holding_reply(
 ) -> StoredReply:
     """The code's holding reply when Gemini gave no usable answer; recorded with why."""
     text = in_language(HOLDING_REPLY, language_of(contact))
-    reply = await _store_code_reply(session, contact, trigger, pending, text, now)
-    _decide(session, contact, trigger, reply, HOLDING, reason, now)
+    reply = await store_code_reply(session, contact, trigger, pending, text, now)
+    record_decision(session, contact, trigger, reply, HOLDING, reason, now)
     logger.warning("Holding reply to {}: {}", contact.phone_number, reason)
     return StoredReply(reply)
 
@@ -162,8 +162,8 @@ async def store_opt_out(
     contact.opted_out_at = now
     await stop_open_chain(session, contact.id, None, now, reason=OPTED_OUT)
     text = in_language(CONFIRMATION, language)
-    reply = await _store_code_reply(session, contact, trigger, pending, text, now)
-    _decide(session, contact, trigger, reply, OPTED_OUT, "the client asked to stop", now)
+    reply = await store_code_reply(session, contact, trigger, pending, text, now)
+    record_decision(session, contact, trigger, reply, OPTED_OUT, "the client asked to stop", now)
     logger.info("Contact {} opted out", contact.phone_number)
     return StoredReply(reply)
 
@@ -283,7 +283,7 @@ async def _notify_now(
         stored.notifications.append(notification)
 
 
-def _decide(
+def record_decision(
     session: AsyncSession,
     contact: Contact,
     trigger: Message,
@@ -306,7 +306,7 @@ def _decide(
     )
 
 
-async def _store_code_reply(
+async def store_code_reply(
     session: AsyncSession,
     contact: Contact,
     trigger: Message,

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 
 from loguru import logger
+
+from service_kit.liveness import Liveness
 
 RETENTION_INTERVAL_S = 24 * 3600
 
@@ -40,3 +43,12 @@ async def run_retention(
             logger.warning("Retention round failed, next in {}s: {}", interval_s, exc)
         heartbeat()
         await asyncio.sleep(interval_s)
+
+
+def start_retention(
+    liveness: Liveness, purge: Purge, *, clock: Callable[[], datetime], days: int, stall_after: float
+) -> asyncio.Task:
+    """run_retention as a worker loop watched under "retention"."""
+    heartbeat = partial(liveness.beat, "retention")
+    loop = run_retention(purge, clock=clock, days=days, heartbeat=heartbeat)
+    return liveness.start_loop("retention", loop, stall_after=stall_after)
