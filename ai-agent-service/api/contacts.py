@@ -272,7 +272,13 @@ async def forget(runtime: RuntimeDep, phone: PhonePath) -> dict:
     erasures = runtime.queues["contact_erasures"].name
     try:
         erased = await forget_contact(
-            agent.sessions, agent.publisher, erasures, phone.lstrip("+"), agent.clock()
+            agent.sessions,
+            agent.publisher,
+            erasures,
+            phone.lstrip("+"),
+            agent.clock(),
+            agent.hours,
+            agent.notification_outbox,
         )
     except ErasureNotSent as exc:
         raise HTTPException(

@@ -5,6 +5,7 @@ hash instead of the number, and the number writing again is a new contact."""
 import asyncio
 import io
 import json
+from datetime import timedelta
 
 from loguru import logger
 from sqlalchemy import func, select, text
@@ -99,3 +100,26 @@ async def test_forgetting_an_unknown_number_still_tells_the_gateway(api, queues,
 
 async def test_forget_needs_the_admin_key(api):
     assert (await api.post(f"/contacts/{PHONE}/forget")).status_code == 401
+
+
+async def test_the_manager_of_an_upcoming_call_hears_it_is_off_without_who_it_was(api, db, queues):
+    contact_id = await a_conversation(db, queues)
+    async with db.begin() as session:
+        for day in (1, -1):  # tomorrow's call is called off; yesterday's is past and says nothing
+            session.add(
+                ScheduledCall(
+                    contact_id=contact_id,
+                    scheduled_at=WEDNESDAY_3PM + timedelta(days=day),
+                    manager_name="Айгерим",
+                    manager_phone="77019990001",
+                )
+            )
+    await queues.outgoing()
+
+    assert (await api.post(f"/contacts/{PHONE}/forget", headers=KEY)).status_code == 200
+
+    [note] = await queues.outgoing()
+    assert note["phone_number"] == "77019990001" and note["kind"] == "notification"
+    assert (
+        note["message_text"] == "📞 Созвон 26.11.2026 в 15:00 отменён: клиент попросил удалить свои данные."
+    )
