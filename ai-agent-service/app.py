@@ -41,6 +41,7 @@ from services.message_consumer import AgentDeps, consume_incoming
 from services.notifications import NotificationOutbox
 from services.outbox import BotMessageOutbox
 from services.reminders import CalendarDeps, run_calendar
+from services.work_slots import WorkSlots
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptError
 from utils.timezone_helper import WorkingHours
@@ -94,6 +95,7 @@ async def start_runtime(
         calls=settings.call_policy(),
         notification_outbox=notifications,
         concurrency=settings.AGENT_CONCURRENCY,
+        slots=WorkSlots(settings.AGENT_CPU_SLOTS),
     )
     follow_ups = FollowUpDeps(
         sessions=sessions,
