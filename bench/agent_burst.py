@@ -21,6 +21,7 @@ from pathlib import Path
 import aio_pika
 import httpx
 import uvloop
+from sqlalchemy import event
 
 from bench import ROOT
 from bench.common import LOG_DIR, customer_message, memory_mb, migrate, start_sandbox
@@ -119,6 +120,14 @@ async def _run(messages: int, suffix: str, env: dict[str, str]) -> dict:
         outgoing = await channel.get_queue(queues["outgoing_messages"].name)
         await outgoing.consume(on_reply)
         runtime = await start_runtime(settings, utc_now)
+        # Round trips to PostgreSQL: every statement, BEGIN and COMMIT included (asyncpg sends each).
+        statements = {"count": 0}
+
+        def count(*_: object) -> None:
+            statements["count"] += 1
+
+        for name in ("before_cursor_execute", "begin", "commit", "rollback"):
+            event.listen(runtime.engine.sync_engine, name, count)
         try:
             # The agent is up (knowledge base indexed, consumer started): the whole burst arrives at once.
             cpu_started, started = time.process_time(), time.monotonic()
@@ -133,7 +142,8 @@ async def _run(messages: int, suffix: str, env: dict[str, str]) -> dict:
             await stop_runtime(runtime)
     finally:
         await connection.close()
-    return _summary(messages, replies, started, elapsed, cpu, suffix)
+    summary = _summary(messages, replies, started, elapsed, cpu, suffix)
+    return summary | {"db_round_trips_per_message": round(statements["count"] / messages, 1)}
 
 
 def _summary(
