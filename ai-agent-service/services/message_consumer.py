@@ -46,7 +46,7 @@ from services.ai_sales_agent import (
     SalesContext,
     draft_answer,
     sales_context,
-    unanswered_client_messages,
+    unanswered_and_recent,
 )
 from services.call_calendar import CallPolicy
 from services.call_summary import complete_call_notification
@@ -62,7 +62,6 @@ from services.chat_control import (
     pause,
 )
 from services.client_stance import turn_stance
-from services.conversation_text import recent_messages
 from services.decision_log import record_dead_letter
 from services.follow_up_chain import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
@@ -198,7 +197,7 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps, ticket: int) -> Ou
     if incoming.sender == "operator":
         async with deps.slots.slot(ticket):
             return await _take_over(incoming, deps)
-    async with deps.slots.slot(ticket), deps.sessions.begin() as session:
+    async with deps.slots.slot(ticket), autocommit_session(deps.sessions) as session:
         stored = await store_incoming(session, incoming)
     if stored is None:
         return Outcome.DUPLICATE
@@ -441,9 +440,10 @@ async def read_conversation(
     contact, message, message_count, _ = await _turn_rows(
         session, contact_id, message_pk, hours.day_start(now)
     )
-    pending = await unanswered_client_messages(session, contact_id)
-    # One read serves both: the moderator's history and the sales history without the quoted messages.
-    recent = await recent_messages(session, contact_id, max_context_messages + NEW_MESSAGE_LIMIT)
+    # The recent messages serve both: the moderator's history and the sales history without the quoted ones.
+    pending, recent = await unanswered_and_recent(
+        session, contact_id, max_context_messages + NEW_MESSAGE_LIMIT
+    )
     history = recent[-max_context_messages:] if contact.is_client is None else []
     sales = sales_context(pending, recent, max_context_messages)
     return Conversation(contact, message, message_count, history, sales)
