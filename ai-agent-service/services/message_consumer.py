@@ -29,7 +29,7 @@ from loguru import logger
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.database import autocommit_session, lock_contact
+from config.database import lock_contact
 from models import Contact, Decision, Message
 from models.decision import NOT_A_CLIENT, PAUSED, UNCLASSIFIED
 from service_kit.clock import Clock
@@ -38,6 +38,7 @@ from service_kit.errors import TransientError, is_transient
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
 from service_kit.queues import Queues
+from service_kit.runtime import autocommit_session
 from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
 from services.ai_sales_agent import (
     NEW_MESSAGE_LIMIT,
