@@ -129,7 +129,7 @@ class AgentDeps:
     notification_outbox: NotificationOutbox
     # Messages worked on at once (the consumer's prefetch): mostly waiting on Gemini, holding nothing else.
     concurrency: int = 300
-    # Of those, how many store, read or commit at once (AGENT_CPU_SLOTS).
+    # Of those, how many use the CPU at once: store, read, draft (all but the wait for Gemini), commit.
     slots: WorkSlots = field(default_factory=lambda: WorkSlots(DEFAULT_CPU_SLOTS))
     contact_locks: ContactLocks = field(default_factory=ContactLocks)
 
