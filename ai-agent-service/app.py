@@ -42,6 +42,7 @@ from services.outbox import BotMessageOutbox
 from services.prompt_versions import PROMPT_REFRESH_S, refresh_live_versions, run_prompt_refresh
 from services.reminders import CalendarDeps, run_calendar
 from services.retention import purge_older_than
+from services.work_slots import WorkSlots
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptError
 from utils.timezone_helper import WorkingHours
@@ -98,6 +99,7 @@ async def start_runtime(
         calls=settings.call_policy(),
         notification_outbox=notifications,
         concurrency=settings.AGENT_CONCURRENCY,
+        slots=WorkSlots(settings.AGENT_CPU_SLOTS),
     )
     follow_ups = FollowUpDeps(
         sessions=sessions,

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench import ROOT
-from bench.common import customer_message, inject_all, new_system, wait_for_sent
+from bench.common import SEND_GUARD_LIFTED, customer_message, inject_all, new_system, wait_for_sent
 
 RESULTS = ROOT / "bench" / "results"
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
@@ -53,7 +53,7 @@ def top_frames(svg: Path, count: int = 25) -> list[tuple[str, float]]:
 
 async def profile(label: str, leads: int, seconds: int, delay_s: float) -> dict[str, Path]:
     system = new_system()
-    await asyncio.to_thread(system.start)
+    await asyncio.to_thread(system.start, SEND_GUARD_LIFTED)
     outputs = {name: RESULTS / f"flame-{name}-{label}.svg" for name in system.services}
     try:
         burst = [customer_message("77077", i) for i in range(leads)]

@@ -168,6 +168,7 @@ class System:
             # The schedulers look every second, so a touch or a reminder made due is sent at once.
             "ai-agent-service": {
                 "BUSINESS_NAME": SAMPLE_BUSINESS,
+                "MALLOC_ARENA_MAX": "2",  # as its Dockerfile sets it
                 "FOLLOW_UP_CHECK_INTERVAL_SECONDS": "1",
                 "CALENDAR_CHECK_INTERVAL_SECONDS": "1",
             },

@@ -41,7 +41,8 @@ fi
 (cd whatsapp-gateway && exec env "${sandbox_env[@]}" DATABASE_URL="${GATEWAY_DATABASE_URL:-$PG/whatsapp_gateway}" \
   PORT="$GATEWAY_PORT" "$PY" app.py) &
 pids+=($!)
-(cd ai-agent-service && exec env "${sandbox_env[@]}" "${agent_env[@]}" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
+# MALLOC_ARENA_MAX=2 as in its Dockerfile: fewer glibc arenas for its threads, less memory kept after a burst.
+(cd ai-agent-service && exec env "${sandbox_env[@]}" "${agent_env[@]}" MALLOC_ARENA_MAX=2 GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
   DATABASE_URL="${AGENT_DATABASE_URL:-$PG/ai_agent}" PORT="$AGENT_PORT" "$PY" app.py) &
 pids+=($!)
 

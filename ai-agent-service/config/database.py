@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from loguru import logger
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 # No connection is held while Gemini answers (replies, follow-up touches, reclassification: each reads, asks,
 # then commits), only for the milliseconds of a read or a commit, so a small pool serves hundreds of
@@ -32,17 +30,6 @@ def create_engine(database_url: str) -> AsyncEngine:
         pool_pre_ping=False,
         pool_timeout=60,
     )
-
-
-@asynccontextmanager
-async def autocommit_session(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """A session whose statements each commit on their own: for lone reads and lone updates, which need no
-    transaction and so save its BEGIN and COMMIT round trips."""
-    async with session_factory() as session:
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
 
 
 def contact_lock_key(phone_number: str) -> int:

@@ -15,6 +15,7 @@ from service_kit.settings import ServiceSettings
 from services.call_calendar import CallPolicy
 from services.chat_control import ChatLimits
 from services.crm_events import BITRIX24, WEBHOOK
+from services.work_slots import DEFAULT_CPU_SLOTS
 
 
 class Settings(ServiceSettings):
@@ -29,6 +30,9 @@ class Settings(ServiceSettings):
 
     MAX_CONTEXT_MESSAGES: int = Field(default=20, ge=1, le=200)
     AGENT_CONCURRENCY: int = Field(default=300, ge=1, le=2000)
+    # Of those, how many store, read, draft or commit at once (the rest wait for Gemini or a slot): a few per
+    # core keep the CPU and the database busy without a burst sharing the CPU among hundreds.
+    AGENT_CPU_SLOTS: int = Field(default=DEFAULT_CPU_SLOTS, ge=1, le=100)
     ENABLE_FOLLOW_UPS: bool = True
     FOLLOW_UP_INTERVALS: Annotated[list[int], NoDecode] = [24, 72, 168, 336, 720]
     # How often the scheduler looks for silent clients and due touches.

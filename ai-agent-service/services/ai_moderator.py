@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import object_session
 
-from config.database import autocommit_session, lock_contact
+from config.database import lock_contact
 from models import Contact, Message
+from service_kit.runtime import autocommit_session
 from services.conversation_text import format_history, recent_messages
 from services.crm_events import CONTACT_CLASSIFIED, classified_data, record_crm_event
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer

@@ -11,7 +11,7 @@ from typing import Literal
 
 from loguru import logger
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Message
@@ -146,15 +146,32 @@ async def draft_answer(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def unanswered_client_messages(session: AsyncSession, contact_id: int) -> Sequence[Message]:
-    rows = await session.scalars(
-        select(Message)
-        .where(
-            Message.contact_id == contact_id, Message.is_from_bot.is_(False), Message.answered_at.is_(None)
-        )
+async def unanswered_and_recent(
+    session: AsyncSession, contact_id: int, recent_limit: int
+) -> tuple[list[Message], list[Message]]:
+    """Every unanswered client message and the contact's last `recent_limit` messages, each oldest first, in
+    one read (the two mostly overlap)."""
+    newest = (
+        select(Message.id)
+        .where(Message.contact_id == contact_id)
+        .order_by(Message.timestamp.desc(), Message.id.desc())
+        .limit(recent_limit)
+    )
+    is_recent = Message.id.in_(newest.scalar_subquery())
+    unanswered = and_(Message.is_from_bot.is_(False), Message.answered_at.is_(None))
+    rows = await session.execute(
+        select(Message, is_recent)
+        .where(Message.contact_id == contact_id, or_(is_recent, unanswered))
         .order_by(Message.timestamp, Message.id)
     )
-    return rows.all()
+    pending: list[Message] = []
+    recent: list[Message] = []
+    for message, in_recent in rows:
+        if not message.is_from_bot and message.answered_at is None:
+            pending.append(message)
+        if in_recent:
+            recent.append(message)
+    return pending, recent
 
 
 def _query_text(message: Message) -> str:

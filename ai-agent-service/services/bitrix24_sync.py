@@ -19,8 +19,8 @@ from loguru import logger
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.database import autocommit_session
 from models import Contact, CrmEvent
+from service_kit.runtime import autocommit_session
 from services.bitrix24_client import Bitrix24Client, NewLead, PlannedCall
 from services.crm_events import CALL_BOOKED, CALL_CANCELLED, CONTACT_CLASSIFIED, CONTACT_OPTED_OUT
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.database import autocommit_session
 from models import Contact, Notification, ScheduledCall
+from service_kit.runtime import autocommit_session
 from services.conversation_text import format_history, recent_messages
 from services.gemini_client import GeminiClient, GeminiError
 from services.notifications import call_booked_text

@@ -26,9 +26,9 @@ from sqlalchemy import ColumnElement, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from config.database import autocommit_session
 from models import CrmEvent
 from service_kit.errors import is_transient
+from service_kit.runtime import autocommit_session
 from services.bitrix24_client import Bitrix24Client
 from services.bitrix24_sync import deliver_to_bitrix24
 from services.crm_events import BITRIX24, WEBHOOK, webhook_body

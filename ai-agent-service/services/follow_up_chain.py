@@ -16,8 +16,9 @@ from loguru import logger
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.database import autocommit_session, lock_contact
+from config.database import lock_contact
 from models import Contact, FollowUp, Message
+from service_kit.runtime import autocommit_session
 from services.chat_control import BUDGETED, next_day_start, not_paused
 from services.client_stance import turn_stance
 from services.follow_up_arming import SENT_BY, chain_length, touch_due_at

@@ -23,11 +23,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.database import autocommit_session
 from models import Contact, FollowUp, Message
 from service_kit.clock import Clock
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
+from service_kit.runtime import autocommit_session
 from services.ai_sales_agent import KnowledgeSearch
 from services.chat_control import ChatLimits
 from services.conversation_text import format_history, recent_messages, shown_text

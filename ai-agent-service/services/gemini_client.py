@@ -1,5 +1,7 @@
 """The one door to Gemini: JSON answers checked against a pydantic schema, bounded retries on transient
-errors, and the tokens of every call recorded (llm_usage + Prometheus). Nothing else imports google.genai."""
+errors, and the tokens of every call recorded (llm_usage + Prometheus). Nothing else imports google.genai.
+While a call waits for Gemini's answer or for its next retry, the caller's work slot (if it holds one)
+serves other messages."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from tenacity import (
 
 from models import LlmUsage
 from service_kit.clock import Clock, utc_now
+from services.work_slots import slot_given_back
 from utils.metrics import AgentMetrics
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -159,6 +162,7 @@ class GeminiClient:
             ),
             retry=retry_if_exception(_is_transient),
             before_sleep=_log_retry(purpose),
+            sleep=_back_off,
             reraise=True,
         )
         try:
@@ -241,7 +245,8 @@ class _PooledTransport(httpx.AsyncBaseTransport):
         self._next = itertools.cycle(self._pools)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await next(self._next).handle_async_request(request)
+        async with slot_given_back():  # the request is built: what is left is waiting for Gemini
+            return await next(self._next).handle_async_request(request)
 
     async def aclose(self) -> None:
         for pool in self._pools:
@@ -283,6 +288,11 @@ def _parsed(response: types.GenerateContentResponse, schema: type[SchemaT], purp
         raise GeminiBadOutput(
             f"{purpose}: Gemini's answer is not a valid {schema.__name__}: {exc}", "off-schema"
         ) from exc
+
+
+async def _back_off(seconds: float) -> None:
+    async with slot_given_back():
+        await asyncio.sleep(seconds)
 
 
 def _is_transient(exc: BaseException) -> bool:

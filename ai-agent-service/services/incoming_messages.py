@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,8 +43,7 @@ class IncomingMessage(BaseModel):
     voice_too_long: bool = False  # a voice note over the gateway's limits: not transcribed
 
 
-def _upsert_contact() -> Insert:
-    upsert = insert(Contact)
+def _upsert_contact(upsert: Insert) -> Insert:
     fresh = upsert.excluded
     return upsert.on_conflict_do_update(
         index_elements=[Contact.phone_number],
@@ -66,32 +65,60 @@ def _upsert_contact() -> Insert:
     ).returning(Contact.id, Contact.is_client)
 
 
+_CONTACT_FIELDS = ("phone_number", "name", "full_name", "business_name", "last_message_at", "language")
+_MESSAGE_FIELDS = (
+    "phone_number",
+    "message_id",
+    "message_text",
+    "is_from_bot",
+    "is_voice",
+    "voice_transcription",
+    "timestamp",
+    "message_type",
+)
+
+
+def _store_client_message() -> Select:
+    """The contact upserted and the message inserted in one statement (one round trip, atomic on its own):
+    (contact id, is_client, message row id or NULL when the message was stored before)."""
+    contact = _upsert_contact(
+        insert(Contact).values(
+            {name: bindparam(name, type_=Contact.__table__.c[name].type) for name in _CONTACT_FIELDS}
+        )
+    ).cte("contact")
+    values = [bindparam(name, type_=Message.__table__.c[name].type) for name in _MESSAGE_FIELDS]
+    message = (
+        insert(Message)
+        .from_select(["contact_id", *_MESSAGE_FIELDS], select(contact.c.id, *values))
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(Message.id)
+        .cte("message")
+    )
+    return select(contact.c.id, contact.c.is_client, select(message.c.id).scalar_subquery())
+
+
 # Built once, executed with each message's values: building them per message cost more than running them.
-_UPSERT_CONTACT = _upsert_contact()
+_UPSERT_CONTACT = _upsert_contact(insert(Contact))
 _INSERT_MESSAGE = insert(Message).on_conflict_do_nothing(index_elements=["message_id"]).returning(Message.id)
+_STORE_CLIENT_MESSAGE = _store_client_message()
 
 
 async def store_incoming(
     session: AsyncSession, incoming: IncomingMessage
 ) -> tuple[int, int, bool | None] | None:
-    """Upserts the contact and stores the message.
+    """Upserts the contact and stores the message, in one statement: needs no transaction of its own.
 
     Returns (contact id, message row id, is_client), or None for a redelivery that needs nothing more.
     """
     info = incoming.contact_info or ContactInfo()
-    contact_values = {
+    text = incoming.message_text
+    values = {
         "phone_number": incoming.phone_number,
         "name": info.FirstName or info.PushName or incoming.sender_name,
         "full_name": info.FullName,
         "business_name": info.BusinessName,
         "last_message_at": incoming.timestamp,
-        "language": detect_language(incoming.message_text.removeprefix(VOICE_PREFIX)),
-    }
-    contact_id, is_client = (await session.execute(_UPSERT_CONTACT, contact_values)).one()
-    text = incoming.message_text
-    message_values = {
-        "contact_id": contact_id,
-        "phone_number": incoming.phone_number,
+        "language": detect_language(text.removeprefix(VOICE_PREFIX)),
         "message_id": incoming.message_id,
         "message_text": text,
         "is_from_bot": False,
@@ -100,7 +127,7 @@ async def store_incoming(
         "timestamp": incoming.timestamp,
         "message_type": incoming.message_type or ("voice" if incoming.is_voice else "text"),
     }
-    message_pk = await session.scalar(_INSERT_MESSAGE, message_values)
+    contact_id, is_client, message_pk = (await session.execute(_STORE_CLIENT_MESSAGE, values)).one()
     if message_pk is not None:
         return contact_id, message_pk, is_client
 

@@ -1,12 +1,18 @@
 """The incoming_messages consumer: store the message, then the moderator and the sales agent answer it.
 
-No database connection is held while Gemini answers, so hundreds of conversations are worked on at once:
+No database connection is held while Gemini answers, so hundreds of conversations are worked on at once, and
+only a few of them at the CPU at a time (WorkSlots, oldest message first):
 - within this process, one contact's messages are answered one after another, in arrival order (ContactLocks);
 - a turn reads the conversation in a short session, asks Gemini with no session open, then commits in a
   short transaction under the contact's advisory lock (shared with other replicas and the API) that first
   re-reads the message: answered meanwhile → COVERED; the conversation changed (a newer client message, a
   reply or touch stored elsewhere, a reclassification) → the turn is drafted again from the fresh
   conversation, at most MAX_DRAFTS times, then the delivery is retried later (ConversationChanged).
+
+A handler holds a work slot to store the message, then again for its turn (read, draft, commit, publish);
+it waits for the contact's lock outside any slot, and the Gemini client gives the slot back while Gemini
+answers. Inside a slot the commit may wait for the contact's advisory lock: its holder is then another
+replica, the API, or a handler that holds a slot already, never one waiting for a slot.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from loguru import logger
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.database import autocommit_session, lock_contact
+from config.database import lock_contact
 from models import Contact, Decision, Message
 from models.decision import LLM_BUDGET, NOT_A_CLIENT, PAUSED, UNCLASSIFIED
 from service_kit.clock import Clock
@@ -32,6 +38,7 @@ from service_kit.errors import TransientError, is_transient
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
 from service_kit.queues import Queues
+from service_kit.runtime import autocommit_session
 from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
 from services.ai_sales_agent import (
     NEW_MESSAGE_LIMIT,
@@ -40,7 +47,7 @@ from services.ai_sales_agent import (
     SalesContext,
     draft_answer,
     sales_context,
-    unanswered_client_messages,
+    unanswered_and_recent,
 )
 from services.call_calendar import CallPolicy
 from services.call_summary import complete_call_notification
@@ -57,7 +64,6 @@ from services.chat_control import (
 )
 from services.client_stance import turn_stance
 from services.code_replies import store_ask_to_write, store_budget_notice
-from services.conversation_text import recent_messages
 from services.decision_log import record_dead_letter
 from services.follow_up_chain import stop_open_chain
 from services.gemini_client import GeminiClient, GeminiUnusableAnswer
@@ -68,6 +74,7 @@ from services.notifications import NotificationOutbox, manager_for, notify, paus
 from services.opt_out import stop_request_language
 from services.outbox import BotMessageOutbox
 from services.replies import ReplyRules, StoredReply, store_holding_reply, store_opt_out, store_reply
+from services.work_slots import DEFAULT_CPU_SLOTS, WorkSlots
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
@@ -124,6 +131,8 @@ class AgentDeps:
     notification_outbox: NotificationOutbox
     # Messages worked on at once (the consumer's prefetch): mostly waiting on Gemini, holding nothing else.
     concurrency: int = 300
+    # Of those, how many use the CPU at once: store, read, draft (all but the wait for Gemini), commit.
+    slots: WorkSlots = field(default_factory=lambda: WorkSlots(DEFAULT_CPU_SLOTS))
     contact_locks: ContactLocks = field(default_factory=ContactLocks)
 
     @property
@@ -165,9 +174,10 @@ async def consume_incoming(
 
 
 async def handle_incoming(incoming: IncomingMessage, delivery: Delivery, *, deps: AgentDeps) -> Outcome:
+    ticket = deps.slots.ticket()
     try:
         with deps.metrics.message_processing_seconds.time():
-            outcome = await _handle(incoming, deps)
+            outcome = await _handle(incoming, deps, ticket)
     except Exception as exc:
         if delivery.is_last_attempt or not is_transient(exc):
             # The consumer parks it in the DLQ now: the conversation's decision log says so, and why.
@@ -186,10 +196,11 @@ async def handle_incoming(incoming: IncomingMessage, delivery: Delivery, *, deps
     return outcome
 
 
-async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
+async def _handle(incoming: IncomingMessage, deps: AgentDeps, ticket: int) -> Outcome:
     if incoming.sender == "operator":
-        return await _take_over(incoming, deps)
-    async with deps.sessions.begin() as session:
+        async with deps.slots.slot(ticket):
+            return await _take_over(incoming, deps)
+    async with deps.slots.slot(ticket), autocommit_session(deps.sessions) as session:
         stored = await store_incoming(session, incoming)
     if stored is None:
         return Outcome.DUPLICATE
@@ -201,7 +212,7 @@ async def _handle(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
     # redraft answers them all in one reply (their own turns then find them COVERED).
     async with deps.contact_locks.of(incoming.phone_number):
         for _ in range(MAX_DRAFTS):
-            outcome = await _draft_and_commit(contact_id, message_pk, deps, incoming.voice_too_long)
+            outcome = await _draft_and_commit(contact_id, message_pk, deps, ticket, incoming.voice_too_long)
             if outcome is not None:
                 return outcome
             logger.info(
@@ -224,27 +235,41 @@ async def _take_over(incoming: IncomingMessage, deps: AgentDeps) -> Outcome:
 
 
 async def _draft_and_commit(
-    contact_id: int, message_pk: int, deps: AgentDeps, voice_too_long: bool = False
+    contact_id: int, message_pk: int, deps: AgentDeps, ticket: int, voice_too_long: bool = False
 ) -> Outcome | None:
     """One draft of the turn; None when the conversation changed before it could be committed."""
     now = deps.clock()
-    async with autocommit_session(deps.sessions) as session:
-        seen = await read_conversation(
-            session, contact_id, message_pk, deps.max_context_messages, deps.hours, now
-        )
-    if seen.message.answered_at is not None:
-        return Outcome.COVERED
-    if seen.contact.is_client is False:
-        return Outcome.IGNORED
-    if is_paused(seen.contact, now):
-        turn = Turn(silent=PAUSED, why=f"the bot is paused in this chat ({seen.contact.pause_reason})")
-    elif (language := _stop_request(seen)) is not None:
-        turn = Turn(opt_out=language)  # the code's own confirmation: no Gemini call for it
-    elif voice_too_long:
-        turn = Turn(ask_to_write=True)  # nothing to hear: the code asks for text, no Gemini call
-    else:
-        turn = await _draft_within_budget(seen, deps, now)
+    async with deps.slots.slot(ticket):
+        async with autocommit_session(deps.sessions) as session:
+            seen = await read_conversation(
+                session, contact_id, message_pk, deps.max_context_messages, deps.hours, now
+            )
+        if seen.message.answered_at is not None:
+            return Outcome.COVERED
+        if seen.contact.is_client is False:
+            return Outcome.IGNORED
+        if is_paused(seen.contact, now):
+            turn = Turn(silent=PAUSED, why=f"the bot is paused in this chat ({seen.contact.pause_reason})")
+        elif (language := _stop_request(seen)) is not None:
+            turn = Turn(opt_out=language)  # the code's own confirmation: no Gemini call for it
+        elif voice_too_long:
+            turn = Turn(ask_to_write=True)  # nothing to hear: the code asks for text, no Gemini call
+        else:
+            turn = await _draft_within_budget(seen, deps, now)  # the slot serves others while Gemini answers
 
+        stored, contact, outcome = await _commit(contact_id, message_pk, seen, turn, deps, now)
+        if stored is not None and stored.message is not None:
+            await relay(deps.sessions, deps.publisher, deps.outbox, ids=[stored.message.id])
+    if stored is not None:
+        await _notify_managers(stored, contact, deps, ticket)
+    return outcome
+
+
+async def _commit(
+    contact_id: int, message_pk: int, seen: Conversation, turn: Turn, deps: AgentDeps, now: datetime
+) -> tuple[StoredReply | None, Contact, Outcome | None]:
+    """The turn stored in the contact's locked transaction: what to publish, the contact as committed, and
+    the outcome (None when the conversation changed since it was read)."""
     async with deps.sessions.begin() as session:
         # One contact at a time across replicas and the API, until this short transaction ends.
         await lock_contact(session, seen.contact.phone_number)
@@ -252,30 +277,28 @@ async def _draft_and_commit(
             session, contact_id, message_pk, deps.hours.day_start(now)
         )
         if message.answered_at is not None:
-            return Outcome.COVERED
+            return None, contact, Outcome.COVERED
         reclassified = contact.is_client != seen.contact.is_client
         if reclassified or message_count != seen.message_count:
-            return None
+            return None, contact, None
         if turn.verdict is not None:
             store_verdict(contact, turn.verdict, deps.metrics)
         stored, outcome = await _commit_turn(session, seen, turn, contact, message, sent_today, deps, now)
         # Any client message ends an open follow-up chain; the reply's stance tells a clear yes or no.
         await stop_open_chain(session, contact.id, turn_stance([message]), now)
-    if stored is not None:
-        await _publish(stored, contact, deps)
-    return outcome
+    return stored, contact, outcome
 
 
-async def _publish(stored: StoredReply, contact: Contact, deps: AgentDeps) -> None:
-    """The reply first, then the managers' notifications (a booked call's once Gemini summed it up)."""
-    if stored.message is not None:
-        await relay(deps.sessions, deps.publisher, deps.outbox, ids=[stored.message.id])
+async def _notify_managers(stored: StoredReply, contact: Contact, deps: AgentDeps, ticket: int) -> None:
+    """After the reply, the managers' notifications (a booked call's once Gemini summed it up)."""
     notifications = list(stored.notifications)
     if stored.summary is not None:
         notification, call = stored.summary
         await complete_call_notification(deps.sessions, deps.llm, notification, call, contact, deps.hours)
         notifications.append(notification)
-    await relay(deps.sessions, deps.publisher, deps.notification_outbox, ids=notifications)
+    if notifications:
+        async with deps.slots.slot(ticket):
+            await relay(deps.sessions, deps.publisher, deps.notification_outbox, ids=notifications)
 
 
 async def _commit_turn(
@@ -458,9 +481,10 @@ async def read_conversation(
     contact, message, message_count, _ = await _turn_rows(
         session, contact_id, message_pk, hours.day_start(now)
     )
-    pending = await unanswered_client_messages(session, contact_id)
-    # One read serves both: the moderator's history and the sales history without the quoted messages.
-    recent = await recent_messages(session, contact_id, max_context_messages + NEW_MESSAGE_LIMIT)
+    # The recent messages serve both: the moderator's history and the sales history without the quoted ones.
+    pending, recent = await unanswered_and_recent(
+        session, contact_id, max_context_messages + NEW_MESSAGE_LIMIT
+    )
     history = recent[-max_context_messages:] if contact.is_client is None else []
     sales = sales_context(pending, recent, max_context_messages)
     return Conversation(contact, message, message_count, history, sales)

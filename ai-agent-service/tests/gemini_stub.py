@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import respx
 
+from services.work_slots import slot_given_back
+
 
 def gemini_answer(
     payload: dict[str, Any] | str, prompt_tokens: int = 120, output_tokens: int = 30
@@ -65,12 +67,15 @@ def touch_text(prompt: str) -> dict:
 
 
 class GeminiStub:
-    """Gemini on respx: answers by prompt kind and keeps every prompt it was sent."""
+    """Gemini on respx: answers by prompt kind, `latency` seconds late, and keeps every prompt it was sent."""
 
     def __init__(self, router: respx.MockRouter):
         self.prompts: list[str] = []
         self.moderator: Responder = default_moderator
         self.sales: Responder = default_sales
+        self.latency = 0.0
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self.route = router.post(url__regex=r"/v1(beta)?/models/[^/:]+:generateContent$").mock(
             side_effect=self._answer
         )
@@ -78,7 +83,13 @@ class GeminiStub:
     def prompts_of(self, kind: str) -> list[str]:
         return [p for p in self.prompts if _kind(p) == kind]
 
-    def _answer(self, request: httpx.Request) -> httpx.Response:
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.latency)
+        finally:
+            self.in_flight -= 1
         prompt = json.loads(request.content)["contents"][0]["parts"][0]["text"]
         self.prompts.append(prompt)
         answer = (self.moderator if _kind(prompt) == "moderator" else self.sales)(prompt)
@@ -134,7 +145,8 @@ def truncated(payload: dict[str, Any]) -> httpx.Response:
 
 
 class SlowGemini:
-    """The real client before the respx stub, answering `latency` seconds late; counts calls in flight."""
+    """The real client before the respx stub, answering `latency` seconds late; counts calls in flight. The
+    wait is Gemini's, so the caller's work slot serves others meanwhile, as in the client's own wait."""
 
     def __init__(self, llm, latency: float, during_call: Callable[[], Awaitable[None]] | None = None):
         self.llm = llm
@@ -147,10 +159,11 @@ class SlowGemini:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
-            if self.during_call is not None:
-                during_call, self.during_call = self.during_call, None
-                await during_call()
-            await asyncio.sleep(self.latency)
+            async with slot_given_back():
+                if self.during_call is not None:
+                    during_call, self.during_call = self.during_call, None
+                    await during_call()
+                await asyncio.sleep(self.latency)
             return await self.llm.generate_json(prompt, schema, purpose)
         finally:
             self.in_flight -= 1

