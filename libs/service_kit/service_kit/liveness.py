@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+# How long stopping waits for the worker loops to end once cancelled.
+STOP_WAIT_S = 10.0
+
 OK = "ok"
 IDLE = "idle"  # e.g. the poller of a replica that waits for the leader lease
 
@@ -53,11 +56,19 @@ class Liveness:
     def watch_consumer(self, name: str, consumer: Consuming) -> None:
         self._consumers[name] = consumer
 
-    async def stop_loops(self) -> None:
+    async def stop_loops(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Cancels every worker loop and waits for them, a bounded time: a loop stuck in a network call that
+        does not end on cancel must not keep the service from stopping."""
         tasks = [loop.task for loop in self._loops.values()]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return
+        _, stuck = await asyncio.wait(tasks, timeout=wait_s)
+        for task in stuck:
+            logger.warning(
+                "Worker {} did not stop within {:g}s of its cancel; left behind", task.get_name(), wait_s
+            )
 
     def report(self) -> dict[str, str]:
         """Each worker's state: "ok", "idle", or a phrase starting "stalled" or "stopped"."""
