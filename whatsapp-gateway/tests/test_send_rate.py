@@ -76,7 +76,7 @@ async def test_sends_beyond_the_limit_wait_their_turn_and_go_out_spread_at_the_r
         for i, moment in enumerate(moments)
     )
     # processed_at is stamped after Wappi answered: a slow moment of the fake Wappi bunches a few records, so
-    # the window allows a fourth of a second's sends over the rate beside the turns' exact spacing above.
+    # the window allows half a second's sends over the rate beside the turns' exact spacing above.
     assert busiest_two_seconds <= 2 * per_second + 10
     assert max(w["waiting"] for w in waiting) >= 20
     assert max(w["oldest_wait_s"] for w in waiting) >= 0.5
