@@ -15,9 +15,6 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-# How long stopping waits for the worker loops to end once cancelled.
-STOP_WAIT_S = 10.0
-
 OK = "ok"
 IDLE = "idle"  # e.g. the poller of a replica that waits for the leader lease
 
@@ -56,19 +53,11 @@ class Liveness:
     def watch_consumer(self, name: str, consumer: Consuming) -> None:
         self._consumers[name] = consumer
 
-    async def stop_loops(self, wait_s: float = STOP_WAIT_S) -> None:
-        """Cancels every worker loop and waits for them, a bounded time: a loop stuck in a network call that
-        does not end on cancel must not keep the service from stopping."""
+    async def stop_loops(self) -> None:
         tasks = [loop.task for loop in self._loops.values()]
         for task in tasks:
             task.cancel()
-        if not tasks:
-            return
-        _, stuck = await asyncio.wait(tasks, timeout=wait_s)
-        for task in stuck:
-            logger.warning(
-                "Worker {} did not stop within {:g}s of its cancel; left behind", task.get_name(), wait_s
-            )
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def report(self) -> dict[str, str]:
         """Each worker's state: "ok", "idle", or a phrase starting "stalled" or "stopped"."""
