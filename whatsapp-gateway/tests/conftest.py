@@ -13,9 +13,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aio_pika
 import asyncpg
@@ -31,6 +32,7 @@ from config.database import create_engine
 from config.queue import CONTRACTS_DIR, load_queues
 from config.settings import Settings
 from models.message_log import MessageLog
+from service_kit.clock import offset_clock
 from service_kit.logs import setup_logging
 from service_kit.publisher import Outgoing, Publisher
 from service_kit.queues import Queues, declare_topology
@@ -229,6 +231,14 @@ def production_logging(tmp_path: Path):
     logger.configure(patcher=lambda record: None)
     logger.add(lambda message: sys.stderr.write(message))  # whatever stderr is when a line is written
     logging.basicConfig(handlers=[], force=True)
+
+
+def astana_midday_clock() -> Callable[[], datetime]:
+    """The machine's clock moved to today's 12:00 in Astana, ticking: a test that reads a day's counts cannot
+    straddle midnight (19:00 UTC)."""
+    now = datetime.now(UTC)
+    local = now.astimezone(ZoneInfo("Asia/Almaty"))
+    return offset_clock((local.replace(hour=12, minute=0, second=0, microsecond=0) - local).total_seconds())
 
 
 @asynccontextmanager

@@ -28,6 +28,7 @@ from tests.conftest import (
     ADMIN_KEY,
     CONTRACTS,
     WAPPI_TOKEN,
+    astana_midday_clock,
     collect,
     inject,
     running_gateway,
@@ -235,7 +236,7 @@ async def test_pushed_messages_are_sorted_as_polled_ones(hooked, sessions, broke
         CUSTOMER, "Иван, это Айгерим, сейчас расскажу", is_me=True, **{"from": "77000000000@c.us"}
     )
     personal = written(PERSONAL, "личное")
-    async with running_gateway(hooked) as (_, client):
+    async with running_gateway(hooked, astana_midday_clock()) as (_, client):
         await client.post(HOOK, json=push(client_text))
         await client.post(HOOK, json=push(operator, wh_type="outgoing_message_phone"))
         await client.post(HOOK, json=push(personal))
