@@ -353,3 +353,12 @@ async def api(settings, db, broker, gemini, queues) -> AsyncIterator[httpx.Async
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://agent.test") as client:
             yield client
+
+
+@pytest.fixture
+async def operator(app) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser signed in to the console of the test module's `app` fixture."""
+    from tests.console_client import signed_in  # imported here: console_client imports this module
+
+    async with signed_in(app) as client:
+        yield client

@@ -11,9 +11,12 @@ from datetime import datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
 
-from tests.conftest import WEDNESDAY_3PM
+from app import create_app
+from tests.conftest import WEDNESDAY_3PM, fixed_clock
 
+PASSWORD = "консоль"  # the console password of console_app
 FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -56,3 +59,20 @@ async def csrf_of(client: httpx.AsyncClient, path: str = "/console/conversations
     page = await client.get(path)
     assert page.status_code == 200, page.text
     return form_token(page)
+
+
+@asynccontextmanager
+async def console_app(settings, **update: object) -> AsyncIterator[FastAPI]:
+    """The agent, started, with the console's PASSWORD and `update` on `settings`, at the fixtures' clock."""
+    configured = settings.model_copy(update={"CONSOLE_PASSWORD": SecretStr(PASSWORD), **update})
+    app = create_app(configured, clock=fixed_clock())
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def signed_in(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser signed in to the console of `app`."""
+    async with browser(app) as client:
+        await sign_in(client, PASSWORD)
+        yield client

@@ -5,36 +5,20 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 
-from app import create_app
 from models import Contact, ScheduledCall
 from service_kit.managers import Manager
-from tests.conftest import fixed_clock
-from tests.console_client import browser, sign_in
+from tests.console_client import browser, console_app
 
-PASSWORD = "консоль"
 AIGERIM, DANIYAR = Manager("Айгерим", "77011110001"), Manager("Данияр", "77011110002")
 
 
 @pytest.fixture
 async def app(settings, db, broker, queues) -> AsyncIterator[FastAPI]:
-    configured = settings.model_copy(
-        update={"CONSOLE_PASSWORD": SecretStr(PASSWORD), "MANAGERS": (AIGERIM, DANIYAR)}
-    )
-    app = create_app(configured, clock=fixed_clock())  # Wednesday 2026-11-25, 15:00 Astana
-    async with app.router.lifespan_context(app):
+    async with console_app(settings, MANAGERS=(AIGERIM, DANIYAR)) as app:
         yield app
-
-
-@pytest.fixture
-async def operator(app) -> AsyncIterator[httpx.AsyncClient]:
-    async with browser(app) as client:
-        await sign_in(client, PASSWORD)
-        yield client
 
 
 @pytest.fixture

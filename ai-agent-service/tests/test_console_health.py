@@ -10,38 +10,21 @@ import httpx
 import pytest
 import respx
 from fastapi import FastAPI
-from pydantic import SecretStr
 
-from app import create_app
 from models import LlmUsage
 from service_kit.publisher import Outgoing
-from tests.conftest import WEDNESDAY_3PM, fixed_clock
-from tests.console_client import browser, csrf_of, sign_in
+from tests.conftest import WEDNESDAY_3PM
+from tests.console_client import console_app, csrf_of
 
-PASSWORD = "консоль"
 GATEWAY = "http://gateway.test:8001"
 
 
 @pytest.fixture
 async def app(settings, db, broker, queues) -> AsyncIterator[FastAPI]:
-    configured = settings.model_copy(
-        update={
-            "CONSOLE_PASSWORD": SecretStr(PASSWORD),
-            "GATEWAY_URL": GATEWAY,
-            "GEMINI_PROMPT_USD_PER_MILLION": 2.0,
-            "GEMINI_OUTPUT_USD_PER_MILLION": 10.0,
-        }
-    )
-    app = create_app(configured, clock=fixed_clock())
-    async with app.router.lifespan_context(app):
+    async with console_app(
+        settings, GATEWAY_URL=GATEWAY, GEMINI_PROMPT_USD_PER_MILLION=2.0, GEMINI_OUTPUT_USD_PER_MILLION=10.0
+    ) as app:
         yield app
-
-
-@pytest.fixture
-async def operator(app) -> AsyncIterator[httpx.AsyncClient]:
-    async with browser(app) as client:
-        await sign_in(client, PASSWORD)
-        yield client
 
 
 @pytest.fixture

@@ -9,14 +9,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fpdf import FPDF
-from pydantic import SecretStr
 
-from app import create_app
-from tests.conftest import SERVICE_DIR, fixed_clock
-from tests.console_client import browser, csrf_of, sign_in
+from tests.conftest import SERVICE_DIR
+from tests.console_client import console_app, csrf_of
 from tests.test_knowledge_base import FONT
 
-PASSWORD = "консоль"
 TRUCKS = "Доставка грузовиком по Шымкенту стоит 7 700 ₸ за рейс."
 
 
@@ -45,23 +42,8 @@ def scanned_pdf() -> bytes:
 async def app(settings, db, broker, queues, tmp_path) -> AsyncIterator[FastAPI]:
     folder = tmp_path / "kb"
     shutil.copytree(SERVICE_DIR / "knowledge_base", folder, ignore=shutil.ignore_patterns(".cache"))
-    configured = settings.model_copy(
-        update={
-            "CONSOLE_PASSWORD": SecretStr(PASSWORD),
-            "KNOWLEDGE_BASE_PATH": folder,
-            "CONSOLE_MAX_PDF_MB": 0.05,
-        }
-    )
-    app = create_app(configured, clock=fixed_clock())
-    async with app.router.lifespan_context(app):
+    async with console_app(settings, KNOWLEDGE_BASE_PATH=folder, CONSOLE_MAX_PDF_MB=0.05) as app:
         yield app
-
-
-@pytest.fixture
-async def operator(app) -> AsyncIterator[httpx.AsyncClient]:
-    async with browser(app) as client:
-        await sign_in(client, PASSWORD)
-        yield client
 
 
 async def upload(client: httpx.AsyncClient, content: bytes, name: str, path: str = "/console/knowledge"):

@@ -6,38 +6,24 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from app import create_app
 from models import Contact, FollowUp, Message, ScheduledCall
-from tests.conftest import WEDNESDAY_3PM, fixed_clock, handle, incoming
-from tests.console_client import browser, csrf_of, sign_in
+from tests.conftest import WEDNESDAY_3PM, handle, incoming
+from tests.console_client import browser, console_app, csrf_of
 from tests.test_reply_guard import PRICE_FALLBACK, sales_answer
 
 PRICE_TEXT = PRICE_FALLBACK["ru"]
 
-PASSWORD = "консоль"
 ALFA, SPAM, NEW = "77015550401", "77015550402", "77015550403"
 
 
 @pytest.fixture
 async def app(settings, db, broker, gemini, queues) -> AsyncIterator[FastAPI]:
-    app = create_app(
-        settings.model_copy(update={"CONSOLE_PASSWORD": SecretStr(PASSWORD)}), clock=fixed_clock()
-    )
-    async with app.router.lifespan_context(app):
+    async with console_app(settings) as app:
         yield app
-
-
-@pytest.fixture
-async def operator(app) -> AsyncIterator[httpx.AsyncClient]:
-    async with browser(app) as client:
-        await sign_in(client, PASSWORD)
-        yield client
 
 
 @pytest.fixture

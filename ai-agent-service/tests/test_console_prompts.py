@@ -9,33 +9,21 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from app import create_app
 from models import PromptVersion
 from services.prompt_versions import apply_live_versions
 from tests.conftest import fixed_clock, handle, incoming
-from tests.console_client import browser, csrf_of, sign_in
+from tests.console_client import console_app, csrf_of
 
-PASSWORD = "консоль"
 MARK = "ПРАВКА-ИЗ-КОНСОЛИ: отвечай ещё короче."
 
 
 @pytest.fixture
 async def app(settings, db, broker, gemini, queues) -> AsyncIterator[FastAPI]:
-    app = create_app(
-        settings.model_copy(update={"CONSOLE_PASSWORD": SecretStr(PASSWORD)}), clock=fixed_clock()
-    )
-    async with app.router.lifespan_context(app):
+    async with console_app(settings) as app:
         yield app
-
-
-@pytest.fixture
-async def operator(app) -> AsyncIterator[httpx.AsyncClient]:
-    async with browser(app) as client:
-        await sign_in(client, PASSWORD)
-        yield client
 
 
 async def save(client: httpx.AsyncClient, name: str, text: str) -> httpx.Response:
