@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AgentDep, ApiKey, FollowUpsDep, Page, PageDep, RuntimeDep, SessionDep
 from models import Contact, FollowUp, Message, ScheduledCall
-from services.ai_moderator import classify_contact
 from services.decision_log import decision_log
 from services.follow_up_chain import FollowUpBusy, FollowUpClosed, FollowUpDeferred, FollowUpNotFound
 from services.follow_up_scheduler import send_touch_now
@@ -240,15 +239,7 @@ async def reclassify_contact(agent: AgentDep, phone: PhonePath) -> dict:
     async with agent.sessions() as session:
         contact_id = (await contact_or_404(session, phone)).id
     try:
-        contact, verdict = await classify_contact(
-            agent.sessions,
-            contact_id,
-            llm=agent.llm,
-            prompt=agent.moderator_prompt,
-            max_context_messages=agent.max_context_messages,
-            tz=agent.hours.tz,
-            metrics=agent.metrics,
-        )
+        contact, verdict = await agent.reclassify(contact_id)
     except GeminiUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
     except GeminiUnusableAnswer as exc:

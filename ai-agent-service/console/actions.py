@@ -23,7 +23,6 @@ from console.conversation import PhonePath
 from console.session import ConsoleRefusal, CsrfChecked
 from models import Contact, ScheduledCall
 from service_kit.outbox import relay
-from services.ai_moderator import classify_contact
 from services.call_booking import parse_proposed_time, why_not_text
 from services.call_changes import (
     CallNotChangeable,
@@ -100,19 +99,10 @@ async def classify(
         async with _acting(runtime, phone) as session:
             await set_client(session, phone, verdict == "client", runtime.metrics)
         return _back(phone, "classified")
-    agent = runtime.agent
     async with _acting(runtime, phone) as session:
         contact_id = (await locked_contact(session, phone)).id
     try:
-        await classify_contact(
-            agent.sessions,
-            contact_id,
-            llm=agent.llm,
-            prompt=agent.moderator_prompt,
-            max_context_messages=agent.max_context_messages,
-            tz=agent.hours.tz,
-            metrics=agent.metrics,
-        )
+        await runtime.agent.reclassify(contact_id)
     except GeminiUnavailable as exc:
         raise ConsoleRefusal(503, "Модель сейчас недоступна, попробуйте позже.", back=_page(phone)) from exc
     except GeminiError as exc:

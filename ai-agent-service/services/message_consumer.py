@@ -39,7 +39,7 @@ from service_kit.outbox import relay
 from service_kit.publisher import Publisher
 from service_kit.queues import Queues
 from service_kit.runtime import autocommit_session
-from services.ai_moderator import ModeratorVerdict, ask_moderator, store_verdict
+from services.ai_moderator import ModeratorVerdict, ask_moderator, classify_contact, store_verdict
 from services.ai_sales_agent import (
     NEW_MESSAGE_LIMIT,
     KnowledgeSearch,
@@ -138,6 +138,18 @@ class AgentDeps:
     @property
     def reply_rules(self) -> ReplyRules:
         return ReplyRules(self.sales_prompt, self.knowledge, self.hours, self.calls, self.metrics)
+
+    async def reclassify(self, contact_id: int) -> tuple[Contact, ModeratorVerdict]:
+        """The moderator asked again about a contact, at an operator's request (the API and the console)."""
+        return await classify_contact(
+            self.sessions,
+            contact_id,
+            llm=self.llm,
+            prompt=self.moderator_prompt,
+            max_context_messages=self.max_context_messages,
+            tz=self.hours.tz,
+            metrics=self.metrics,
+        )
 
 
 @dataclass(frozen=True)
