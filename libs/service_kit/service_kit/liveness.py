@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+# How long stopping waits for a cancelled loop before cancelling it again.
+RECANCEL_AFTER_S = 0.5
+
 OK = "ok"
 IDLE = "idle"  # e.g. the poller of a replica that waits for the leader lease
 
@@ -54,10 +57,14 @@ class Liveness:
         self._consumers[name] = consumer
 
     async def stop_loops(self) -> None:
+        """Cancels every worker loop and waits for them to end. The cancel is repeated while a loop runs on: a
+        library may turn a cancel into an error of its own (seen with aio-pika), which the loop's
+        `except Exception` then survives, sleeping towards its next round."""
         tasks = [loop.task for loop in self._loops.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while running := [task for task in tasks if not task.done()]:
+            for task in running:
+                task.cancel()
+            await asyncio.wait(running, timeout=RECANCEL_AFTER_S)
 
     def report(self) -> dict[str, str]:
         """Each worker's state: "ok", "idle", or a phrase starting "stalled" or "stopped"."""
