@@ -87,11 +87,7 @@ async def move_scheduled_call(
 ) -> CallChange:
     old, contact = await _scheduled(session, call_id)
     new = await _book_in_calendar(session, contact, to, now, hours, policy, f"Moved from call {old.id}")
-    old.status = MOVED  # book_call moved it in SQL; the loaded row says so too
-    # For a CRM a move is the old call cancelled and the new one booked.
-    moved_to = f"перенесён оператором на {hours.format_slot(to)}"
-    record_crm_event(session, CALL_CANCELLED, contact, call_data(old, reason=moved_to))
-    record_crm_event(session, CALL_BOOKED, contact, call_data(new))
+    _record_moves(session, contact, [old], new, to, hours)
     text = move_text(new, contact.phone_number, hours, language_of(contact))
     message = _tell_client(session, contact, text, f"call-moved-{old.id}-{new.id}", now)
     change = CallChange(new, message)
@@ -122,11 +118,7 @@ async def book_call_for_client(
     follow-up chain ends (a client with a call is not chased)."""
     replaced = await scheduled_calls_of(session, contact.id, now)
     new = await _book_in_calendar(session, contact, at, now, hours, policy, "Booked by an operator")
-    for old in replaced:
-        old.status = MOVED  # book_call moved them in SQL; the loaded rows say so too
-        moved_to = f"перенесён оператором на {hours.format_slot(at)}"
-        record_crm_event(session, CALL_CANCELLED, contact, call_data(old, reason=moved_to))
-    record_crm_event(session, CALL_BOOKED, contact, call_data(new))
+    _record_moves(session, contact, replaced, new, at, hours)
     await stop_open_chain(session, contact.id, None, now, reason=CALL_BOOKED_BY_OPERATOR)
     text = confirmation_text(new, contact.phone_number, hours, language_of(contact))
     change = CallChange(new, _tell_client(session, contact, text, f"call-booked-by-operator-{new.id}", now))
@@ -136,6 +128,23 @@ async def book_call_for_client(
     booked = call_booked_text(contact, new, hours, "Созвон назначен оператором.")
     await _notify(session, change, contact, new, policy, "call_booked", booked)
     return change
+
+
+def _record_moves(
+    session: AsyncSession,
+    contact: Contact,
+    moved: list[ScheduledCall],
+    new: ScheduledCall,
+    at: datetime,
+    hours: WorkingHours,
+) -> None:
+    """The loaded `moved` calls say what book_call did to them in SQL; for the CRMs a move is each old call
+    cancelled and the new one booked."""
+    moved_to = f"перенесён оператором на {hours.format_slot(at)}"
+    for old in moved:
+        old.status = MOVED
+        record_crm_event(session, CALL_CANCELLED, contact, call_data(old, reason=moved_to))
+    record_crm_event(session, CALL_BOOKED, contact, call_data(new))
 
 
 async def _book_in_calendar(
