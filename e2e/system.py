@@ -1,5 +1,5 @@
 """The whole product on this machine: sandbox, whatsapp-gateway and ai-agent-service as real processes,
-each service with a fresh database and the three queues under names of its own, so runs never meet.
+each service with a fresh database and the queues under names of its own, so runs never meet.
 
 A system runs at a moment of its own: every process gets the same CLOCK_OFFSET_SECONDS, so a test that
 depends on the hour, the weekday or the date says which moment it runs at instead of taking the machine's.

@@ -165,12 +165,12 @@ async def test_unusable_messages_are_dead_lettered_with_a_reason_and_the_rest_an
     await run(
         system,
         customer,
-        "junk on every queue (12 bodies, all to DLQ)",
+        f"junk on every queue ({len(junk) * len(system.queues)} bodies, all to DLQ)",
         6,
         60,
         6,
         poison_every_queue,
-        junk=len(junk) * 3,
+        junk=len(junk) * len(system.queues),
     )
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
