@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.contacts import PageOut, ScheduledCallOut, page_of
 from api.deps import AgentDep, ApiKey, PageDep, RuntimeDep, SessionDep
@@ -67,17 +69,12 @@ async def list_scheduled_calls(
 @router.post("/scheduled-calls/{call_id}/cancel", response_model=ScheduledCallOut)
 async def cancel(session: SessionDep, runtime: RuntimeDep, call_id: CallId, body: CancelIn | None = None):
     agent = runtime.agent
-    try:
-        async with session.begin():
-            change = await cancel_scheduled_call(
-                session, call_id, (body or CancelIn()).reason, agent.clock(), agent.hours, agent.calls
-            )
-    except CallNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except CallNotChangeable as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    await publish_call_change(runtime, change)
-    return change.call
+    reason = (body or CancelIn()).reason
+    return await _change_call(
+        session,
+        runtime,
+        lambda: cancel_scheduled_call(session, call_id, reason, agent.clock(), agent.hours, agent.calls),
+    )
 
 
 @router.post("/scheduled-calls/{call_id}/reschedule", response_model=ScheduledCallOut)
@@ -88,15 +85,27 @@ async def reschedule(session: SessionDep, runtime: RuntimeDep, call_id: CallId, 
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"{body.scheduled_at!r} is not a time"
         )
+    return await _change_call(
+        session,
+        runtime,
+        lambda: move_scheduled_call(session, call_id, to, agent.clock(), agent.hours, agent.calls),
+    )
+
+
+async def _change_call(
+    session: AsyncSession, runtime: Runtime, change: Callable[[], Awaitable[CallChange]]
+) -> ScheduledCall:
+    """Runs an operator's change in one transaction, then sends what it tells the client and the managers.
+    An unknown call is 404; one that is not scheduled, or a time that cannot be booked, 409."""
     try:
         async with session.begin():
-            change = await move_scheduled_call(session, call_id, to, agent.clock(), agent.hours, agent.calls)
+            done = await change()
     except CallNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except CallNotChangeable as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    await publish_call_change(runtime, change)
-    return change.call
+    await publish_call_change(runtime, done)
+    return done.call
 
 
 async def publish_call_change(runtime: Runtime, change: CallChange) -> None:
