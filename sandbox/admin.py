@@ -147,11 +147,23 @@ async def prompts(state: StateDep, job: str | None = None) -> dict[str, Any]:
     return {"prompts": [p for p in state.prompts if job is None or p["job"] == job]}
 
 
+class ClockRequest(BaseModel):
+    offset_seconds: float = Field(ge=-366 * 86400, le=366 * 86400)
+
+
 @router.get("/clock")
 async def clock(state: StateDep) -> dict[str, Any]:
     """The sandbox's "now" (what it stamps messages with), which may run ahead of the machine's."""
     now = state.clock()
     return {"now": now.isoformat(), "time": int(now.timestamp()), "offset_seconds": state.clock_offset_s}
+
+
+@router.put("/clock")
+async def set_clock(body: ClockRequest, state: StateDep) -> dict[str, Any]:
+    """Moves the sandbox's clock to run `offset_seconds` ahead of the machine's, as a service started with
+    that CLOCK_OFFSET_SECONDS does: a running sandbox can join a service started at another moment."""
+    state.clock_offset_s = body.offset_seconds
+    return await clock(state)
 
 
 @router.get("/stats")

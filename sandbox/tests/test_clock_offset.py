@@ -55,6 +55,17 @@ async def test_the_admin_api_tells_the_sandbox_time_and_offset(saturday):
     assert clock == {"now": "2026-06-27T10:00:00+00:00", "time": SATURDAY_UNIX, "offset_seconds": FOUR_DAYS}
 
 
+async def test_the_admin_api_moves_the_clock_of_a_running_sandbox(saturday):
+    moved = await saturday.put("/sandbox/clock", json={"offset_seconds": 86400})
+    assert moved.json()["now"] == "2026-06-24T10:00:00+00:00"
+    message = (
+        await saturday.post("/sandbox/messages", json={"phone": "77011234567", "text": "Привет"})
+    ).json()
+    assert message["timestamp"] == "2026-06-24T15:00:00+05:00"
+    refused = await saturday.put("/sandbox/clock", json={"offset_seconds": "завтра"})
+    assert refused.status_code == 422
+
+
 async def test_a_sales_prompt_without_the_current_time_is_read_on_the_sandbox_clock(saturday):
     prompt = f"БАЗА ЗНАНИЙ О ПРОДУКТАХ:\n{KNOWLEDGE}\n\nНОВОЕ СООБЩЕНИЕ КЛИЕНТА:\nДавайте завтра в 11"
     body = {

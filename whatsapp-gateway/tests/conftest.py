@@ -233,12 +233,15 @@ def production_logging(tmp_path: Path):
     logging.basicConfig(handlers=[], force=True)
 
 
-def astana_midday_clock() -> Callable[[], datetime]:
-    """The machine's clock moved to today's 12:00 in Astana, ticking: a test that reads a day's counts cannot
-    straddle midnight (19:00 UTC)."""
-    now = datetime.now(UTC)
-    local = now.astimezone(ZoneInfo("Asia/Almaty"))
-    return offset_clock((local.replace(hour=12, minute=0, second=0, microsecond=0) - local).total_seconds())
+@pytest.fixture
+async def midday(sandbox: httpx.AsyncClient) -> AsyncIterator[Callable[[], datetime]]:
+    """A clock at today's 12:00 in Astana, ticking, with the fake Wappi stamping on the same clock: a test
+    that reads a day's counts cannot straddle midnight (19:00 UTC)."""
+    local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Almaty"))
+    offset = (local.replace(hour=12, minute=0, second=0, microsecond=0) - local).total_seconds()
+    (await sandbox.put("/sandbox/clock", json={"offset_seconds": offset})).raise_for_status()
+    yield offset_clock(offset)
+    (await sandbox.put("/sandbox/clock", json={"offset_seconds": 0})).raise_for_status()
 
 
 @asynccontextmanager
@@ -255,6 +258,15 @@ async def running_gateway(
 @pytest.fixture
 async def gateway(settings: Settings, clean) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     async with running_gateway(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def gateway_at_midday(
+    settings: Settings, clean, midday
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The gateway and the fake Wappi at today's midday in Astana (see `midday`)."""
+    async with running_gateway(settings, midday) as running:
         yield running
 
 

@@ -102,8 +102,8 @@ async def test_an_invalid_manual_message_is_a_422_naming_the_problem(gateway):
     assert "message_text" in detail and "phone_number" in detail
 
 
-async def test_stats_count_what_happened_today(gateway, sessions, sandbox, broker, queues):
-    _, client = gateway
+async def test_stats_count_what_happened_today(gateway_at_midday, sessions, sandbox, broker, queues):
+    _, client = gateway_at_midday
     await wait_first_poll(sessions)
     await inject(sandbox, phone=CUSTOMER, text="раз")
     await inject(sandbox, phone="77015550001", text="два")

@@ -28,7 +28,6 @@ from tests.conftest import (
     ADMIN_KEY,
     CONTRACTS,
     WAPPI_TOKEN,
-    astana_midday_clock,
     collect,
     inject,
     running_gateway,
@@ -230,13 +229,13 @@ async def test_pushes_need_no_api_key_and_have_a_rate_limit_of_their_own(hooked,
     assert stats == [200, 200, 429]  # the pushes took nothing from the admin's budget
 
 
-async def test_pushed_messages_are_sorted_as_polled_ones(hooked, sessions, broker, queues):
+async def test_pushed_messages_are_sorted_as_polled_ones(hooked, midday, sessions, broker, queues):
     client_text = written(CUSTOMER, "Сколько стоит тариф Старт?", senderName="Иван")
     operator = written(
         CUSTOMER, "Иван, это Айгерим, сейчас расскажу", is_me=True, **{"from": "77000000000@c.us"}
     )
     personal = written(PERSONAL, "личное")
-    async with running_gateway(hooked, astana_midday_clock()) as (_, client):
+    async with running_gateway(hooked, midday) as (_, client):
         await client.post(HOOK, json=push(client_text))
         await client.post(HOOK, json=push(operator, wh_type="outgoing_message_phone"))
         await client.post(HOOK, json=push(personal))

@@ -68,9 +68,9 @@ async def test_an_entry_is_stored_in_its_normal_form_and_the_database_refuses_an
 
 
 async def test_a_number_whitelisted_in_trunk_form_is_never_forwarded(
-    gateway, sessions, sandbox, broker, queues, added_in_trunk_form
+    gateway_at_midday, sessions, sandbox, broker, queues, added_in_trunk_form
 ):
-    _, client = gateway
+    _, client = gateway_at_midday
     await wait_first_poll(sessions)
     await inject(sandbox, phone=added_in_trunk_form, text="это я, хозяин")
     await inject(sandbox, phone=CUSTOMER, text="клиент")
