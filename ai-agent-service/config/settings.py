@@ -29,7 +29,7 @@ class Settings(ServiceSettings):
     MAX_DELIVERY_ATTEMPTS: int = Field(default=40, ge=1, le=1000)
 
     MAX_CONTEXT_MESSAGES: int = Field(default=20, ge=1, le=200)
-    AGENT_CONCURRENCY: int = Field(default=300, ge=1, le=2000)
+    AGENT_CONCURRENCY: int = Field(default=120, ge=1, le=2000)
     # Of those, how many store, read, draft or commit at once (the rest wait for Gemini or a slot): a few per
     # core keep the CPU and the database busy without a burst sharing the CPU among hundreds.
     AGENT_CPU_SLOTS: int = Field(default=DEFAULT_CPU_SLOTS, ge=1, le=100)

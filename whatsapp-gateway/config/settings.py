@@ -21,7 +21,7 @@ class Settings(ServiceSettings):
 
     POLLING_INTERVAL: float = Field(default=5, gt=0)
     # Backpressure: while more than this wait unread by the agent, the poller leaves new messages at Wappi.
-    MAX_INCOMING_BACKLOG: int = Field(default=300, ge=1)
+    MAX_INCOMING_BACKLOG: int = Field(default=100, ge=1)
     PORT: int = Field(default=8001, ge=1, le=65535)
 
     # With the 5 s retry delay, about 2.5+ minutes of retrying before a message is parked in its DLQ.
