@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from fpdf import FPDF
+from pdfs import text_pdf
 
 from fixtures import running_system
 from system import ADMIN_KEY, fetch, follow_ups_of, move_conversation_back
@@ -22,7 +22,6 @@ TUESDAY_11 = datetime(2026, 12, 8, 11, 0, tzinfo=ASTANA)
 BUSINESS = "ТОО «Ақ Жол Логистика»"
 AIGERIM, DANIYAR = "77019990001", "77019990002"
 MANAGERS = f"Айгерим:{AIGERIM},Данияр:{DANIYAR}"
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 KNOWLEDGE = (
     "Ақ Жол Логистика — грузоперевозки по Казахстану",
     "ТОО «Ақ Жол Логистика» (г. Алматы) с 2015 года перевозит грузы между городами Казахстана.",
@@ -37,14 +36,7 @@ SAYS_KAZAKH = "Пиши на казахском языке"
 
 
 def write_knowledge_base(folder: Path) -> Path:
-    pdf = FPDF()
-    pdf.add_font("Body", fname=str(FONT))
-    pdf.set_font("Body", size=11)
-    pdf.add_page()
-    for paragraph in KNOWLEDGE:
-        pdf.multi_cell(0, 6, paragraph, new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(3)
-    pdf.output(str(folder / "prices.pdf"))
+    (folder / "prices.pdf").write_bytes(text_pdf(*KNOWLEDGE))
     return folder
 
 

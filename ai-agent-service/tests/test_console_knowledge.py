@@ -12,20 +12,9 @@ from fpdf import FPDF
 
 from tests.conftest import SERVICE_DIR
 from tests.console_client import console_app, csrf_of
-from tests.test_knowledge_base import FONT
+from tests.test_knowledge_base import pdf_bytes
 
 TRUCKS = "Доставка грузовиком по Шымкенту стоит 7 700 ₸ за рейс."
-
-
-def pdf_bytes(*paragraphs: str, pages: int = 1) -> bytes:
-    pdf = FPDF()
-    pdf.add_font("Body", fname=str(FONT))
-    pdf.set_font("Body", size=11)
-    for _ in range(pages):
-        pdf.add_page()
-        for paragraph in paragraphs:
-            pdf.multi_cell(0, 6, paragraph, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
 
 
 def scanned_pdf() -> bytes:

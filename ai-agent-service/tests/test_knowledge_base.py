@@ -42,15 +42,21 @@ def large_base(tmp_path_factory):
     return folder
 
 
-def write_pdf(path: Path, *paragraphs: str) -> None:
+def pdf_bytes(*paragraphs: str, pages: int = 1) -> bytes:
+    """`pages` pages, each with the paragraphs as text a PDF reader extracts."""
     pdf = FPDF()
     pdf.add_font("Body", fname=str(FONT))
     pdf.set_font("Body", size=11)
-    pdf.add_page()
-    for paragraph in paragraphs:
-        pdf.multi_cell(0, 6, paragraph, new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(3)
-    pdf.output(str(path))
+    for _ in range(pages):
+        pdf.add_page()
+        for paragraph in paragraphs:
+            pdf.multi_cell(0, 6, paragraph, new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(3)
+    return bytes(pdf.output())
+
+
+def write_pdf(path: Path, *paragraphs: str) -> None:
+    path.write_bytes(pdf_bytes(*paragraphs))
 
 
 def pdf_text(path: Path) -> str:

@@ -1,25 +1,13 @@
 """The knowledge base in Chromium: a new PDF is uploaded and its passage found by "try a question"; a scan
 without text is refused with that reason."""
 
-from pathlib import Path
-
 from fpdf import FPDF
+from pdfs import text_pdf
 from playwright.async_api import expect
 
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 # The PDF is read in a freshly started process (services/knowledge_upload.py): seconds on a busy machine.
 READ_PDF_MS = 60_000
 BRANCH = "Новый филиал «СкладПро» открыт в Актау, ул. Портовая 12, с 9 до 18."
-
-
-def text_pdf(*paragraphs: str) -> bytes:
-    pdf = FPDF()
-    pdf.add_font("Body", fname=str(FONT))
-    pdf.set_font("Body", size=11)
-    pdf.add_page()
-    for paragraph in paragraphs:
-        pdf.multi_cell(0, 6, paragraph, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
 
 
 def scanned_pdf() -> bytes:
