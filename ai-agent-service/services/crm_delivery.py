@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from loguru import logger
 from sqlalchemy import ColumnElement, exists, func, or_, select, update
@@ -28,6 +29,7 @@ from sqlalchemy.orm import aliased
 
 from models import CrmEvent
 from service_kit.errors import is_transient
+from service_kit.liveness import run_every
 from service_kit.runtime import autocommit_session
 from services.bitrix24_client import Bitrix24Client
 from services.bitrix24_sync import deliver_to_bitrix24
@@ -78,15 +80,7 @@ async def run_crm_delivery(
     deps: CrmDeps, *, interval: float = POLL_INTERVAL_S, heartbeat: Callable[[], None] = lambda: None
 ) -> None:
     """Delivers due events forever; `heartbeat` after each poll."""
-    while True:
-        try:
-            await deliver_due(deps)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("CRM delivery round failed, next in {}s: {}", interval, exc)
-        heartbeat()
-        await asyncio.sleep(interval)
+    await run_every(interval, partial(deliver_due, deps), what="CRM delivery round", heartbeat=heartbeat)
 
 
 async def deliver_due(deps: CrmDeps) -> int:

@@ -13,7 +13,6 @@ meanwhile (services/follow_up_chain.py); the touch is then published through the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Contact, FollowUp, Message
 from service_kit.clock import Clock
+from service_kit.liveness import run_every
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
 from service_kit.runtime import autocommit_session
@@ -166,18 +166,13 @@ async def send_touch_now(deps: FollowUpDeps, follow_up_id: int) -> SentTouch:
 async def run_follow_up_scheduler(
     deps: FollowUpDeps, *, interval: float, heartbeat: Callable[[], None] = lambda: None
 ) -> None:
-    while True:
-        # Waiting first gives client messages queued during a restart the chance to stop their chains.
-        await asyncio.sleep(interval)
-        try:
-            async with deps.sessions.begin() as session:
-                await arm_follow_ups(session, intervals=deps.intervals, hours=deps.hours, now=deps.clock())
-            await send_due_touches(deps, heartbeat=heartbeat)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("Follow-up pass failed, next in {}s: {}", interval, exc)
-        heartbeat()
+    async def one_pass() -> None:
+        async with deps.sessions.begin() as session:
+            await arm_follow_ups(session, intervals=deps.intervals, hours=deps.hours, now=deps.clock())
+        await send_due_touches(deps, heartbeat=heartbeat)
+
+    # Waiting first gives client messages queued during a restart the chance to stop their chains.
+    await run_every(interval, one_pass, what="Follow-up pass", heartbeat=heartbeat, wait_first=True)
 
 
 async def _write_and_record(deps: FollowUpDeps, claim: Claim, now: datetime) -> SentTouch:

@@ -9,7 +9,6 @@ booked closer than the reminder time has no reminder_due_at.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Contact, Notification, ScheduledCall
 from service_kit.clock import Clock
+from service_kit.liveness import run_every
 from service_kit.managers import Manager
 from service_kit.outbox import relay
 from service_kit.publisher import Publisher
@@ -171,13 +171,8 @@ async def _digest_text(session: AsyncSession, manager: Manager, hours: WorkingHo
 
 
 async def run_calendar(deps: CalendarDeps, *, interval: float, heartbeat: Callable[[], None]) -> None:
-    while True:
-        try:
-            await send_due_reminders(deps)
-            await send_digest(deps)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("Calendar pass failed, next in {}s: {}", interval, exc)
-        heartbeat()
-        await asyncio.sleep(interval)
+    async def one_pass() -> None:
+        await send_due_reminders(deps)
+        await send_digest(deps)
+
+    await run_every(interval, one_pass, what="Calendar pass", heartbeat=heartbeat)

@@ -8,7 +8,7 @@ stopped. Both are things a restart fixes, so /health answers 503 for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -76,6 +76,30 @@ class Liveness:
 
     def all_alive(self) -> bool:
         return all(state in (OK, IDLE) for state in self.report().values())
+
+
+async def run_every(
+    interval_s: float,
+    one_round: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    heartbeat: Callable[[], None] = lambda: None,
+    wait_first: bool = False,
+) -> None:
+    """The body of a worker loop: `one_round` every `interval_s`, forever, `heartbeat` after each. A failed
+    round is logged and the next one tried; a cancel always ends the loop."""
+    while True:
+        if wait_first:
+            await asyncio.sleep(interval_s)
+        try:
+            await one_round()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("{} failed, next in {}s: {}", what, interval_s, exc)
+        heartbeat()
+        if not wait_first:
+            await asyncio.sleep(interval_s)
 
 
 def _loop_state(loop: _Loop, now: datetime) -> str:

@@ -7,7 +7,6 @@ One failure rule: what the broker confirmed is marked published, what failed sta
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
@@ -16,6 +15,7 @@ from loguru import logger
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service_kit.liveness import run_every
 from service_kit.publisher import Outgoing, Publisher
 
 REPAIR_INTERVAL_S = 5.0
@@ -76,14 +76,10 @@ async def run_repair_loop(
     heartbeat: Callable[[], None] = lambda: None,
 ) -> None:
     """Publishes what a crash or a broker outage left pending, forever; `heartbeat` after each round."""
-    while True:
-        try:
-            published = await relay(sessions, publisher, table, older_than=REPAIR_AFTER)
-            if published:
-                logger.info("Outbox: republished {} pending message(s)", published)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("Outbox round failed, next in {}s: {}", interval, exc)
-        heartbeat()
-        await asyncio.sleep(interval)
+
+    async def repair() -> None:
+        published = await relay(sessions, publisher, table, older_than=REPAIR_AFTER)
+        if published:
+            logger.info("Outbox: republished {} pending message(s)", published)
+
+    await run_every(interval, repair, what="Outbox round", heartbeat=heartbeat)

@@ -10,7 +10,7 @@ from functools import partial
 
 from loguru import logger
 
-from service_kit.liveness import Liveness
+from service_kit.liveness import Liveness, run_every
 
 RETENTION_INTERVAL_S = 24 * 3600
 
@@ -34,15 +34,12 @@ async def run_retention(
     interval_s: float = RETENTION_INTERVAL_S,
 ) -> None:
     """purge_once at start, then every `interval_s`; a failed round is logged and tried at the next."""
-    while True:
-        try:
-            await purge_once(purge, clock=clock, days=days)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("Retention round failed, next in {}s: {}", interval_s, exc)
-        heartbeat()
-        await asyncio.sleep(interval_s)
+    await run_every(
+        interval_s,
+        partial(purge_once, purge, clock=clock, days=days),
+        what="Retention round",
+        heartbeat=heartbeat,
+    )
 
 
 def start_retention(
