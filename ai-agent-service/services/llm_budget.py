@@ -14,6 +14,7 @@ from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Contact
+from service_kit.runtime import autocommit_session
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ async def spend_llm_calls(
 ) -> BudgetCheck:
     """Counts `calls` against the contact's hour; allowed while the hour's total stays within `limit`."""
     hour = hour_of(now)
-    async with sessions.begin() as session:
+    async with autocommit_session(sessions) as session:  # one statement: no BEGIN/COMMIT round trips
         total = await session.scalar(
             update(Contact)
             .where(Contact.id == contact_id)
