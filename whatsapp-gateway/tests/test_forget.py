@@ -1,5 +1,6 @@
 """Forgetting a person in the gateway: POST /contacts/{phone}/forget, or the agent's contact_erasures
-message, deletes their message logs (texts, payloads) and whitelist entry; other people's rows stay."""
+message, erases their message logs (number, texts, payloads) and whitelist entry; other people's rows stay,
+and the forgotten messages are never taken in again when Wappi lists them once more."""
 
 import asyncio
 
@@ -8,7 +9,7 @@ from sqlalchemy import func, select
 
 from models.message_log import INCOMING, OUTGOING, PUBLISHED, SENT, MessageLog
 from models.whitelist import Whitelist
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, collect, inject, wait_first_poll
 
 pytestmark = pytest.mark.usefixtures("gateway")
 FORGOTTEN = "77016660501"
@@ -67,3 +68,21 @@ async def test_the_agents_erasure_message_erases_the_number(sessions, publish, t
         await asyncio.sleep(0.05)
     assert await rows_of(sessions, FORGOTTEN) == (0, 0)
     assert await rows_of(sessions, OTHER) == (1, 0)
+
+
+async def test_a_forgotten_persons_messages_are_not_taken_in_again_when_the_chat_is_read_again(
+    gateway, sessions, sandbox, broker, queues
+):
+    _, client = gateway
+    await wait_first_poll(sessions)
+    written = await inject(sandbox, phone=FORGOTTEN, text="Здравствуйте, удалите мои данные")
+    assert len(await collect(broker, queues.incoming, expect=1, wait_s=10)) == 1
+
+    assert (await client.post(f"/contacts/{FORGOTTEN}/forget", headers=KEY)).status_code == 200
+    # The chat's last minutes are read again on every poll (late arrivals): the message is still at Wappi.
+    assert await collect(broker, queues.incoming, expect=1, wait_s=2) == []
+    async with sessions() as session:
+        kept = (
+            await session.execute(select(MessageLog).where(MessageLog.message_id == written["id"]))
+        ).scalar_one()
+    assert (kept.phone_number, kept.chat_id, kept.message_text, kept.payload) == (None, None, None, None)
