@@ -30,6 +30,7 @@ from tenacity import (
 
 from models import LlmUsage
 from service_kit.clock import Clock, utc_now
+from service_kit.runtime import autocommit_session
 from services.work_slots import slot_given_back
 from utils.metrics import AgentMetrics
 
@@ -220,8 +221,9 @@ class GeminiClient:
             if not rows:  # an insert that ran meanwhile took this call's row too
                 return
             try:
-                async with self._sessions.begin() as session:
-                    await session.execute(insert(LlmUsage), rows)
+                # One INSERT of all rows is atomic on its own: no BEGIN/COMMIT round trips around it.
+                async with autocommit_session(self._sessions) as session:
+                    await session.execute(insert(LlmUsage.__table__), rows)
             except BaseException:
                 self._pending_usage[:0] = rows  # the tokens were spent: the next insert tries them again
                 raise

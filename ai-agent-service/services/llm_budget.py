@@ -32,15 +32,16 @@ async def spend_llm_calls(
 ) -> BudgetCheck:
     """Counts `calls` against the contact's hour; allowed while the hour's total stays within `limit`."""
     hour = hour_of(now)
+    contacts = Contact.__table__.c  # a plain Core UPDATE: nothing of this session's objects to keep in step
     async with autocommit_session(sessions) as session:  # one statement: no BEGIN/COMMIT round trips
         total = await session.scalar(
-            update(Contact)
-            .where(Contact.id == contact_id)
+            update(Contact.__table__)
+            .where(contacts.id == contact_id)
             .values(
-                llm_calls=case((Contact.llm_calls_hour == hour, Contact.llm_calls + calls), else_=calls),
+                llm_calls=case((contacts.llm_calls_hour == hour, contacts.llm_calls + calls), else_=calls),
                 llm_calls_hour=hour,
             )
-            .returning(Contact.llm_calls)
+            .returning(contacts.llm_calls)
         )
     total = total or 0
     return BudgetCheck(allowed=total <= limit, first_refusal=total > limit >= total - calls)

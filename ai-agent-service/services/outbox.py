@@ -89,4 +89,6 @@ class BotMessageOutbox:
         return row.id
 
     def mark_published(self, ids: list[int]) -> Update:
-        return update(Message).where(Message.id.in_(ids)).values(published_at=func.now())
+        # Core, not the ORM: the relay's session holds no Message objects to keep in step.
+        messages = Message.__table__.c
+        return update(Message.__table__).where(messages.id.in_(ids)).values(published_at=func.now())

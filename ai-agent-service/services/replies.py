@@ -122,7 +122,7 @@ async def store_reply(
     stored = StoredReply(reply)
     await _tell_managers(session, stored, contact, call, context, rules, now, kind == HANDED_OVER)
     rules.metrics.replies.inc()
-    logger.info(
+    logger.debug(  # the handler's INFO line per message says it was replied to
         "Reply to {} covers {} message(s), stance {}",
         contact.phone_number,
         len(context.pending),

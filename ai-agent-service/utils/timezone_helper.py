@@ -7,8 +7,10 @@ never pick a zone of their own.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -16,7 +18,20 @@ import holidays
 ASTANA = ZoneInfo("Asia/Almaty")
 SLOT_MINUTES = 30
 
-_KZ_HOLIDAYS = holidays.country_holidays("KZ")
+
+def _kazakhstan_holidays() -> holidays.HolidayBase:
+    """Kazakhstan's public holidays. Its module is loaded on its own: importing it as holidays.countries.…
+    (or through country_holidays) first imports the modules of all 250 countries, over 10 MB of memory."""
+    path = Path(holidays.__file__).parent / "countries" / "kazakhstan.py"
+    spec = importlib.util.spec_from_file_location("holidays_kazakhstan", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"Kazakhstan's holidays are not at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Kazakhstan()
+
+
+_KZ_HOLIDAYS = _kazakhstan_holidays()
 WEEKDAYS_RU = ("понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье")
 # A search longer than this means the arguments leave no free slot at all (e.g. start_hour >= end_hour).
 _MAX_SEARCH_DAYS = 366

@@ -11,7 +11,7 @@ token at most: sends are spaced evenly, never bursts, so no minute holds more th
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,23 +37,23 @@ class SendQueue:
 
 
 async def take_turn(session: AsyncSession, per_minute: int) -> Turn:
-    """The next free turn; the bucket row stays locked until the caller's transaction ends (milliseconds)."""
-    # Inserted if it is missing, locked either way.
-    locked = (
-        insert(SendRate)
-        .values(name=BUCKET, tokens=CAPACITY, refilled_at=func.clock_timestamp())
-        .on_conflict_do_update(index_elements=["name"], set_={"name": BUCKET})
-        .returning(SendRate.tokens, SendRate.refilled_at, func.clock_timestamp())
-    )
-    tokens, refilled_at, now = (await session.execute(locked)).one()
+    """The next free turn, in one statement; the bucket row stays locked until the caller's transaction ends
+    (milliseconds)."""
     rate = per_minute / 60.0
-    elapsed = max((now - refilled_at).total_seconds(), 0.0)
-    tokens = min(CAPACITY, tokens + elapsed * rate) - 1.0
-    await session.execute(
-        update(SendRate)
-        .where(SendRate.name == BUCKET)
-        .values(tokens=tokens, refilled_at=max(now, refilled_at))
+    elapsed = func.greatest(func.extract("epoch", func.clock_timestamp() - SendRate.refilled_at), 0.0)
+    taken = (
+        insert(SendRate)  # the row is inserted if it is missing (its first token taken), locked either way
+        .values(name=BUCKET, tokens=CAPACITY - 1.0, refilled_at=func.clock_timestamp())
+        .on_conflict_do_update(
+            index_elements=["name"],
+            set_={
+                "tokens": func.least(CAPACITY, SendRate.tokens + elapsed * rate) - 1.0,
+                "refilled_at": func.greatest(func.clock_timestamp(), SendRate.refilled_at),
+            },
+        )
+        .returning(SendRate.tokens, SendRate.refilled_at)
     )
+    tokens, now = (await session.execute(taken)).one()
     wait_s = -tokens / rate if tokens < 0 else 0.0
     return Turn(now + timedelta(seconds=wait_s), wait_s)
 

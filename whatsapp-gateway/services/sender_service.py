@@ -106,34 +106,37 @@ async def _claim(
         reply_chat_id = await session.scalar(
             select(MessageLog.chat_id).where(MessageLog.message_id == body.reply_to_message_id)
         )
-    written_at = await session.scalar(_new_row(key, body, SENDING).returning(MessageLog.created_at))
-    may_have_gone_out = False
-    if written_at is None:
-        # A redelivery: the lock is held for this transaction only, a few milliseconds.
-        row = (
-            await session.execute(
-                select(MessageLog.queue_status, MessageLog.created_at, HELD)
-                .where(MessageLog.outgoing_id == key)
-                .with_for_update()
-            )
-        ).one()
-        if row.queue_status == SENT:
-            logger.info("Outgoing {} was already sent; skipping", key)
-            return None
-        if row.queue_status == SENDING and row.held:
-            raise TransientError(f"outgoing {key} is being sent by another worker")
-        # SENDING with an expired claim: its worker died after it may have reached Wappi, before it recorded.
-        written_at, may_have_gone_out = row.created_at, row.queue_status in (SENDING, UNCERTAIN)
+    # The turn first, so that a first delivery's row is written claimed in one statement. A redelivery of a
+    # send that went out meanwhile spends a turn it does not use: the guard only errs on the slow side.
     turn = await take_turn(session, sends_per_minute)
-    await session.execute(
-        update(MessageLog)
-        .where(MessageLog.outgoing_id == key)
-        .values(queue_status=SENDING, claimed_at=func.now(), turn_at=turn.at)
+    claimed = {"claimed_at": func.now(), "turn_at": turn.at}
+    written_at = await session.scalar(
+        _new_row(key, body, SENDING, **claimed).returning(MessageLog.created_at)
     )
-    return Claim(key, written_at, may_have_gone_out, reply_chat_id, turn.wait_s)
+    if written_at is not None:
+        return Claim(key, written_at, False, reply_chat_id, turn.wait_s)
+    # A redelivery: the lock is held for this transaction only, a few milliseconds.
+    row = (
+        await session.execute(
+            select(MessageLog.queue_status, MessageLog.created_at, HELD)
+            .where(MessageLog.outgoing_id == key)
+            .with_for_update()
+        )
+    ).one()
+    if row.queue_status == SENT:
+        logger.info("Outgoing {} was already sent; skipping", key)
+        return None
+    if row.queue_status == SENDING and row.held:
+        raise TransientError(f"outgoing {key} is being sent by another worker")
+    # SENDING with an expired claim: its worker died after it may have reached Wappi, before it recorded.
+    may_have_gone_out = row.queue_status in (SENDING, UNCERTAIN)
+    await session.execute(
+        update(MessageLog).where(MessageLog.outgoing_id == key).values(queue_status=SENDING, **claimed)
+    )
+    return Claim(key, row.created_at, may_have_gone_out, reply_chat_id, turn.wait_s)
 
 
-def _new_row(key: str, body: OutgoingMessage, status: str):
+def _new_row(key: str, body: OutgoingMessage, status: str, **claimed: object):
     """The outgoing row as first written; nothing when a delivery of the same key wrote it already."""
     return (
         insert(MessageLog)
@@ -148,6 +151,7 @@ def _new_row(key: str, body: OutgoingMessage, status: str):
             sent_by=body.sent_by,
             queue_status=status,
             payload=body.model_dump(exclude_unset=True),
+            **claimed,
         )
         .on_conflict_do_nothing(index_elements=["outgoing_id"])
     )
