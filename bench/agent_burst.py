@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import aio_pika
@@ -122,12 +123,19 @@ async def _run(messages: int, suffix: str, env: dict[str, str]) -> dict:
         runtime = await start_runtime(settings, utc_now)
         # Round trips to PostgreSQL: every statement, BEGIN and COMMIT included (asyncpg sends each).
         statements = {"count": 0}
+        by_kind: Counter[str] = Counter()
 
         def count(*_: object) -> None:
             statements["count"] += 1
 
+        def count_statement(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            by_kind[" ".join(statement.split())[:90]] += 1
+
         for name in ("before_cursor_execute", "begin", "commit", "rollback"):
             event.listen(runtime.engine.sync_engine, name, count)
+            if name != "before_cursor_execute":
+                event.listen(runtime.engine.sync_engine, name, lambda *_, n=name: by_kind.update([n.upper()]))
+        event.listen(runtime.engine.sync_engine, "before_cursor_execute", count_statement)
         try:
             # The agent is up (knowledge base indexed, consumer started): the whole burst arrives at once.
             cpu_started, started = time.process_time(), time.monotonic()
@@ -143,7 +151,11 @@ async def _run(messages: int, suffix: str, env: dict[str, str]) -> dict:
     finally:
         await connection.close()
     summary = _summary(messages, replies, started, elapsed, cpu, suffix)
-    return summary | {"db_round_trips_per_message": round(statements["count"] / messages, 1)}
+    per_message = {kind: round(n / messages, 2) for kind, n in by_kind.most_common()}
+    return summary | {
+        "db_round_trips_per_message": round(statements["count"] / messages, 1),
+        "statements_per_message": per_message,
+    }
 
 
 def _summary(

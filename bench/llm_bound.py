@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bench.common import (
-    SEND_GUARD_LIFTED,
+    BENCH_SETTINGS,
     customer_message,
     gateway_times,
     inject_all,
@@ -52,7 +52,7 @@ async def run_round(system: System, http: httpx.AsyncClient, messages: list[dict
 
 async def run_llm_bound(conversations: int, latency_ms: int, limit_s: float) -> dict[str, Any]:
     system = new_system()
-    await asyncio.to_thread(system.start, SEND_GUARD_LIFTED)
+    await asyncio.to_thread(system.start, BENCH_SETTINGS)
     try:
         async with httpx.AsyncClient(base_url=system.sandbox_url, timeout=60) as http:
             await slow_gemini(http, latency_ms)

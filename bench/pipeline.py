@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from bench.common import (
-    SEND_GUARD_LIFTED,
+    BENCH_SETTINGS,
     cpu_per_reply,
     cpu_seconds,
     customer_message,
@@ -28,7 +28,7 @@ SETTLE_S = 2.0  # after start-up, before the idle memory is read
 
 async def run_pipeline(rate: float, seconds: float, drain_s: float) -> dict[str, Any]:
     system = new_system()
-    await asyncio.to_thread(system.start, SEND_GUARD_LIFTED)
+    await asyncio.to_thread(system.start, BENCH_SETTINGS)
     try:
         await asyncio.sleep(SETTLE_S)
         idle = services_memory(system)

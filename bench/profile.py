@@ -14,7 +14,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench import ROOT
-from bench.common import SEND_GUARD_LIFTED, customer_message, inject_all, new_system, wait_for_sent
+from bench.common import (
+    BENCH_SETTINGS,
+    customer_message,
+    inject_all,
+    new_system,
+    offer_load,
+    wait_for_sent,
+)
 
 RESULTS = ROOT / "bench" / "results"
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
@@ -51,20 +58,28 @@ def top_frames(svg: Path, count: int = 25) -> list[tuple[str, float]]:
     return sorted(shares, key=lambda s: -s[1])[:count]
 
 
-async def profile(label: str, leads: int, seconds: int, delay_s: float) -> dict[str, Path]:
+async def profile(
+    label: str, leads: int, seconds: int, delay_s: float, rate: float | None
+) -> dict[str, Path]:
     system = new_system()
-    await asyncio.to_thread(system.start, SEND_GUARD_LIFTED)
+    await asyncio.to_thread(system.start, BENCH_SETTINGS)
     outputs = {name: RESULTS / f"flame-{name}-{label}.svg" for name in system.services}
     try:
-        burst = [customer_message("77077", i) for i in range(leads)]
-        injecting = asyncio.create_task(inject_all(system.sandbox_url, burst))
-        await asyncio.sleep(delay_s)  # the burst is under way: the pipeline is busy when sampling starts
+        if rate:  # a steady load for the whole sampling time, the bench's 10 msg/s level
+            make = lambda i: customer_message("77078", i)  # noqa: E731
+            load = offer_load(system.sandbox_url, rate, delay_s + seconds, make)
+        else:
+            load = inject_all(system.sandbox_url, [customer_message("77077", i) for i in range(leads)])
+        injecting = asyncio.create_task(load)
+        await asyncio.sleep(delay_s)  # the load is under way: the pipeline is busy when sampling starts
         samplers = {n: record(s.process.pid, seconds, outputs[n]) for n, s in system.services.items()}
         for name, sampler in samplers.items():
             _, errors = await asyncio.to_thread(sampler.communicate)
             if sampler.returncode != 0:
                 raise RuntimeError(f"py-spy on {name}: {errors.decode(errors='replace')}")
         injected = await injecting
+        if rate:
+            injected = injected.injected
         answered = await wait_for_sent(system.gateway.database_url, len(injected), 0)
         print(f"{len(injected)} leads injected, {answered} answered when sampling ended", file=sys.stderr)
     finally:
@@ -80,9 +95,10 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=400, help="new customers injected at once")
     parser.add_argument("--seconds", type=int, default=25, help="how long each service is sampled")
     parser.add_argument("--delay", type=float, default=2.0, help="seconds into the burst before sampling")
+    parser.add_argument("--rate", type=float, help="a steady load of this many msg/s instead of a burst")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    outputs = asyncio.run(profile(args.label, args.leads, args.seconds, args.delay))
+    outputs = asyncio.run(profile(args.label, args.leads, args.seconds, args.delay, args.rate))
     for svg in outputs.values():
         print(f"\n{svg.relative_to(ROOT)}: share of samples, callees included")
         for frame, share in top_frames(svg):

@@ -14,15 +14,22 @@ from typing import Any
 
 import httpx
 
-from bench.common import customer_message, gateway_times, new_system, offer_load, percentile, wait_for_sent
+from bench.common import (
+    BENCH_SETTINGS,
+    customer_message,
+    gateway_times,
+    new_system,
+    offer_load,
+    percentile,
+    wait_for_sent,
+)
 
 SECRET = "bench-webhook-secret-5e6f7a8b9c0d1e2f3a4b"
 SETTLE_S = 2.0
 DROP_RATE = 0.2
 DROP_SEED = 16
-# Polling as shipped (the e2e harness polls every 0.5 s); MAX_SENDS_PER_MINUTE is WhatsApp's ban guard, not a
-# speed: it is lifted so that the wait is the pipeline's.
-GATEWAY_ENV = {"POLLING_INTERVAL": "5", "MAX_SENDS_PER_MINUTE": "60000"}
+# Polling as shipped (the e2e harness polls every 0.5 s), on top of the bench's settings.
+GATEWAY_ENV = BENCH_SETTINGS["whatsapp-gateway"] | {"POLLING_INTERVAL": "5"}
 WEBHOOK_NOTE = (
     "Webhooks: wait from the inject answered (fake Wappi has the message, and pushes it) to the outgoing "
     "row's processed_at (fake Wappi answered the reply), new customers each writing once, "
@@ -71,7 +78,7 @@ async def _run(
         else {}
     )
     system = new_system()
-    await asyncio.to_thread(system.start, {"whatsapp-gateway": gateway_env})
+    await asyncio.to_thread(system.start, BENCH_SETTINGS | {"whatsapp-gateway": gateway_env})
     try:
         async with httpx.AsyncClient(base_url=system.sandbox_url, timeout=60) as sandbox:
             if webhooks:
