@@ -1,8 +1,9 @@
 """Backpressure: the poller takes in no more than the agent can answer. While more than MAX_INCOMING_BACKLOG
-messages wait, ready and unread by the agent, on incoming_messages, a poll cycle is skipped: the new
-messages stay unread at Wappi, where the next cycle finds them (cursors move only when a cycle runs), so
-nothing is lost and latency grows instead of the whole pipeline slowing down under work it cannot finish.
-Webhook pushes are stored as they come (Wappi must get its 200): only polling holds back."""
+messages wait, ready and unread by the agent, on incoming_messages, a poll cycle is skipped; otherwise a
+cycle reads at most as many chats with news as the backlog has room for, oldest news first. What is not read
+stays unread at Wappi, where a later cycle finds it (a chat's cursor moves only when it is read), so nothing
+is lost: latency grows, and the CPU goes to answering what was taken in, not to taking in what cannot be
+answered yet. Webhook pushes are stored as they come (Wappi must get its 200): only polling holds back."""
 
 from dataclasses import dataclass
 
@@ -19,14 +20,14 @@ class IntakeLimit:
     max_backlog: int  # MAX_INCOMING_BACKLOG
     holding: bool = False  # whether the last check held the poller back (logged on each change only)
 
-    async def hold_back(self) -> bool:
-        """Whether the poller skips this cycle: the agent has more waiting than max_backlog."""
+    async def room(self) -> int | None:
+        """How many chats with news the next cycle may read: 0 skips it; None when the broker cannot say."""
         try:
             waiting = (await queue_sizes(self.connection, [self.incoming]))[self.incoming.name]
         except Exception as exc:
             # When in doubt, poll: a broker that is gone keeps the rows in the outbox until it is back.
             logger.debug("Incoming backlog unknown, polling: {}", exc)
-            return False
+            return None
         holding = waiting > self.max_backlog
         if holding != self.holding:
             if holding:
@@ -34,4 +35,4 @@ class IntakeLimit:
             else:
                 logger.info("Incoming backlog down to {}: polling resumed", waiting)
             self.holding = holding
-        return holding
+        return 0 if holding else max(self.max_backlog - waiting, 1)

@@ -74,12 +74,12 @@ class ChatList:
     skipped: list[Skip] = field(default_factory=list)  # the news of chats that are not read
 
 
-async def poll_once(deps: PollerDeps) -> int:
-    """One cycle: list the chats with news, read their new messages, commit what they hold; returns how
-    many chats had news."""
+async def poll_once(deps: PollerDeps, max_chats: int | None = None) -> int:
+    """One cycle: list the chats with news, read the new messages of (at most `max_chats` of) them, commit
+    what they hold; returns how many chats had news."""
     now = deps.clock()
     listed = await list_chats(deps, now)
-    findings = await read_chats(deps, listed, now)
+    findings = await read_chats(deps, listed, now, max_chats)
     await commit_cycle(deps, listed, findings, now)
     if findings.outage is not None:
         raise findings.outage  # Wappi itself is failing: the cycle counts as failed
@@ -118,17 +118,22 @@ async def list_chats(deps: PollerDeps, now: datetime) -> ChatList:
     return listed
 
 
-async def read_chats(deps: PollerDeps, listed: ChatList, now: datetime) -> CycleFindings:
-    """The listed chats' new messages, sorted into what to forward, skip, log and remember."""
-    findings = CycleFindings(skipped=list(listed.skipped))
+async def read_chats(
+    deps: PollerDeps, listed: ChatList, now: datetime, max_chats: int | None = None
+) -> CycleFindings:
+    """The listed chats' new messages (of the `max_chats` oldest news), sorted into what to forward, skip,
+    log and remember."""
+    to_read = listed.to_read if max_chats is None else listed.to_read[:max_chats]
+    # Chats left for a later cycle keep the high water where it is: the next listing finds them again.
+    findings = CycleFindings(skipped=list(listed.skipped), unread_left=len(to_read) < len(listed.to_read))
     slots = asyncio.Semaphore(READ_CONCURRENCY)
 
     async def read(chat: Chat, since: int) -> list[WappiMessage]:
         async with slots:
             return await _messages_since(deps.wappi, chat.id, since, now)
 
-    reads = await asyncio.gather(*(read(c, since) for c, since in listed.to_read), return_exceptions=True)
-    for (chat, since), read_or_error in zip(listed.to_read, reads, strict=True):
+    reads = await asyncio.gather(*(read(c, since) for c, since in to_read), return_exceptions=True)
+    for (chat, since), read_or_error in zip(to_read, reads, strict=True):
         match read_or_error:
             case WappiError(transient=True, status=status) if status != 200:
                 findings.outage = read_or_error  # Wappi itself is failing: the cycle is tried again later
@@ -255,7 +260,7 @@ async def run_poller(
 ) -> None:
     """Poll forever while this replica holds the leader lease; other replicas wait for it.
     The leader wakes every `interval` and runs a cycle unless `pace` (webhook mode) says it is not due or
-    `intake` says the agent has too much waiting already.
+    `intake` says the agent has too much waiting already; `intake` also bounds the chats a cycle reads.
     `heartbeat(True)` follows every wake of the leader (its cycle completed, failed or not due);
     `heartbeat(False)` says this replica is not polling, so it cannot be stalled."""
     failing = False
@@ -271,9 +276,10 @@ async def run_poller(
             while True:
                 await lease.check()
                 due = pace is None or await pace.cycle_due(last_cycle)
-                if due and (intake is None or not await intake.hold_back()):
+                room = None if intake is None or not due else await intake.room()
+                if due and room != 0:
                     last_cycle = deps.clock()
-                    failing = await _cycle(deps, failing)
+                    failing = await _cycle(deps, failing, room)
                 heartbeat(True)
                 await asyncio.sleep(interval)
         except Exception as exc:
@@ -284,10 +290,10 @@ async def run_poller(
             lease.release()
 
 
-async def _cycle(deps: PollerDeps, failing: bool) -> bool:
+async def _cycle(deps: PollerDeps, failing: bool, max_chats: int | None) -> bool:
     """One cycle, a run of failures logged once; whether it failed."""
     try:
-        await poll_once(deps)
+        await poll_once(deps, max_chats)
     except Exception as exc:
         if not failing:
             logger.opt(exception=exc).error("Poll cycle failed: {}", exc)

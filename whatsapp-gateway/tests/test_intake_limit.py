@@ -54,3 +54,21 @@ async def test_a_backlog_over_the_limit_leaves_new_messages_at_wappi_until_the_a
         forwarded = await collect(broker, queues.incoming, expect=3, wait_s=10)
         assert [body.get("waiting") for body in forwarded[:2]] == [1, 2]
         assert [body["message_id"] for body in forwarded[2:]] == [message["id"]]
+
+
+@pytest.mark.usefixtures("clean")
+async def test_a_cycle_reads_no_more_chats_than_the_backlog_has_room_for_and_the_rest_follow(
+    settings, sessions, sandbox, broker, queues
+):
+    limited = settings.model_copy(update={"MAX_INCOMING_BACKLOG": 2})
+    async with running_gateway(limited):
+        await wait_first_poll(sessions)
+        phones = [f"770155502{n:02d}" for n in range(6)]
+        ids = {(await inject(sandbox, phone=phone, text="Сколько стоит доставка?"))["id"] for phone in phones}
+
+        await asyncio.sleep(1.5)  # several cycles, and nobody takes anything off the queue
+        # Room for 2, then at least one more while the backlog is not over the limit: 3 wait, then no more.
+        assert len(await logged_ids(sessions) & ids) == 3
+
+        forwarded = await collect(broker, queues.incoming, expect=6, wait_s=10)  # the agent catches up
+        assert sorted(body["message_id"] for body in forwarded) == sorted(ids)  # each once, none lost
