@@ -76,14 +76,14 @@ class ChatList:
 
 async def poll_once(deps: PollerDeps, max_chats: int | None = None) -> int:
     """One cycle: list the chats with news, read the new messages of (at most `max_chats` of) them, commit
-    what they hold; returns how many chats had news."""
+    what they hold; returns how many chats with news it left for a later cycle."""
     now = deps.clock()
     listed = await list_chats(deps, now)
     findings = await read_chats(deps, listed, now, max_chats)
     await commit_cycle(deps, listed, findings, now)
     if findings.outage is not None:
         raise findings.outage  # Wappi itself is failing: the cycle counts as failed
-    return len(listed.to_read)
+    return 0 if max_chats is None else max(len(listed.to_read) - max_chats, 0)
 
 
 async def list_chats(deps: PollerDeps, now: datetime) -> ChatList:
@@ -273,13 +273,14 @@ async def run_poller(
             logger.info("Poller lease acquired: this replica polls Wappi every {}s", interval)
             heartbeat(True)
             last_cycle = None
+            behind = False  # the last cycle left chats with news unread: the next is due at once
             while True:
                 await lease.check()
-                due = pace is None or await pace.cycle_due(last_cycle)
+                due = behind or pace is None or await pace.cycle_due(last_cycle)
                 room = None if intake is None or not due else await intake.room()
                 if due and room != 0:
                     last_cycle = deps.clock()
-                    failing = await _cycle(deps, failing, room)
+                    failing, behind = await _cycle(deps, failing, room)
                 heartbeat(True)
                 await asyncio.sleep(interval)
         except Exception as exc:
@@ -290,14 +291,15 @@ async def run_poller(
             lease.release()
 
 
-async def _cycle(deps: PollerDeps, failing: bool, max_chats: int | None) -> bool:
-    """One cycle, a run of failures logged once; whether it failed."""
+async def _cycle(deps: PollerDeps, failing: bool, max_chats: int | None) -> tuple[bool, bool]:
+    """One cycle, a run of failures logged once; whether it failed, and whether it left chats with news
+    for the next."""
     try:
-        await poll_once(deps, max_chats)
+        left = await poll_once(deps, max_chats)
     except Exception as exc:
         if not failing:
             logger.opt(exception=exc).error("Poll cycle failed: {}", exc)
-        return True
+        return True, False
     if failing:
         logger.info("Polling recovered")
-    return False
+    return False, left > 0

@@ -19,8 +19,10 @@ from config.settings import Settings
 from models.message_log import MessageLog
 from models.poll_state import ChatCursor
 from service_kit.clock import utc_now
+from services.intake_limit import IntakeLimit
+from services.leader_lease import LeaderLease
 from services.outbox import MessageLogOutbox
-from services.polling_service import PollerDeps, poll_once
+from services.polling_service import PollerDeps, poll_once, run_poller
 from services.wappi_client import WappiClient
 from services.wappi_models import WappiMessage
 from services.webhook_service import WebhookDeps, store_push, take_in_pushes
@@ -361,3 +363,29 @@ async def test_a_message_pushed_and_polled_at_the_same_moment_is_forwarded_once(
         sent += [m["id"] for m in messages]
     found = await collect(broker, queues.incoming, expect=len(sent), wait_s=5, settle=1.0)
     assert sorted(b["message_id"] for b in found) == sorted(sent)
+
+
+class SafetyNetPace:
+    """The pace while pushes flow and the safety net polls hourly: a cycle now, the next an hour later."""
+
+    async def cycle_due(self, last_cycle) -> bool:
+        return last_cycle is None
+
+
+async def test_a_safety_net_cycle_stopped_by_the_backlogs_room_goes_on_at_once_not_an_hour_later(
+    both_paths, settings, broker, topology, queues, sandbox
+):
+    poller, _ = both_paths
+    # Six customers wrote and every push was lost; the agent may be given two messages at a time.
+    lost = [(await inject(sandbox, phone=f"770155504{n:02d}", text="Есть доставка?"))["id"] for n in range(6)]
+    intake = IntakeLimit(broker, topology["incoming_messages"], max_backlog=2)
+    lease = LeaderLease(settings.DATABASE_URL)
+    polling = asyncio.create_task(
+        run_poller(poller, lease=lease, interval=0.1, pace=SafetyNetPace(), intake=intake)
+    )
+    try:
+        found = await collect(broker, queues.incoming, expect=6, wait_s=10)  # the agent takes what comes
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+    assert sorted(body["message_id"] for body in found) == sorted(lost)
