@@ -75,6 +75,7 @@ from services.opt_out import stop_request_language
 from services.outbox import BotMessageOutbox
 from services.replies import ReplyRules, StoredReply, store_holding_reply, store_opt_out, store_reply
 from services.work_slots import DEFAULT_CPU_SLOTS, WorkSlots
+from utils.heap import HeapTrim
 from utils.metrics import AgentMetrics
 from utils.prompt_loader import PromptTemplate
 from utils.timezone_helper import WorkingHours
@@ -134,6 +135,7 @@ class AgentDeps:
     # Of those, how many use the CPU at once: store, read, draft (all but the wait for Gemini), commit.
     slots: WorkSlots = field(default_factory=lambda: WorkSlots(DEFAULT_CPU_SLOTS))
     contact_locks: ContactLocks = field(default_factory=ContactLocks)
+    heap: HeapTrim = field(default_factory=HeapTrim)  # a burst's freed memory goes back when it is over
 
     @property
     def reply_rules(self) -> ReplyRules:
@@ -188,7 +190,7 @@ async def consume_incoming(
 async def handle_incoming(incoming: IncomingMessage, delivery: Delivery, *, deps: AgentDeps) -> Outcome:
     ticket = deps.slots.ticket()
     try:
-        with deps.metrics.message_processing_seconds.time():
+        with deps.heap.working(), deps.metrics.message_processing_seconds.time():
             outcome = await _handle(incoming, deps, ticket)
     except Exception as exc:
         if delivery.is_last_attempt or not is_transient(exc):
