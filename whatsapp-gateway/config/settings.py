@@ -20,7 +20,8 @@ class Settings(ServiceSettings):
     WAPPI_BASE_URL: str = "https://wappi.pro"
 
     POLLING_INTERVAL: float = Field(default=5, gt=0)
-    # Backpressure: while more than this wait unread by the agent, the poller leaves new messages at Wappi.
+    # Backpressure: while more than this wait unread by the agent, the poller leaves new messages at Wappi;
+    # a cycle reads no more chats with news than this leaves room for.
     MAX_INCOMING_BACKLOG: int = Field(default=100, ge=1)
     PORT: int = Field(default=8001, ge=1, le=65535)
 

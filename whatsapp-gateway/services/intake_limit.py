@@ -20,8 +20,10 @@ class IntakeLimit:
     max_backlog: int  # MAX_INCOMING_BACKLOG
     holding: bool = False  # whether the last check held the poller back (logged on each change only)
 
-    async def room(self) -> int | None:
-        """How many chats with news the next cycle may read: 0 skips it; None when the broker cannot say."""
+    async def room(self, behind: bool = False) -> int | None:
+        """How many chats with news the next cycle may read: 0 skips it; None when the broker cannot say.
+        While the poller is `behind` (its last cycle left chats unread), a cycle waits until half the backlog
+        is free: each one lists every chat with news again, so it must take in a good share of them."""
         try:
             waiting = (await queue_sizes(self.connection, [self.incoming]))[self.incoming.name]
         except Exception as exc:
@@ -35,4 +37,5 @@ class IntakeLimit:
             else:
                 logger.info("Incoming backlog down to {}: polling resumed", waiting)
             self.holding = holding
-        return 0 if holding else max(self.max_backlog - waiting, 1)
+        room = 0 if holding else max(self.max_backlog - waiting, 1)
+        return 0 if behind and room < self.max_backlog // 2 else room

@@ -277,7 +277,7 @@ async def run_poller(
             while True:
                 await lease.check()
                 due = behind or pace is None or await pace.cycle_due(last_cycle)
-                room = None if intake is None or not due else await intake.room()
+                room = None if intake is None or not due else await intake.room(behind)
                 if due and room != 0:
                     last_cycle = deps.clock()
                     failing, behind = await _cycle(deps, failing, room)

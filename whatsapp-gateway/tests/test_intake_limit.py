@@ -72,3 +72,23 @@ async def test_a_cycle_reads_no_more_chats_than_the_backlog_has_room_for_and_the
 
         forwarded = await collect(broker, queues.incoming, expect=6, wait_s=10)  # the agent catches up
         assert sorted(body["message_id"] for body in forwarded) == sorted(ids)  # each once, none lost
+
+
+@pytest.mark.usefixtures("clean")
+async def test_a_poller_that_is_behind_waits_for_half_the_backlog_to_be_free_before_listing_again(
+    settings, sessions, sandbox, broker, queues
+):
+    limited = settings.model_copy(update={"MAX_INCOMING_BACKLOG": 4})
+    async with running_gateway(limited):
+        await wait_first_poll(sessions)
+        # All at once (one request): the next cycle finds all eight.
+        batch = [{"phone": f"770155506{n:02d}", "text": "Сколько стоит доставка?"} for n in range(8)]
+        written = await sandbox.post("/sandbox/messages/batch", json={"messages": batch})
+        ids = {message["id"] for message in written.json()["messages"]}
+
+        await asyncio.sleep(1.5)  # several wakes; nobody takes anything off the queue
+        # Four read, four left at Wappi; room for one more is not worth listing every chat again.
+        assert len(await logged_ids(sessions) & ids) == 4
+
+        forwarded = await collect(broker, queues.incoming, expect=8, wait_s=10)  # the agent catches up
+        assert sorted(body["message_id"] for body in forwarded) == sorted(ids)
