@@ -197,6 +197,12 @@ async def test_chats_are_listed_by_their_last_message_newest_first(client, wappi
     assert listing["total_count"] == 3
     assert [d["last_time"] for d in listing["dialogs"]] == [1782200000, 1782150000]
 
+    # A listing read after a new message sees it: the oldest chat is now the newest.
+    await inject(client, phone="77010000001", text="ещё вопрос", time=1782300000)
+    listing = (await wappi.get("/api/sync/chats/get", params={"limit": 3})).json()
+    newest_first = ["77010000001@c.us", "77010000002@c.us", "77010000003@c.us"]
+    assert [d["id"] for d in listing["dialogs"]] == newest_first
+
 
 async def test_contact_and_business_names_reach_the_message(client):
     message = await inject(
