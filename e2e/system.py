@@ -39,10 +39,19 @@ def default_moment() -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on and that this process has not handed out yet: the port is released before
+    its service binds it, so two services started together could otherwise be given the same one."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_http(url: str, seconds: float, process: subprocess.Popen | None = None) -> None:
