@@ -72,6 +72,13 @@ class ChatList:
     chats: dict[str, Chat] = field(default_factory=dict)  # by id: a chat that moved while paging is once here
     to_read: list[tuple[Chat, int]] = field(default_factory=list)  # oldest activity first, with its `since`
     skipped: list[Skip] = field(default_factory=list)  # the news of chats that are not read
+    left: int = 0  # chats with news left for a later cycle (the backlog's room)
+
+    def keep_oldest(self, max_chats: int | None) -> None:
+        """Only the `max_chats` oldest news are read this cycle; the rest wait at Wappi for a later one."""
+        if max_chats is not None and len(self.to_read) > max_chats:
+            self.left = len(self.to_read) - max_chats
+            self.to_read = self.to_read[:max_chats]
 
 
 async def poll_once(deps: PollerDeps, max_chats: int | None = None) -> int:
@@ -79,11 +86,12 @@ async def poll_once(deps: PollerDeps, max_chats: int | None = None) -> int:
     what they hold; returns how many chats with news it left for a later cycle."""
     now = deps.clock()
     listed = await list_chats(deps, now)
-    findings = await read_chats(deps, listed, now, max_chats)
+    listed.keep_oldest(max_chats)
+    findings = await read_chats(deps, listed, now)
     await commit_cycle(deps, listed, findings, now)
     if findings.outage is not None:
         raise findings.outage  # Wappi itself is failing: the cycle counts as failed
-    return 0 if max_chats is None else max(len(listed.to_read) - max_chats, 0)
+    return listed.left
 
 
 async def list_chats(deps: PollerDeps, now: datetime) -> ChatList:
@@ -118,22 +126,18 @@ async def list_chats(deps: PollerDeps, now: datetime) -> ChatList:
     return listed
 
 
-async def read_chats(
-    deps: PollerDeps, listed: ChatList, now: datetime, max_chats: int | None = None
-) -> CycleFindings:
-    """The listed chats' new messages (of the `max_chats` oldest news), sorted into what to forward, skip,
-    log and remember."""
-    to_read = listed.to_read if max_chats is None else listed.to_read[:max_chats]
+async def read_chats(deps: PollerDeps, listed: ChatList, now: datetime) -> CycleFindings:
+    """The listed chats' new messages, sorted into what to forward, skip, log and remember."""
     # Chats left for a later cycle keep the high water where it is: the next listing finds them again.
-    findings = CycleFindings(skipped=list(listed.skipped), unread_left=len(to_read) < len(listed.to_read))
+    findings = CycleFindings(skipped=list(listed.skipped), unread_left=listed.left > 0)
     slots = asyncio.Semaphore(READ_CONCURRENCY)
 
     async def read(chat: Chat, since: int) -> list[WappiMessage]:
         async with slots:
             return await _messages_since(deps.wappi, chat.id, since, now)
 
-    reads = await asyncio.gather(*(read(c, since) for c, since in to_read), return_exceptions=True)
-    for (chat, since), read_or_error in zip(to_read, reads, strict=True):
+    reads = await asyncio.gather(*(read(c, since) for c, since in listed.to_read), return_exceptions=True)
+    for (chat, since), read_or_error in zip(listed.to_read, reads, strict=True):
         match read_or_error:
             case WappiError(transient=True, status=status) if status != 200:
                 findings.outage = read_or_error  # Wappi itself is failing: the cycle is tried again later

@@ -56,39 +56,43 @@ async def test_a_backlog_over_the_limit_leaves_new_messages_at_wappi_until_the_a
         assert [body["message_id"] for body in forwarded[2:]] == [message["id"]]
 
 
+async def taken_in_while_nobody_takes(
+    settings, sessions, sandbox, broker, queues, *, max_backlog: int, customers: int
+) -> int:
+    """How many of `customers` new chats, written at once, the poller takes in while nobody takes anything off
+    incoming_messages; then the agent catches up, and every message must reach it once."""
+    limited = settings.model_copy(update={"MAX_INCOMING_BACKLOG": max_backlog})
+    async with running_gateway(limited):
+        await wait_first_poll(sessions)
+        batch = [{"phone": f"7701555{n:04d}", "text": "Сколько стоит доставка?"} for n in range(customers)]
+        written = await sandbox.post("/sandbox/messages/batch", json={"messages": batch})
+        ids = {message["id"] for message in written.json()["messages"]}
+
+        await asyncio.sleep(1.5)  # several wakes of the poller
+        taken_in = len(await logged_ids(sessions) & ids)
+
+        forwarded = await collect(broker, queues.incoming, expect=customers, wait_s=10)
+        assert sorted(body["message_id"] for body in forwarded) == sorted(ids)  # each once, none lost
+    return taken_in
+
+
 @pytest.mark.usefixtures("clean")
 async def test_a_cycle_reads_no_more_chats_than_the_backlog_has_room_for_and_the_rest_follow(
     settings, sessions, sandbox, broker, queues
 ):
-    limited = settings.model_copy(update={"MAX_INCOMING_BACKLOG": 2})
-    async with running_gateway(limited):
-        await wait_first_poll(sessions)
-        phones = [f"770155502{n:02d}" for n in range(6)]
-        ids = {(await inject(sandbox, phone=phone, text="Сколько стоит доставка?"))["id"] for phone in phones}
-
-        await asyncio.sleep(1.5)  # several cycles, and nobody takes anything off the queue
-        # Room for 2, then at least one more while the backlog is not over the limit: 3 wait, then no more.
-        assert len(await logged_ids(sessions) & ids) == 3
-
-        forwarded = await collect(broker, queues.incoming, expect=6, wait_s=10)  # the agent catches up
-        assert sorted(body["message_id"] for body in forwarded) == sorted(ids)  # each once, none lost
+    taken_in = await taken_in_while_nobody_takes(
+        settings, sessions, sandbox, broker, queues, max_backlog=2, customers=6
+    )
+    # Room for 2, then one more while the backlog is not over the limit: 3 wait, then no more.
+    assert taken_in == 3
 
 
 @pytest.mark.usefixtures("clean")
 async def test_a_poller_that_is_behind_waits_for_half_the_backlog_to_be_free_before_listing_again(
     settings, sessions, sandbox, broker, queues
 ):
-    limited = settings.model_copy(update={"MAX_INCOMING_BACKLOG": 4})
-    async with running_gateway(limited):
-        await wait_first_poll(sessions)
-        # All at once (one request): the next cycle finds all eight.
-        batch = [{"phone": f"770155506{n:02d}", "text": "Сколько стоит доставка?"} for n in range(8)]
-        written = await sandbox.post("/sandbox/messages/batch", json={"messages": batch})
-        ids = {message["id"] for message in written.json()["messages"]}
-
-        await asyncio.sleep(1.5)  # several wakes; nobody takes anything off the queue
-        # Four read, four left at Wappi; room for one more is not worth listing every chat again.
-        assert len(await logged_ids(sessions) & ids) == 4
-
-        forwarded = await collect(broker, queues.incoming, expect=8, wait_s=10)  # the agent catches up
-        assert sorted(body["message_id"] for body in forwarded) == sorted(ids)
+    taken_in = await taken_in_while_nobody_takes(
+        settings, sessions, sandbox, broker, queues, max_backlog=4, customers=8
+    )
+    # Four read, four left at Wappi; room for one more is not worth listing every chat again.
+    assert taken_in == 4
